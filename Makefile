@@ -1,0 +1,53 @@
+# redisops: every target bootstraps what it needs (apt packages, .venv, the package).
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+REDISOPS := $(VENV)/bin/redisops
+SPEC ?= redisops.yaml
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := redis-server redis-sentinel redis-tools
+PYTEST_ARGS ?=
+
+.PHONY: up down status test lint bench bootstrap apt clean
+
+up: bootstrap ## install, init a spec if there is none, start it, print the status
+	@[ -f $(SPEC) ] || $(REDISOPS) init -f $(SPEC)
+	$(REDISOPS) up -f $(SPEC)
+
+down: ## stop every node of the spec (data kept; `redisops down --purge` deletes it)
+	@if [ -x $(REDISOPS) ] && [ -f $(SPEC) ]; then $(REDISOPS) down -f $(SPEC); else echo "nothing to stop"; fi
+
+status:
+	$(REDISOPS) status -f $(SPEC)
+
+test: bootstrap lint ## the whole suite, real redis-server / redis-sentinel included
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: bootstrap
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+bench: bootstrap ## side-by-side benchmarks; results go to docs/benchmarks.md by hand
+	$(PY) bench/up_status.py
+
+bootstrap: apt $(VENV)/.installed
+
+apt:
+	@need=""; \
+	for b in redis-server redis-sentinel redis-cli; do command -v $$b >/dev/null || need=1; done; \
+	python3 -c 'import ensurepip, venv' 2>/dev/null || need="$$need python3-venv"; \
+	if [ -n "$$need" ]; then \
+	  echo "installing $(APT_PACKAGES) $${need#1}"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) $${need#1} >/dev/null; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	@[ -x $(PY) ] || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

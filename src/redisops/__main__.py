@@ -1,0 +1,3 @@
+from redisops.cli.main import main
+
+main()

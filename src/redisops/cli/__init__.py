@@ -1,0 +1,1 @@
+"""Command line interface (Typer + Rich). Contains no logic of its own."""

@@ -1,0 +1,94 @@
+"""``redisops up`` and ``redisops down`` on the local runtime."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import typer
+from rich.console import Console
+
+from redisops.cli.common import DEFAULT_SPEC, Ctx, DebugOpt, FileOpt, JsonOpt, Result, run
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("up")(up)
+    app.command("down")(down)
+
+
+@contextmanager
+def _progress(ctx: Ctx, first: str) -> Iterator[Callable[[str], None]]:
+    """A spinner on stderr with the current step and elapsed time (silent in --json mode)."""
+    if ctx.json:
+        yield lambda _msg: None
+        return
+    import time
+
+    began = time.monotonic()
+    with ctx.err.status(first) as status:
+
+        def update(message: str) -> None:
+            status.update(f"{message} [{time.monotonic() - began:4.1f} s]")
+
+        yield update
+
+
+def up(
+    file: FileOpt = DEFAULT_SPEC,
+    only: str = typer.Option(None, "--only", help="Start only `sentinel` or `cluster`.", show_default=False),
+    timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait for a healthy deployment."),
+    json_out: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Start the deployment as local processes and wait until it is healthy (idempotent)."""
+
+    def body(ctx: Ctx) -> Result:
+        from redisops.cli.status import _print as render_report
+        from redisops.lifecycle import Deployment
+        from redisops.lifecycle import up as do_up
+
+        dep = Deployment.open(ctx.file)
+        with _progress(ctx, "checking nodes") as progress:
+            result = do_up(dep, only=only, timeout=timeout, progress=progress)
+        data = {"started": result.started, "already_running": result.already_running,
+                "actions": result.actions, "seconds": round(result.seconds, 2), "status": result.report.to_dict()}
+
+        def render(out: Console) -> None:
+            started = f"started {len(result.started)} nodes" if result.started else "all nodes were running"
+            out.print(f"{started}; healthy after {result.seconds:.1f} s", highlight=False)
+            for action in result.actions:
+                out.print(f"- {action}", highlight=False)
+            render_report(out, result.report)
+
+        return Result(data, render)
+
+    run(body, file=file, json_out=json_out, debug=debug)
+
+
+def down(
+    file: FileOpt = DEFAULT_SPEC,
+    purge: bool = typer.Option(False, "--purge", help="Also delete every node's data and config."),
+    json_out: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Stop every node cleanly (sentinels first); --purge also deletes the data."""
+
+    def body(ctx: Ctx) -> Result:
+        from redisops.lifecycle import Deployment
+        from redisops.lifecycle import down as do_down
+
+        dep = Deployment.open(ctx.file)
+        with _progress(ctx, "stopping nodes") as progress:
+            result = do_down(dep, purge=purge, progress=progress)
+        data = {"stopped": result.stopped, "killed": result.killed, "purged": result.purged}
+
+        def render(out: Console) -> None:
+            out.print(f"stopped {len(result.stopped)} nodes" + (" and deleted their data" if purge else ""))
+            if result.killed:
+                out.print(f"killed after the grace period: {', '.join(result.killed)}", highlight=False)
+
+        return Result(data, render)
+
+    run(body, file=file, json_out=json_out, debug=debug)

@@ -1,0 +1,33 @@
+"""The ``redisops`` command: a thin layer over the library.
+
+Each command module exposes ``register(app)``; heavy imports happen inside the
+command bodies so ``redisops status`` starts fast.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from redisops.cli import config as config_cmd
+from redisops.cli import deploy as deploy_cmd
+from redisops.cli import render as render_cmd
+from redisops.cli import status as status_cmd
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="redisops",
+    help="Deploy, operate and observe highly available Redis (Sentinel and Cluster).\n\n"
+    "Exit codes: 0 fine, 1 degraded or findings, 2 usage or input error, 3 down or failed.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+for module in (config_cmd, deploy_cmd, status_cmd, render_cmd):
+    module.register(app)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,55 @@
+"""``redisops render compose``: the spec as a Docker Compose project."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from redisops.cli.common import DEFAULT_SPEC, Ctx, DebugOpt, FileOpt, JsonOpt, Result, run
+from redisops.runtime.ui import UI  # light; runtime.compose (Jinja2) loads only when rendering
+
+__all__ = ["register"]
+
+OutputOpt = Annotated[Path, typer.Option("-o", "--output", help="Directory to write (created or replaced).")]
+UIOpt = Annotated[
+    Optional[UI],  # noqa: UP045 - typer reads the annotation at runtime; `UI | None` breaks it on 3.10
+    typer.Option("--with-ui", help="Add a web UI under the Compose profile `ui`.", case_sensitive=False),
+]
+ForceOpt = Annotated[
+    bool, typer.Option("--force", help="Write into a non-empty directory redisops did not write.")
+]
+
+
+def register(app: typer.Typer) -> None:
+    render = typer.Typer(help="Render deployment files from the spec.", no_args_is_help=True)
+    render.command("compose")(compose)
+    app.add_typer(render, name="render")
+
+
+def compose(
+    output: OutputOpt,
+    with_ui: UIOpt = None,
+    force: ForceOpt = False,
+    file: FileOpt = DEFAULT_SPEC,
+    json_out: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Write docker-compose.yml, the node configs, the cluster-init script and redisops.env (0600)."""
+
+    def body(ctx: Ctx) -> Result:
+        from redisops.runtime.compose import render_compose
+
+        result = render_compose(ctx.load_spec(), ctx.file, output, ui=with_ui, force=force)
+
+        def render(out: Console) -> None:
+            out.print(f"wrote {len(result.files)} files to {result.output}", highlight=False)
+            profile = " --profile ui" if result.ui else ""
+            next_step = f"next: cd {result.output} && docker compose{profile} up -d"
+            out.print(next_step, highlight=False, markup=False)
+
+        return Result(result.as_dict(), render)
+
+    run(body, file=file, json_out=json_out, debug=debug)

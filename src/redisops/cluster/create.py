@@ -1,0 +1,183 @@
+"""Forming a Redis Cluster from empty nodes, with our own commands (no redis-cli).
+
+Formation converges rather than replays: every step first reads what the
+nodes already know and only does what is missing, so an interrupted ``up`` can
+simply run again.  Order, as redis-cli does it:
+
+1. ``CLUSTER SET-CONFIG-EPOCH i`` on each fresh node: distinct epochs from the
+   start, so no two masters ever claim slots with the same epoch.
+2. ``CLUSTER ADDSLOTSRANGE`` on each master for the slots nobody claims yet.
+3. ``CLUSTER MEET`` between every pair not yet acquainted: a full mesh of MEETs
+   converges in one handshake (about 0.1 s) where gossip alone takes seconds.
+4. Wait until every node lists every other (no handshake left), because
+   ``CLUSTER REPLICATE`` needs the replica to know its master's id.
+5. ``CLUSTER REPLICATE <master id>`` on each planned replica that is still a
+   slot-less master.
+
+Nodes that hold keys, or that already know nodes outside the list, are never
+touched: forming would lose data or merge two clusters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from redisops.address import Address
+from redisops.clock import Clock, SystemClock
+from redisops.errors import AuthError, ClusterFormationError, NodeUnreachableError
+
+__all__ = ["ClusterShape", "form_cluster"]
+
+SLOTS = 16384
+
+
+@dataclass(frozen=True)
+class ClusterShape:
+    """The cluster we want: masters with their slot ranges, replicas with their master."""
+
+    masters: tuple[Address, ...]
+    slots: Mapping[Address, tuple[int, int]]
+    replica_of: Mapping[Address, Address]
+
+    @property
+    def nodes(self) -> tuple[Address, ...]:
+        return (*self.masters, *self.replica_of)
+
+
+@dataclass(frozen=True)
+class _NodeView:
+    address: Address
+    node_id: str
+    known: Mapping[str, Any]  # redis-py's parsed CLUSTER NODES, keyed by "ip:port"
+    epoch: int
+    keys: int
+
+    @property
+    def claimed(self) -> set[int]:
+        slots: set[int] = set()
+        for entry in self.known.values():
+            for piece in entry.get("slots", []):
+                start, end = int(piece[0]), int(piece[-1])
+                slots.update(range(start, end + 1))
+        return slots
+
+
+def form_cluster(shape: ClusterShape, password: str | None, *, clock: Clock | None = None,
+                 timeout: float = 30.0, progress: Callable[[str], None] = lambda _msg: None) -> str:
+    """Bring the nodes of ``shape`` into one cluster; return what was done, as a sentence."""
+    clock = clock or SystemClock()
+    clients = {addr: redis.Redis(addr.host, addr.port, password=password, socket_timeout=5,
+                                 socket_connect_timeout=2, decode_responses=True) for addr in shape.nodes}
+    try:
+        views = _views(clients)
+        _refuse_unsafe(shape, views)
+        if _is_formed(shape, views):
+            return f"cluster already formed: {len(shape.masters)} masters, {len(shape.replica_of)} replicas"
+        progress("forming cluster: assigning slots and joining nodes")
+        for index, addr in enumerate(shape.nodes):
+            if len(views[addr].known) <= 1 and views[addr].epoch == 0:
+                _try(clients[addr], "CLUSTER", "SET-CONFIG-EPOCH", index + 1)
+        claimed = set().union(*(v.claimed for v in views.values()))
+        for master in shape.masters:
+            for start, end in _missing_ranges(shape.slots[master], claimed):
+                clients[master].execute_command("CLUSTER", "ADDSLOTSRANGE", start, end)
+        for index, addr in enumerate(shape.nodes):
+            for other in shape.nodes[index + 1:]:
+                if str(other) not in views[addr].known:
+                    clients[addr].execute_command("CLUSTER", "MEET", other.host, other.port)
+        progress("forming cluster: waiting for every node to know every other")
+        views = _wait_all_known(shape, clients, clock, timeout)
+        for replica, master in shape.replica_of.items():
+            if _is_slotless_master(views[replica]):
+                clients[replica].execute_command("CLUSTER", "REPLICATE", views[master].node_id)
+        return (f"formed cluster: {len(shape.masters)} masters, {len(shape.replica_of)} replicas, "
+                f"slots {', '.join(f'{a}-{b}' for a, b in (shape.slots[m] for m in shape.masters))}")
+    finally:
+        for client in clients.values():
+            client.close()
+
+
+def _views(clients: Mapping[Address, redis.Redis]) -> dict[Address, _NodeView]:
+    views: dict[Address, _NodeView] = {}
+    failures: list[str] = []
+    for addr, client in clients.items():
+        try:
+            info = client.cluster("INFO")
+            views[addr] = _NodeView(addr, client.execute_command("CLUSTER", "MYID"), client.cluster("NODES"),
+                                    int(info["cluster_current_epoch"]), client.dbsize())
+        except redis.AuthenticationError as exc:
+            raise AuthError(str(addr), "authentication failed", hint="check the password") from exc
+        except redis.ResponseError as exc:
+            if "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
+                raise AuthError(str(addr), "authentication failed", hint="check the password") from exc
+            failures.append(f"{addr} {exc}")
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            failures.append(f"{addr} unreachable ({exc})")
+    if failures:
+        raise NodeUnreachableError(failures[0].split()[0], "cannot form the cluster: " + "; ".join(failures),
+                                   hint="start the nodes and check their addresses")
+    return views
+
+
+def _refuse_unsafe(shape: ClusterShape, views: Mapping[Address, _NodeView]) -> None:
+    wanted = {str(a) for a in shape.nodes}
+    for addr, view in views.items():
+        foreign = sorted(k for k in view.known if k.split("@")[0] not in wanted)
+        if foreign:
+            raise ClusterFormationError(f"{addr} already belongs to another cluster (it knows {foreign[0]})",
+                                        hint="reset it with CLUSTER RESET or leave it out of this cluster")
+    if not _is_formed(shape, views):
+        loaded = [f"{a} ({v.keys} keys)" for a, v in views.items() if v.keys and len(v.known) <= 1]
+        if loaded:
+            raise ClusterFormationError(f"refusing to form a cluster from non-empty nodes: {', '.join(loaded)}",
+                                        hint="flush them or use empty nodes")
+
+
+def _is_formed(shape: ClusterShape, views: Mapping[Address, _NodeView]) -> bool:
+    return all(len(v.known) == len(shape.nodes) for v in views.values()) and all(
+        len(v.claimed) == SLOTS for v in views.values())
+
+
+def _missing_ranges(wanted: tuple[int, int], claimed: set[int]) -> list[tuple[int, int]]:
+    ranges: list[tuple[int, int]] = []
+    start: int | None = None
+    for slot in range(wanted[0], wanted[1] + 2):
+        free = slot <= wanted[1] and slot not in claimed
+        if free and start is None:
+            start = slot
+        elif not free and start is not None:
+            ranges.append((start, slot - 1))
+            start = None
+    return ranges
+
+
+def _wait_all_known(shape: ClusterShape, clients: Mapping[Address, redis.Redis], clock: Clock,
+                    timeout: float) -> dict[Address, _NodeView]:
+    deadline = clock.now() + timeout
+    while True:
+        views = _views(clients)
+        lagging = [a for a, v in views.items() if len(v.known) < len(shape.nodes)
+                   or any("handshake" in e.get("flags", "") or not e.get("node_id") for e in v.known.values())]
+        if not lagging:
+            return views
+        if clock.now() > deadline:
+            raise ClusterFormationError(f"nodes did not all meet within {timeout:.0f} s: {lagging[0]} knows "
+                                        f"{len(views[lagging[0]].known)} of {len(shape.nodes)} nodes",
+                                        hint="check that the cluster bus ports (port + 10000) are reachable")
+        clock.sleep(0.05)
+
+
+def _is_slotless_master(view: _NodeView) -> bool:
+    me = next(e for e in view.known.values() if "myself" in e.get("flags", ""))
+    return "master" in me.get("flags", "") and not me.get("slots")
+
+
+def _try(client: redis.Redis, *args: Any) -> None:
+    try:
+        client.execute_command(*args)
+    except redis.ResponseError:
+        pass  # already set (not fresh): harmless, formation goes on

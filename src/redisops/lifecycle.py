@@ -1,0 +1,214 @@
+"""``init``, ``up`` and ``down`` of a spec on the local runtime.
+
+``up`` converges: running nodes are left alone, missing or dead ones are
+started, the cluster is formed only where it is not, and then ``up`` waits
+until the status verdict is OK.  A dead data node of a Sentinel group is
+restarted as a replica of whatever master the sentinels elected meanwhile, so
+an old master never comes back as a second master and takes writes that the
+next reconfiguration would throw away.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+from redisops.address import Address
+from redisops.clock import Clock, SystemClock
+from redisops.cluster.create import ClusterShape, form_cluster
+from redisops.errors import HealthTimeout, UsageError
+from redisops.runtime.local import LocalRuntime, find_binaries
+from redisops.runtime.plan import NodeKind, NodePlan, Plan, build_plan
+from redisops.spec.default import DEFAULT_SPEC
+from redisops.spec.load import load
+from redisops.spec.models import Spec
+from redisops.spec.secrets import Secrets, generate_secrets, load_secrets, secrets_text, write_private
+from redisops.topology.status import Health, StatusReport, collect_status_sync
+from redisops.topology.targets import targets_from_plan
+
+__all__ = ["Deployment", "DownResult", "UpResult", "down", "init_files", "up", "wait_healthy"]
+
+Progress = Callable[[str], None]
+ONLY = ("sentinel", "cluster")
+
+
+def init_files(spec_file: Path, *, force: bool = False, spec_text: str = DEFAULT_SPEC) -> dict[Path, str]:
+    """Write the default spec (unless present) and a secrets file (never overwritten)."""
+    written: dict[Path, str] = {}
+    spec_file.parent.mkdir(parents=True, exist_ok=True)
+    if force or not spec_file.exists():
+        write_private(spec_file, spec_text, mode=0o644)
+        written[spec_file] = "spec"
+    secrets_file = spec_file.parent / load(spec_file).auth.secrets_file
+    if not secrets_file.exists():
+        write_private(secrets_file, secrets_text(generate_secrets()))
+        written[secrets_file] = "secrets, mode 0600"
+    return written
+
+
+@dataclass
+class Deployment:
+    """A loaded spec with its secrets, plan and local runtime."""
+
+    spec_file: Path
+    spec: Spec
+    plan: Plan
+    secrets: Secrets
+    runtime: LocalRuntime
+
+    @classmethod
+    def open(cls, spec_file: Path, *, clock: Clock | None = None) -> Deployment:
+        spec = load(spec_file)
+        secrets = load_secrets(spec_file.parent / spec.auth.secrets_file)
+        plan = build_plan(spec)
+        state_dir = spec_file.parent.resolve() / ".redisops" / spec.name
+        return cls(spec_file, spec, plan, secrets, LocalRuntime(plan, state_dir, secrets, clock))
+
+    def select(self, only: str | None = None) -> list[NodePlan]:
+        if only not in (None, *ONLY):
+            raise UsageError(f"--only {only!r}: use one of {', '.join(ONLY)}")
+        nodes = [n for n in self.plan.nodes
+                 if only is None or (only == "cluster") == (n.kind is NodeKind.CLUSTER)]
+        if not nodes:
+            raise UsageError(f"the spec has no {only or 'nodes'}", hint=f"add a `{only}:` section to {self.spec_file}")
+        return nodes
+
+
+@dataclass
+class UpResult:
+    started: list[str]
+    already_running: list[str]
+    actions: list[str]
+    report: StatusReport
+    seconds: float
+
+
+@dataclass
+class DownResult:
+    stopped: list[str]
+    killed: list[str] = field(default_factory=list)
+    purged: bool = False
+
+
+def up(dep: Deployment, *, only: str | None = None, timeout: float = 60.0,
+       progress: Progress = lambda _msg: None, clock: Clock | None = None) -> UpResult:
+    clock = clock or SystemClock()
+    began = clock.now()
+    nodes = dep.select(only)
+    runtime = dep.runtime
+    running = runtime.running(nodes)
+    missing = [n for n in nodes if n.name not in running]
+    actions: list[str] = []
+    if missing:
+        binaries = find_binaries(need_sentinel=any(n.kind is NodeKind.SENTINEL for n in missing))
+        runtime.check_ready_to_start(missing)
+        data = [n for n in missing if n.kind is not NodeKind.SENTINEL]
+        follow = {n.name: addr for n in data if (addr := _elected_master(dep, n)) is not None}
+        progress(f"starting {len(missing)} of {len(nodes)} nodes")
+        started = [runtime.start(n, binaries, _replicaof(follow.get(n.name))) for n in data]
+        runtime.wait_listening(started)
+        for name, master in follow.items():
+            _persist_role(dep, dep.plan.node(name))
+            actions.append(f"restarted {name} as a replica of {master}, the master the sentinels elected")
+        sentinels = [runtime.start(n, binaries) for n in missing if n.kind is NodeKind.SENTINEL]
+        runtime.wait_listening(sentinels)
+    if dep.plan.cluster is not None and only in (None, "cluster"):
+        actions.append(form_cluster(_shape(dep.plan), dep.secrets.redis_password, clock=clock,
+                                    progress=progress))
+    report = wait_healthy(dep, only=only, timeout=timeout, progress=progress, clock=clock)
+    return UpResult([n.name for n in missing], sorted(running), actions, report, clock.now() - began)
+
+
+def wait_healthy(dep: Deployment, *, only: str | None = None, timeout: float = 60.0,
+                 progress: Progress = lambda _msg: None, clock: Clock | None = None) -> StatusReport:
+    """Poll the status verdict until it is OK; raise :class:`HealthTimeout` with the reasons."""
+    clock = clock or SystemClock()
+    groups, clusters = targets_from_plan(dep.plan, dep.secrets)
+    groups = groups if only in (None, "sentinel") else []
+    clusters = clusters if only in (None, "cluster") else []
+    deadline = clock.now() + timeout
+    last = ""
+    while True:
+        report = collect_status_sync(groups, clusters, timeout=1.0)
+        if report.health is Health.OK:
+            return report
+        if clock.now() > deadline:
+            raise HealthTimeout("deployment", timeout, report.reasons)
+        reason = report.reasons[0] if report.reasons else "waiting"
+        if reason != last:
+            progress(f"waiting for health: {reason}")
+            last = reason
+        clock.sleep(0.1)
+
+
+def down(dep: Deployment, *, purge: bool = False, progress: Progress = lambda _msg: None) -> DownResult:
+    """Stop sentinels first (so none starts a failover while masters stop), then data nodes."""
+    runtime = dep.runtime
+    nodes = dep.plan.nodes
+    running = runtime.running(nodes)
+    sentinels = [n for n in nodes if n.kind is NodeKind.SENTINEL]
+    data = [n for n in nodes if n.kind is not NodeKind.SENTINEL]
+    progress(f"stopping {len(running)} nodes")
+    killed = runtime.stop(sentinels) + runtime.stop(data)
+    if purge:
+        progress(f"deleting {runtime.state_dir}")
+        runtime.purge()
+    return DownResult(sorted(running), killed, purge)
+
+
+def _elected_master(dep: Deployment, node: NodePlan) -> Address | None:
+    """The master the group's sentinels agree on, when it is not ``node`` itself.
+
+    Only for data nodes that existed before (a new node follows its config).
+    One sentinel naming another master is enough: the failover is done or under
+    way, the others converge on the higher epoch, and coming back as a replica is
+    the safe side (a second master would take writes the reconfiguration drops).
+    """
+    if node.kind is not NodeKind.REDIS or not dep.runtime.exists(node):
+        return None
+    layout = next(g for g in dep.plan.groups if g.spec.name == node.group)
+    votes: Counter[Address] = Counter()
+    for sentinel in layout.sentinels:
+        if dep.runtime.pid(sentinel) is None:
+            continue
+        client = redis.Redis(sentinel.address.host, sentinel.address.port, password=dep.secrets.sentinel_password,
+                             socket_timeout=1, socket_connect_timeout=1, decode_responses=True)
+        try:
+            reply = client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", node.group)
+        except redis.RedisError:
+            continue
+        finally:
+            client.close()
+        if reply:
+            votes[Address(reply[0], int(reply[1]))] += 1
+    others = [(count, addr) for addr, count in votes.items() if addr != node.address]
+    return max(others)[1] if others else None
+
+
+def _replicaof(master: Address | None) -> Sequence[str]:
+    return ("--replicaof", master.host, str(master.port)) if master else ()
+
+
+def _persist_role(dep: Deployment, node: NodePlan) -> None:
+    """Write the new role into the node's own config, so a later restart keeps it."""
+    client = redis.Redis(node.address.host, node.address.port, password=dep.secrets.redis_password,
+                         socket_timeout=5, decode_responses=True)
+    try:
+        client.config_rewrite()
+    finally:
+        client.close()
+
+
+def _shape(plan: Plan) -> ClusterShape:
+    assert plan.cluster is not None
+    layout = plan.cluster
+    by_name = {n.name: n.address for n in layout.nodes}
+    return ClusterShape(
+        masters=tuple(m.address for m in layout.masters),
+        slots={m.address: layout.slots_of(m) for m in layout.masters},
+        replica_of={by_name[r]: by_name[m] for r, m in layout.replica_of.items()},
+    )

@@ -1,0 +1,105 @@
+"""One template source for redis.conf and sentinel.conf, used by every runtime.
+
+A runtime decides only *where* a node runs (:class:`Placement`: bind address,
+paths, the address peers use); everything else comes from the spec and the
+plan, so a local node and its Compose twin run the same configuration.
+Secrets never enter these files: they live in ``auth.conf`` (mode 0600),
+pulled in with ``include``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+
+import jinja2
+
+from redisops.address import Address
+from redisops.runtime.plan import NodeKind, NodePlan, Plan
+from redisops.spec.models import ClusterSpec, Persistence, SentinelGroup
+
+__all__ = ["Placement", "auth_lines", "render_conf"]
+
+
+@dataclass(frozen=True)
+class Placement:
+    """What differs between runtimes for one node."""
+
+    bind: str
+    dir: str
+    logfile: str  # "" logs to stdout (containers)
+    auth_file: str
+    #: how peers and clients reach a node of the plan
+    address_of: Callable[[NodePlan], Address]
+
+
+@cache
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("redisops.runtime", "templates"),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+def render_conf(plan: Plan, node: NodePlan, place: Placement) -> str:
+    """redis.conf or sentinel.conf text for ``node``."""
+    if node.kind is NodeKind.SENTINEL:
+        return _sentinel_conf(plan, node, place)
+    return _redis_conf(plan, node, place)
+
+
+def auth_lines(plan: Plan, node: NodePlan, redis_password: str, sentinel_password: str) -> list[str]:
+    """The lines of ``auth.conf``; Compose passes shell variables instead of values."""
+    if node.kind is NodeKind.SENTINEL:
+        return [f"requirepass {sentinel_password}", f"sentinel auth-pass {node.group} {redis_password}"]
+    return [f"requirepass {redis_password}", f"masterauth {redis_password}"]
+
+
+def _redis_conf(plan: Plan, node: NodePlan, place: Placement) -> str:
+    settings: ClusterSpec | SentinelGroup
+    if node.kind is NodeKind.CLUSTER:
+        assert plan.cluster is not None
+        settings = plan.cluster.spec
+        cluster = settings
+        replicas = settings.replicas_per_master
+        min_write, max_lag, replica_of = 0, 10, None
+        role = "cluster master" if node in plan.cluster.masters else "cluster replica"
+    else:
+        layout = next(g for g in plan.groups if g.spec.name == node.group)
+        settings = group = layout.spec
+        cluster = None
+        replicas = group.replicas
+        min_write, max_lag = group.min_replicas_to_write, group.min_replicas_max_lag
+        replica_of = place.address_of(layout.master) if node.replica_of else None
+        role = "initial replica" if replica_of else "initial master"
+    return _env().get_template("redis.conf.j2").render(
+        node=node,
+        role=role,
+        place=place,
+        announce=place.address_of(node),
+        settings=settings,
+        rdb=settings.persistence in (Persistence.RDB, Persistence.BOTH),
+        aof=settings.persistence in (Persistence.AOF, Persistence.BOTH),
+        replicas=replicas,
+        min_replicas_to_write=min_write,
+        min_replicas_max_lag=max_lag,
+        replica_of=replica_of,
+        cluster=cluster,
+    )
+
+
+def _sentinel_conf(plan: Plan, node: NodePlan, place: Placement) -> str:
+    layout = next(g for g in plan.groups if g.spec.name == node.group)
+    peers = [(place.address_of(s), s.sentinel_id) for s in layout.sentinels if s is not node]
+    return _env().get_template("sentinel.conf.j2").render(
+        node=node,
+        place=place,
+        announce=place.address_of(node),
+        group=layout.spec,
+        master=place.address_of(layout.master),
+        known_replicas=[place.address_of(r) for r in layout.replicas],
+        known_sentinels=peers,
+    )

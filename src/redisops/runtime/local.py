@@ -1,0 +1,230 @@
+"""The embedded default runtime: real redis-server / redis-sentinel processes.
+
+Layout: ``<state>/<node>/`` holds ``redis.conf`` or ``sentinel.conf``,
+``auth.conf`` (mode 0600), ``node.pid``, the log, and the node's data
+(``dump.rdb``, ``appendonlydir``, ``nodes.conf``).  Configs are written only
+when a node is created: afterwards Redis and Sentinel own them (Sentinel
+records failovers there, Redis records replication changes), so restarting a
+node never rolls it back to the spec's initial roles.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from redisops.address import is_loopback
+from redisops.clock import Clock, SystemClock
+from redisops.errors import MissingBinaryError, PortInUseError, StartupError, StateDirError, UsageError
+from redisops.runtime.conf import Placement, auth_lines, render_conf
+from redisops.runtime.plan import NodeKind, NodePlan, Plan
+from redisops.runtime.processes import (
+    is_alive,
+    is_listening,
+    port_is_free,
+    port_owner,
+    process_cwd,
+    send_signal,
+)
+from redisops.spec.secrets import Secrets, write_private
+
+__all__ = ["Binaries", "LocalRuntime", "Started", "find_binaries"]
+
+
+@dataclass(frozen=True)
+class Binaries:
+    server: str
+    sentinel: list[str]  # argv prefix: ["redis-sentinel"] or ["redis-server", "--sentinel"] style
+
+
+def find_binaries(need_sentinel: bool = True) -> Binaries:
+    """Locate Debian's redis binaries, or say which apt command installs them."""
+    server = shutil.which("redis-server")
+    if server is None:
+        raise MissingBinaryError("redis-server", "redis-server")
+    sentinel = shutil.which("redis-sentinel")
+    if sentinel is None and need_sentinel:
+        raise MissingBinaryError("redis-sentinel", "redis-sentinel")
+    return Binaries(server, [sentinel or server])
+
+
+@dataclass(frozen=True)
+class Started:
+    node: NodePlan
+    pid: int
+
+
+class LocalRuntime:
+    """Start, find and stop the nodes of one plan under ``state_dir``."""
+
+    def __init__(self, plan: Plan, state_dir: Path, secrets: Secrets, clock: Clock | None = None) -> None:
+        self.plan = plan
+        self.state_dir = state_dir
+        self.secrets = secrets
+        self.clock = clock or SystemClock()
+
+    # --- where things are ---------------------------------------------------------
+    def node_dir(self, node: NodePlan) -> Path:
+        return self.state_dir / node.name
+
+    def conf_path(self, node: NodePlan) -> Path:
+        return self.node_dir(node) / ("sentinel.conf" if node.kind is NodeKind.SENTINEL else "redis.conf")
+
+    def log_path(self, node: NodePlan) -> Path:
+        return self.node_dir(node) / ("sentinel.log" if node.kind is NodeKind.SENTINEL else "redis.log")
+
+    def placement(self, node: NodePlan) -> Placement:
+        directory = self.node_dir(node).resolve()
+        return Placement(
+            bind=node.address.host,
+            dir=str(directory),
+            logfile=str(self.log_path(node).resolve()),
+            auth_file=str(directory / "auth.conf"),
+            address_of=lambda other: other.address,
+        )
+
+    # --- state ------------------------------------------------------------------------
+    def pid(self, node: NodePlan) -> int | None:
+        """The pid of this node's process when it is running and ours."""
+        try:
+            pid = int((self.node_dir(node) / "node.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+        if not is_alive(pid) or process_cwd(pid) != self.node_dir(node).resolve():
+            return None
+        return pid
+
+    def running(self, nodes: Iterable[NodePlan]) -> dict[str, int]:
+        return {n.name: pid for n in nodes if (pid := self.pid(n)) is not None}
+
+    def exists(self, node: NodePlan) -> bool:
+        return self.conf_path(node).exists()
+
+    # --- preparing and starting -----------------------------------------------------
+    def check_ready_to_start(self, nodes: Sequence[NodePlan]) -> None:
+        """Fail early, with one clear line, on what would make a start fail."""
+        for node in nodes:
+            if not is_loopback(node.address.host):
+                raise UsageError(f"node {node.name}: {node.address.host} is not a loopback address",
+                                 hint="the local runtime binds to loopback only; render compose for other hosts")
+        self._check_state_dir()
+        for node in nodes:
+            ports = [node.address.port] + ([node.address.port + 10000] if node.kind is NodeKind.CLUSTER else [])
+            for port in ports:
+                if not port_is_free(node.address.host, port):
+                    raise PortInUseError(f"{node.address.host}:{port}", node.name, port_owner(port),
+                                         node.spec_path)
+
+    def _check_state_dir(self) -> None:
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            probe = self.state_dir / f".write-test-{os.getpid()}"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as exc:
+            raise StateDirError(str(self.state_dir), exc.strerror or str(exc)) from exc
+
+    def ensure_files(self, node: NodePlan) -> bool:
+        """Write the node's config and auth file if it has none yet; True when written."""
+        directory = self.node_dir(node)
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        auth = directory / "auth.conf"
+        if not auth.exists():
+            lines = auth_lines(self.plan, node, self.secrets.redis_password, self.secrets.sentinel_password)
+            write_private(auth, "\n".join(lines) + "\n")
+        conf = self.conf_path(node)
+        if conf.exists():
+            return False
+        write_private(conf, render_conf(self.plan, node, self.placement(node)))
+        return True
+
+    def start(self, node: NodePlan, binaries: Binaries, extra_args: Sequence[str] = ()) -> Started:
+        """Spawn the node detached from us (own session); it outlives this process."""
+        self.ensure_files(node)
+        self._include_auth_last(node)
+        directory = self.node_dir(node)
+        argv = ([*binaries.sentinel, str(self.conf_path(node).resolve())] if node.kind is NodeKind.SENTINEL
+                else [binaries.server, str(self.conf_path(node).resolve())])
+        argv += list(extra_args)
+        if node.kind is NodeKind.SENTINEL and binaries.sentinel == [binaries.server]:
+            argv.append("--sentinel")
+        with open(directory / "stderr.log", "ab") as err:
+            proc = subprocess.Popen(argv, cwd=directory, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
+                                    start_new_session=True, close_fds=True)
+        write_private(directory / "node.pid", f"{proc.pid}\n")
+        return Started(node, proc.pid)
+
+    def _include_auth_last(self, node: NodePlan) -> None:
+        """Keep ``include auth.conf`` as the conf's last line.
+
+        CONFIG REWRITE (run by Sentinel on failover) copies the passwords inline
+        and appends them after the include; Redis applies the last value read, so
+        moving the include back to the end makes ``auth.conf`` authoritative again.
+        """
+        conf = self.conf_path(node)
+        include = f"include {self.placement(node).auth_file}"
+        lines = conf.read_text().splitlines()
+        if lines and lines[-1] == include:
+            return
+        kept = [line for line in lines if line.strip() != include]
+        write_private(conf, "\n".join([*kept, include]) + "\n")
+
+    def wait_listening(self, started: Sequence[Started], timeout: float = 10.0) -> None:
+        """Wait until each started process listens on its port; a process that dies says why."""
+        pending = list(started)
+        deadline = self.clock.now() + timeout
+        while pending:
+            for item in list(pending):
+                if not is_alive(item.pid):
+                    raise StartupError(item.node.name, "exited while starting", self.log_tail(item.node))
+                if is_listening(item.node.address.host, item.node.address.port):
+                    pending.remove(item)
+            if pending and self.clock.now() > deadline:
+                raise StartupError(pending[0].node.name, f"is not listening after {timeout:.0f} s",
+                                   self.log_tail(pending[0].node))
+            if pending:
+                self.clock.sleep(0.02)
+
+    def log_tail(self, node: NodePlan, lines: int = 5) -> str:
+        text = ""
+        for path in (self.node_dir(node) / "stderr.log", self.log_path(node)):
+            try:
+                text += path.read_text(errors="replace")
+            except OSError:
+                continue
+        return "\n".join(text.strip().splitlines()[-lines:])
+
+    # --- stopping ---------------------------------------------------------------------
+    def stop(self, nodes: Sequence[NodePlan], timeout: float = 30.0) -> list[str]:
+        """SIGTERM (Redis saves and exits cleanly), then SIGKILL after ``timeout``.
+
+        Returns the names of nodes that had to be killed.
+        """
+        pids = self.running(nodes)
+        for pid in pids.values():
+            send_signal(pid, signal.SIGCONT)  # a paused node cannot act on SIGTERM
+            send_signal(pid, signal.SIGTERM)
+        deadline = self.clock.now() + timeout
+        while any(is_alive(pid) for pid in pids.values()) and self.clock.now() < deadline:
+            self.clock.sleep(0.05)
+        killed = [name for name, pid in pids.items() if is_alive(pid)]
+        for name in killed:
+            send_signal(pids[name], signal.SIGKILL)
+        for name in pids:
+            (self.state_dir / name / "node.pid").unlink(missing_ok=True)
+        return killed
+
+    def signal(self, node: NodePlan, sig: signal.Signals) -> int:
+        pid = self.pid(node)
+        if pid is None:
+            raise UsageError(f"node {node.name} is not running")
+        send_signal(pid, sig)
+        return pid
+
+    def purge(self) -> None:
+        shutil.rmtree(self.state_dir, ignore_errors=True)

@@ -1,0 +1,171 @@
+"""From a spec to concrete nodes: names, addresses, roles and cluster layout.
+
+The plan is pure arithmetic on the spec, shared by every runtime (local
+processes, Compose, Kubernetes), so all of them run the same topology.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from enum import Enum
+
+from redisops.address import Address
+from redisops.spec.models import ClusterSpec, SentinelGroup, Spec
+
+__all__ = ["ClusterLayout", "GroupLayout", "NodeKind", "NodePlan", "Plan", "build_plan", "slot_ranges"]
+
+SLOTS = 16384
+
+
+class NodeKind(Enum):
+    REDIS = "redis"  # data node of a sentinel group
+    SENTINEL = "sentinel"
+    CLUSTER = "cluster"
+
+
+@dataclass(frozen=True)
+class NodePlan:
+    name: str
+    kind: NodeKind
+    group: str
+    index: int
+    address: Address
+    spec_path: str  # the field to change when this node's port is a problem
+    #: data node of a sentinel group: the master it replicates at first creation
+    replica_of: Address | None = None
+    #: sentinel: its fixed run id, so peers can be pre-seeded with `known-sentinel`
+    sentinel_id: str | None = None
+
+
+@dataclass(frozen=True)
+class GroupLayout:
+    spec: SentinelGroup
+    redis: tuple[NodePlan, ...]  # redis[0] is the initial master
+    sentinels: tuple[NodePlan, ...]
+
+    @property
+    def master(self) -> NodePlan:
+        return self.redis[0]
+
+    @property
+    def replicas(self) -> tuple[NodePlan, ...]:
+        return self.redis[1:]
+
+
+@dataclass(frozen=True)
+class ClusterLayout:
+    spec: ClusterSpec
+    nodes: tuple[NodePlan, ...]
+    masters: tuple[NodePlan, ...]
+    #: replica name -> master name, placed on another host than the master where hosts differ
+    replica_of: dict[str, str]
+
+    def slots_of(self, master: NodePlan) -> tuple[int, int]:
+        return slot_ranges(len(self.masters))[self.masters.index(master)]
+
+
+@dataclass(frozen=True)
+class Plan:
+    spec: Spec
+    groups: tuple[GroupLayout, ...]
+    cluster: ClusterLayout | None
+
+    @property
+    def nodes(self) -> tuple[NodePlan, ...]:
+        out: list[NodePlan] = []
+        for group in self.groups:
+            out += [*group.redis, *group.sentinels]
+        if self.cluster is not None:
+            out += self.cluster.nodes
+        return tuple(out)
+
+    def node(self, name: str) -> NodePlan:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise KeyError(name)
+
+
+def build_plan(spec: Spec) -> Plan:
+    groups = tuple(_group_layout(spec.name, i, g) for i, g in enumerate(spec.sentinel))
+    cluster = _cluster_layout(spec.cluster) if spec.cluster is not None else None
+    return Plan(spec, groups, cluster)
+
+
+def slot_ranges(masters: int) -> list[tuple[int, int]]:
+    """Balanced contiguous ranges: master k owns [k*S/M, (k+1)*S/M - 1]."""
+    return [(k * SLOTS // masters, (k + 1) * SLOTS // masters - 1) for k in range(masters)]
+
+
+def _group_layout(deployment: str, index: int, group: SentinelGroup) -> GroupLayout:
+    path = f"sentinel[{index}]"
+    hosts = group.hosts
+    master = Address(hosts[0], group.port)
+    redis = tuple(
+        NodePlan(
+            name=f"{group.name}-{i}",
+            kind=NodeKind.REDIS,
+            group=group.name,
+            index=i,
+            address=Address(hosts[i % len(hosts)], group.port + i),
+            spec_path=f"{path}.port",
+            replica_of=None if i == 0 else master,
+        )
+        for i in range(group.replicas + 1)
+    )
+    sentinels = tuple(
+        NodePlan(
+            name=f"{group.name}-sentinel-{i}",
+            kind=NodeKind.SENTINEL,
+            group=group.name,
+            index=i,
+            address=Address(hosts[i % len(hosts)], group.sentinel_port + i),
+            spec_path=f"{path}.sentinel_port",
+            sentinel_id=_sentinel_id(deployment, group.name, i),
+        )
+        for i in range(group.sentinels)
+    )
+    return GroupLayout(group, redis, sentinels)
+
+
+def _sentinel_id(deployment: str, group: str, index: int) -> str:
+    """Stable 40-hex run id per sentinel; peers list each other with it."""
+    return hashlib.sha1(f"redisops/{deployment}/{group}/sentinel/{index}".encode()).hexdigest()
+
+
+def _cluster_layout(cluster: ClusterSpec) -> ClusterLayout:
+    hosts = cluster.hosts
+    nodes = tuple(
+        NodePlan(
+            name=f"{cluster.name}-{i}",
+            kind=NodeKind.CLUSTER,
+            group=cluster.name,
+            index=i,
+            address=Address(hosts[i % len(hosts)], cluster.port + i),
+            spec_path="cluster.port",
+        )
+        for i in range(cluster.size)
+    )
+    masters = nodes[: cluster.masters]
+    return ClusterLayout(cluster, nodes, masters, _place_replicas(masters, nodes[cluster.masters:],
+                                                                  cluster.replicas_per_master))
+
+
+def _place_replicas(masters: tuple[NodePlan, ...], spare: tuple[NodePlan, ...], per_master: int) -> dict[str, str]:
+    """Give each master ``per_master`` replicas, preferring hosts the shard does not use yet.
+
+    Round by round (one replica per master per round) so no master gets all the
+    well-placed nodes; ties go to the node listed first, which keeps the plan stable.
+    """
+    free = list(spare)
+    shard_hosts = {m.name: [m.address.host] for m in masters}
+    out: dict[str, str] = {}
+    for _ in range(per_master):
+        for master in masters:
+            used = shard_hosts[master.name]
+            best = min(free, key=lambda n: (used.count(n.address.host), free.index(n)))
+            free.remove(best)
+            used.append(best.address.host)
+            out[best.name] = master.name
+    return out

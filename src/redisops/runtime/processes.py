@@ -1,0 +1,103 @@
+"""Processes and ports on this machine, read from /proc.
+
+A process is "ours" when its pid file names it, it is alive (zombies and
+reaped pids are dead) and its working directory is the node's directory:
+redis-server and redis-sentinel ``chdir`` to their ``dir``, and redisops starts
+them there.  Pid reuse by an unrelated process therefore never counts as ours.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import signal
+import socket
+from pathlib import Path
+
+__all__ = ["is_alive", "is_listening", "port_is_free", "port_owner", "process_cwd", "send_signal"]
+
+
+def is_alive(pid: int) -> bool:
+    """True for running or stopped processes; False for zombies and gone pids."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)  # reap our own children so they do not linger as zombies
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    state = stat.rsplit(")", 1)[-1].split()[0]
+    return state not in ("Z", "X")
+
+
+def process_cwd(pid: int) -> Path | None:
+    try:
+        return Path(os.readlink(f"/proc/{pid}/cwd"))
+    except OSError:
+        return None
+
+
+def send_signal(pid: int, sig: signal.Signals) -> bool:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """Can a listener bind ``host:port`` right now?"""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                return False
+            raise
+    return True
+
+
+def is_listening(host: str, port: int, timeout: float = 0.2) -> bool:
+    """Does something accept connections on ``host:port``?  (Unlike a bind probe,
+    a connect never takes the port away from a server that is binding it.)"""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def port_owner(port: int) -> str | None:
+    """``name (pid N)`` of the process listening on ``port``, when /proc tells."""
+    inodes = _listening_inodes(port)
+    if not inodes:
+        return None
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            for fd in (proc / "fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:[") and target[8:-1] in inodes:
+                    name = (proc / "comm").read_text().strip()
+                    return f"{name} (pid {proc.name})"
+        except OSError:
+            continue
+    return None
+
+
+def _listening_inodes(port: int) -> set[str]:
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
+                inodes.add(inode)
+    return inodes

@@ -1,0 +1,54 @@
+"""The commented spec that ``redisops init`` writes."""
+
+from __future__ import annotations
+
+__all__ = ["DEFAULT_SPEC"]
+
+DEFAULT_SPEC = """\
+# redisops topology spec. Check it with `redisops config validate`; start it with `redisops up`.
+# Local state (configs, data, logs, pids) lives in .redisops/<name>/, one directory per node.
+name: demo
+
+redis:
+  image: redis:7.0.15            # pinned image used by `redisops render compose`
+
+auth:
+  # requirepass / masterauth / sentinel auth-pass are generated into this file (mode 0600).
+  secrets_file: redisops.secrets.yaml
+
+# Sentinel groups: 1 master + `replicas` replicas, watched by `sentinels` sentinels.
+# Ports: redis on port..port+replicas, sentinels on sentinel_port..sentinel_port+sentinels-1.
+# 6400/26400 rather than 6379/26379, so a distribution's own redis service does not collide.
+sentinel:
+  - name: mymaster
+    hosts: [127.0.0.1]           # several loopback addresses (127.0.0.2, ...) simulate several hosts
+    port: 6400
+    replicas: 2
+    sentinels: 3                 # odd, >= 3, on independently failing hosts in production
+    sentinel_port: 26400
+    quorum: 2                    # sentinels that must agree the master is down; failover still needs a majority
+    down_after_ms: 5000          # keep >= 2000 on real networks (false failovers below that: redis#8607)
+    failover_timeout_ms: 60000   # > 2 x down_after_ms
+    parallel_syncs: 1            # replicas resyncing at once after a failover
+    min_replicas_to_write: 0     # 1 bounds writes lost to a partitioned old master (with min_replicas_max_lag)
+    min_replicas_max_lag: 10
+    persistence: both            # none | rdb | aof | both (AOF everysec + RDB snapshots)
+    maxmemory: 256mb
+    maxmemory_policy: noeviction
+
+# Redis Cluster: `masters` shards, each with `replicas_per_master` replicas on another host where possible.
+# Ports port..port+masters*(1+replicas_per_master)-1; cluster bus on port+10000.
+cluster:
+  name: main
+  hosts: [127.0.0.1]
+  port: 7000
+  masters: 3
+  replicas_per_master: 1
+  node_timeout_ms: 5000          # time before a node is marked failed and its replica promoted
+  persistence: both
+  maxmemory: 256mb
+  maxmemory_policy: noeviction
+
+compose:
+  subnet: 172.28.0.0/24          # static container addresses for `redisops render compose`
+"""

@@ -1,0 +1,29 @@
+"""Real Redis topologies for tests: free ports, temp dirs, faults, eventual asserts.
+
+::
+
+    from redisops.testing import Topology, assert_eventually
+
+    with Topology.start(tmp_path, sentinel=True, cluster=False) as topo:
+        topo.kill("mymaster-0")                         # SIGKILL
+        assert_eventually(lambda: new_master(topo), within=15)
+
+The pytest plugin (:mod:`redisops.testing.pytest_plugin`, registered as an
+entry point) fails the session when a process started under the session's
+temp dirs is still alive at the end.
+"""
+
+from typing import Any
+
+from redisops.testing.eventually import assert_eventually
+
+__all__ = ["Topology", "allocate_ports", "assert_eventually"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so the pytest plugin (imported into every pytest run) stays light.
+    if name in ("Topology", "allocate_ports"):
+        from redisops.testing import harness
+
+        return getattr(harness, name)
+    raise AttributeError(name)

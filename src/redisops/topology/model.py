@@ -1,0 +1,249 @@
+"""Frozen values of a live snapshot: what one probe of one node saw.
+
+Nothing here does I/O.  :mod:`redisops.topology.parse` builds these values from
+reply text, :mod:`redisops.topology.probe` fetches that text, and the verdict
+modules judge them.  A node that could not be asked carries a :class:`Failure`
+instead of raising, so one dead node never hides what the others say.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum
+
+from redisops.address import Address
+
+__all__ = [
+    "SLOTS",
+    "ClusterNode",
+    "ClusterProbe",
+    "ErrorReply",
+    "Failure",
+    "FailureKind",
+    "Health",
+    "NodeInfo",
+    "ReplicaLink",
+    "Role",
+    "SentinelView",
+    "SlotMap",
+    "format_slots",
+]
+
+SLOTS = 16384
+
+
+class Role(Enum):
+    """What a node answers when asked (``INFO replication`` / ``CLUSTER NODES``)."""
+
+    MASTER = "master"
+    REPLICA = "replica"
+    SENTINEL = "sentinel"
+    UNKNOWN = "unknown"  # not reachable, so not known
+
+
+class Health(Enum):
+    """The verdict; ``exit_code`` is what ``redisops status`` exits with."""
+
+    OK = "ok"
+    DEGRADED = "degraded"
+    DOWN = "down"
+
+    @property
+    def exit_code(self) -> int:
+        return {Health.OK: 0, Health.DEGRADED: 1, Health.DOWN: 3}[self]
+
+    @staticmethod
+    def worst(healths: Iterable[Health]) -> Health:
+        order = (Health.OK, Health.DEGRADED, Health.DOWN)
+        return max(healths, key=order.index, default=Health.OK)
+
+
+class FailureKind(Enum):
+    UNREACHABLE = "unreachable"  # refused, timed out, unknown host: retrying may help
+    AUTH = "auth"  # wrong or missing password: the input must change
+    ERROR = "error"  # it answered, but not usefully (not Redis, loading, no such master)
+
+
+@dataclass(frozen=True)
+class Failure:
+    kind: FailureKind
+    detail: str  # short, e.g. "connection refused", "wrong password"
+
+    def __str__(self) -> str:
+        return self.detail
+
+    def to_dict(self) -> dict[str, str]:
+        return {"kind": self.kind.value, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class ErrorReply:
+    """An error reply to one command of a pipeline (the others still count)."""
+
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class ReplicaLink:
+    """One ``slaveN:`` line of a master's ``INFO replication``."""
+
+    address: Address
+    state: str  # online, wait_bgsave, send_bulk
+    offset: int
+    lag_seconds: int  # seconds since the replica's last REPLCONF ACK
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """A data node (Sentinel group or cluster) as it describes itself."""
+
+    address: Address
+    failure: Failure | None = None
+    role: Role = Role.UNKNOWN
+    keys: int | None = None
+    #: replica: the master it follows and whether that link is up
+    master: Address | None = None
+    link_up: bool | None = None
+    syncing: bool = False
+    #: master: ``master_repl_offset``; replica: ``slave_repl_offset``
+    offset: int | None = None
+    #: replica: ``master_last_io_seconds_ago`` (None while the link is down)
+    last_io_seconds: int | None = None
+    #: master: its connected replicas
+    replicas: tuple[ReplicaLink, ...] = ()
+
+    @property
+    def reachable(self) -> bool:
+        return self.failure is None
+
+    def link_to(self, replica: Address) -> ReplicaLink | None:
+        return next((link for link in self.replicas if link.address == replica), None)
+
+
+@dataclass(frozen=True)
+class SentinelView:
+    """What one sentinel believes about one master name."""
+
+    address: Address
+    failure: Failure | None = None
+    master: Address | None = None  # SENTINEL GET-MASTER-ADDR-BY-NAME
+    flags: frozenset[str] = frozenset()  # SENTINEL MASTER: master, s_down, o_down, ...
+    num_slaves: int | None = None
+    num_other_sentinels: int | None = None
+    quorum: int | None = None
+    ckquorum_ok: bool | None = None
+    ckquorum: str = ""  # the reply (or error) text
+    replicas: tuple[Address, ...] = ()  # SENTINEL REPLICAS, used to discover data nodes
+
+    @property
+    def reachable(self) -> bool:
+        return self.failure is None
+
+
+@dataclass(frozen=True)
+class ClusterNode:
+    """One line of ``CLUSTER NODES``: how the answering node sees a peer (or itself)."""
+
+    id: str
+    address: Address | None  # None for ``noaddr`` nodes (":0")
+    flags: frozenset[str]
+    master_id: str | None
+    config_epoch: int
+    link_state: str  # connected / disconnected
+    slots: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def role(self) -> Role:
+        if "master" in self.flags:
+            return Role.MASTER
+        return Role.REPLICA if "slave" in self.flags else Role.UNKNOWN
+
+    @property
+    def myself(self) -> bool:
+        return "myself" in self.flags
+
+    @property
+    def problems(self) -> frozenset[str]:
+        """The flags that mean trouble (``fail?`` is how Redis writes pfail)."""
+        names = {"fail": "fail", "fail?": "pfail", "handshake": "handshake", "noaddr": "noaddr"}
+        return frozenset(names[f] for f in self.flags if f in names)
+
+
+@dataclass(frozen=True)
+class SlotMap:
+    """Which master owns which slot: sorted, merged ``(first, last, master_id)`` ranges.
+
+    Two nodes agree on the cluster layout exactly when their maps are equal;
+    adjacent ranges of one owner are merged so that ``0-99 100-200`` and
+    ``0-200`` compare equal.  Importing / migrating markers are ignored: during a
+    resharding a slot still belongs to its source until ``SETSLOT NODE``.
+    """
+
+    ranges: tuple[tuple[int, int, str], ...] = ()
+
+    @classmethod
+    def from_cluster_nodes(cls, text: str) -> SlotMap:
+        from redisops.topology.parse import parse_cluster_nodes
+
+        return cls.from_nodes(parse_cluster_nodes(text))
+
+    @classmethod
+    def from_nodes(cls, nodes: Iterable[ClusterNode]) -> SlotMap:
+        spans = sorted((a, b, n.id) for n in nodes if n.role is Role.MASTER for a, b in n.slots)
+        merged: list[tuple[int, int, str]] = []
+        for first, last, owner in spans:
+            if merged and merged[-1][2] == owner and merged[-1][1] + 1 == first:
+                merged[-1] = (merged[-1][0], last, owner)
+            else:
+                merged.append((first, last, owner))
+        return cls(tuple(merged))
+
+    @property
+    def covered(self) -> int:
+        return sum(last - first + 1 for first, last, _ in self.ranges)
+
+    @property
+    def owners(self) -> frozenset[str]:
+        return frozenset(owner for _, _, owner in self.ranges)
+
+    def owner(self, slot: int) -> str | None:
+        i = bisect.bisect_right(self.ranges, (slot, SLOTS, "\uffff")) - 1
+        if i >= 0 and self.ranges[i][0] <= slot <= self.ranges[i][1]:
+            return self.ranges[i][2]
+        return None
+
+    def ranges_of(self, master_id: str) -> tuple[tuple[int, int], ...]:
+        return tuple((a, b) for a, b, owner in self.ranges if owner == master_id)
+
+
+@dataclass(frozen=True)
+class ClusterProbe:
+    """One cluster node: itself (:class:`NodeInfo`) plus its view of the whole cluster."""
+
+    node: NodeInfo
+    nodes: tuple[ClusterNode, ...] = ()
+    state: str | None = None  # cluster_state: ok / fail
+    current_epoch: int | None = None
+    slots_assigned: int | None = None
+
+    @property
+    def reachable(self) -> bool:
+        return self.node.reachable
+
+    @property
+    def myself(self) -> ClusterNode | None:
+        return next((n for n in self.nodes if n.myself), None)
+
+    @property
+    def slot_map(self) -> SlotMap:
+        return SlotMap.from_nodes(self.nodes)
+
+
+def format_slots(ranges: Iterable[tuple[int, int]]) -> str:
+    """``((0, 5460), (7000, 7000))`` -> ``0-5460,7000``."""
+    return ",".join(f"{a}-{b}" if a != b else str(a) for a, b in ranges)

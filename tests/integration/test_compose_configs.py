@@ -1,0 +1,276 @@
+"""The rendered Compose project, run without Docker: real redis-server / redis-sentinel on 127.0.0.1.
+
+Each node runs its service's own start command and mounted conf, with the container
+paths (/data, /etc/redisops) mapped to a temp directory and the container addresses
+to 127.0.0.1 (every node has its own port).  That exercises what Docker would: the
+auth.conf written from the env file, the conf copied once into the data dir, the
+healthchecks, and the generated cluster-init script forming a real cluster.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from redisops.runtime.compose import COMPOSE_FILE, INIT_SCRIPT, render_compose
+from redisops.spec import Secrets, Spec, generate_secrets, load_text
+from redisops.spec.default import DEFAULT_SPEC
+
+pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None or shutil.which("redis-cli") is None,
+                                reason="needs redis-server and redis-cli")
+
+
+#: NODE_<k>="${REDISOPS_NODE_<k>:-<ip>:<port>}"  # <name>, ...  -> (k, port, name)
+NODE_LINE = r'^NODE_(\d+)="\$\{REDISOPS_NODE_\d+:-[\d.]+:(\d+)\}"  # ([\w.-]+),'
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _port_block(count: int, bus: bool = False, taken: set[int] | None = None) -> int:
+    """First port of `count` free consecutive ports in 35000-39999 (and their +10000 cluster bus ports)."""
+    taken = taken if taken is not None else set()
+    for _ in range(200):
+        base = random.randrange(35000, 40000 - count)
+        ports = range(base, base + count)
+        if any(p in taken for p in ports):
+            continue
+        if all(_free(p) and (not bus or _free(p + 10000)) for p in ports):
+            taken.update(ports)
+            return base
+    raise RuntimeError("no free port block in 35000-39999")
+
+
+def _eventually(check: Callable[[], bool], within: float, what: str) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"not within {within} s: {what}")
+
+
+class Project:
+    """A rendered project whose services run as local processes; stops every process it started."""
+
+    def __init__(self, root: Path, spec: Spec, secrets: Secrets) -> None:
+        self.root = root
+        spec_file = root / "redisops.yaml"
+        secrets_file = root / spec.auth.secrets_file
+        secrets_file.write_text(f"redis_password: {secrets.redis_password}\n"
+                                f"sentinel_password: {secrets.sentinel_password}\n")
+        secrets_file.chmod(0o600)
+        self.out = render_compose(spec, spec_file, root / "compose").output
+        self.doc: dict[str, Any] = yaml.safe_load((self.out / COMPOSE_FILE).read_text())
+        self.subnet = ipaddress.ip_network(spec.compose.subnet)
+        self.env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "REDIS_PASSWORD": secrets.redis_password,
+                    "SENTINEL_PASSWORD": secrets.sentinel_password}
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def localize(self, text: str, name: str) -> str:
+        """Container paths to this node's temp dirs, container addresses to loopback."""
+        text = text.replace("/etc/redisops", str(self.root / "nodes" / name / "etc"))
+        text = text.replace("/data", str(self.root / "nodes" / name / "vol"))
+        text = text.replace("bind 0.0.0.0", "bind 127.0.0.1")
+        def loopback(match: re.Match[str]) -> str:
+            return "127.0.0.1" if ipaddress.ip_address(match.group()) in self.subnet else match.group()
+
+        return re.sub(r"\b\d{1,3}(?:\.\d{1,3}){3}\b", loopback, text)
+
+    def start(self, name: str) -> None:
+        service = self.doc["services"][name]
+        node_dir = self.root / "nodes" / name
+        (node_dir / "vol").mkdir(parents=True, exist_ok=True)
+        (node_dir / "etc").mkdir(exist_ok=True)
+        for volume in service["volumes"]:
+            source, target, *_ = volume.split(":")
+            if source.startswith("./"):
+                mounted = Path(self.localize(target, name))
+                mounted.write_text(self.localize((self.out / source).read_text(), name))
+        script = self.localize(service["command"][2].replace("$$", "$"), name)
+        log = open(node_dir / "stdout.log", "wb")  # noqa: SIM115 - closed with the process
+        self.procs[name] = subprocess.Popen(["sh", "-c", script], env=self.env, stdout=log, stderr=log)
+        log.close()
+
+    def healthy(self, name: str) -> bool:
+        test = self.doc["services"][name]["healthcheck"]["test"][1].replace("$$", "$")
+        return subprocess.run(["sh", "-c", self.localize(test, name)], env=self.env, capture_output=True,
+                              timeout=10).returncode == 0
+
+    def stop(self, name: str) -> None:
+        proc = self.procs.pop(name)
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+    def stop_all(self) -> None:
+        for name in list(self.procs):
+            self.stop(name)
+
+    def cli(self, port: int, *args: str, password: str = "REDIS_PASSWORD") -> str:
+        env = {**self.env, "REDISCLI_AUTH": self.env[password]}
+        return subprocess.run(["redis-cli", "-p", str(port), *args], env=env, capture_output=True, text=True,
+                              timeout=10).stdout.replace("\r", "")
+
+
+def _spec(taken: set[int], *, sentinel: bool, cluster: bool) -> Spec:
+    data = yaml.safe_load(DEFAULT_SPEC)
+    if sentinel:
+        data["sentinel"][0]["port"] = _port_block(3, taken=taken)
+        data["sentinel"][0]["sentinel_port"] = _port_block(3, taken=taken)
+        data["sentinel"][0]["persistence"] = "none"
+    else:
+        del data["sentinel"]
+    if cluster:
+        data["cluster"]["port"] = _port_block(6, bus=True, taken=taken)
+        data["cluster"]["persistence"] = "none"
+    else:
+        del data["cluster"]
+    spec, problems = load_text(yaml.safe_dump(data))
+    assert spec is not None, problems
+    return spec
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[Callable[..., Project]]:
+    made: list[Project] = []
+
+    def make(**kinds: bool) -> Project:
+        made.append(Project(tmp_path, _spec(set(), **kinds), generate_secrets()))
+        return made[-1]
+
+    yield make
+    for item in made:
+        item.stop_all()
+
+
+def _nodes_by_port(project: Project, port: int) -> dict[int, tuple[str, str, str]]:
+    """port -> (node id, role flag, master id) from CLUSTER NODES."""
+    out = {}
+    for line in project.cli(port, "cluster", "nodes").splitlines():
+        fields = line.split()
+        flags = fields[2].split(",")
+        role = "master" if "master" in flags else "replica"
+        out[int(fields[1].split("@")[0].rsplit(":", 1)[1])] = (fields[0], role, fields[3])
+    return out
+
+
+def test_cluster_init_script_forms_the_planned_cluster(project: Callable[..., Project]) -> None:
+    proj = project(sentinel=False, cluster=True)
+    names = [f"main-{k}" for k in range(6)]
+    for name in names:
+        proj.start(name)
+    _eventually(lambda: all(proj.healthy(n) for n in names), 15, "cluster nodes pass their healthchecks")
+    ports = {name: 0 for name in names}
+    script_path = proj.out / INIT_SCRIPT
+    script = script_path.read_text()
+    overrides = {}
+    for k, port, name in re.findall(NODE_LINE, script, re.M):
+        overrides[f"REDISOPS_NODE_{k}"] = f"127.0.0.1:{port}"
+        ports[name] = int(port)
+    env = {**proj.env, **overrides, "REDISOPS_TIMEOUT": "30"}
+
+    first = subprocess.run(["sh", str(script_path)], env=env, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "cluster main is ok: 3 masters, 3 replicas" in first.stdout
+
+    check_env = {**proj.env, "REDISCLI_AUTH": proj.env["REDIS_PASSWORD"]}
+    check = subprocess.run(["redis-cli", "--cluster", "check", f"127.0.0.1:{ports['main-0']}"], env=check_env,
+                           capture_output=True, text=True, timeout=30)
+    assert check.returncode == 0, check.stdout
+    assert "[OK] All 16384 slots covered." in check.stdout
+
+    def replicas_as_planned() -> bool:  # as main-0 sees it, once gossip has spread the new roles
+        nodes = _nodes_by_port(proj, ports["main-0"])
+        return all(nodes[ports[r]][1] == "replica" and nodes[ports[r]][2] == nodes[ports[m]][0]
+                   for r, m in {"main-3": "main-0", "main-4": "main-1", "main-5": "main-2"}.items())
+
+    _eventually(replicas_as_planned, 15, "main-3/4/5 replicate main-0/1/2")
+    assert proj.cli(ports["main-1"], "cluster", "countkeysinslot", "0").strip() == "0"
+
+    again = subprocess.run(["sh", str(script_path)], env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "already has all 16384 slots assigned" in again.stdout
+    assert "replicates" not in again.stdout  # nothing changed the second time
+
+
+def test_cluster_init_refuses_nodes_that_hold_data(project: Callable[..., Project]) -> None:
+    proj = project(sentinel=False, cluster=True)
+    names = [f"main-{k}" for k in range(6)]
+    for name in names:
+        proj.start(name)
+    _eventually(lambda: all(proj.healthy(n) for n in names), 15, "cluster nodes pass their healthchecks")
+    script = (proj.out / INIT_SCRIPT).read_text()
+    found = re.findall(NODE_LINE, script, re.M)
+    overrides = {f"REDISOPS_NODE_{k}": f"127.0.0.1:{port}" for k, port, _ in found}
+    port = int(overrides["REDISOPS_NODE_4"].rsplit(":", 1)[1])
+    assert proj.cli(port, "cluster", "addslots", "42").strip() == "OK"
+    run = subprocess.run(["sh", str(proj.out / INIT_SCRIPT)], env={**proj.env, **overrides},
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1
+    assert "refusing to form cluster main" in run.stderr
+    assert f"127.0.0.1:{port} (known_nodes=1 slots=1" in run.stderr
+    assert proj.cli(port, "cluster", "info").count("cluster_known_nodes:1") == 1  # nothing was met
+
+
+def test_sentinel_group_runs_from_the_compose_configs(project: Callable[..., Project]) -> None:
+    proj = project(sentinel=True, cluster=False)
+    group = proj.doc["services"]
+    names = ["mymaster-0", "mymaster-1", "mymaster-2", "mymaster-sentinel-0", "mymaster-sentinel-1",
+             "mymaster-sentinel-2"]
+    for name in names:
+        proj.start(name)
+    _eventually(lambda: all(proj.healthy(n) for n in names), 15, "group passes its healthchecks")
+    port_of = {n: int(re.search(r"-p (\d+) ", group[n]["healthcheck"]["test"][1]).group(1))  # type: ignore[union-attr]
+               for n in names}
+
+    def sentinels_see_everyone() -> bool:
+        for s in names[3:]:
+            reply = proj.cli(port_of[s], "sentinel", "master", "mymaster", password="SENTINEL_PASSWORD")
+            fields = reply.split()
+            info = dict(zip(fields[::2], fields[1::2], strict=False))
+            if info.get("num-slaves") != "2" or info.get("num-other-sentinels") != "2":
+                return False
+            if info.get("flags") != "master":
+                return False
+        return True
+
+    _eventually(sentinels_see_everyone, 20, "each sentinel sees the master, 2 replicas and 2 peers")
+    _eventually(lambda: "master_link_status:up" in proj.cli(port_of["mymaster-1"], "info", "replication"),
+                20, "mymaster-1 replicates the master")
+
+    # The conf in the data dir is the node's own after the first start: a rewrite survives a restart,
+    # and the include of auth.conf stays last (the env file's passwords win).
+    assert proj.cli(port_of["mymaster-1"], "config", "set", "maxmemory-samples", "7").strip() == "OK"
+    assert proj.cli(port_of["mymaster-1"], "config", "rewrite").strip() == "OK"
+    proj.stop("mymaster-1")
+    proj.start("mymaster-1")
+    _eventually(lambda: proj.healthy("mymaster-1"), 15, "mymaster-1 back")
+    samples = proj.cli(port_of["mymaster-1"], "config", "get", "maxmemory-samples").split()
+    assert samples == ["maxmemory-samples", "7"]
+    conf = (proj.root / "nodes" / "mymaster-1" / "vol" / "redis.conf").read_text().strip().splitlines()
+    assert conf[-1].startswith("include ") and conf[-1].endswith("/vol/auth.conf")
+    assert sum(line.startswith("include ") for line in conf) == 1
+    auth = proj.root / "nodes" / "mymaster-1" / "vol" / "auth.conf"
+    assert auth.stat().st_mode & 0o077 == 0

@@ -1,0 +1,122 @@
+"""Spec validation: every problem at once, with its path and line."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from redisops.errors import SecretsError, SpecError
+from redisops.spec import load, load_secrets, load_text
+from redisops.spec.default import DEFAULT_SPEC
+from redisops.spec.models import parse_bytes
+from redisops.spec.secrets import generate_secrets, secrets_text, write_private
+
+
+def problems_of(text: str) -> dict[str, str]:
+    _, problems = load_text(text)
+    return {p.path: p.message for p in problems}
+
+
+def test_default_spec_is_valid_without_warnings() -> None:
+    spec, problems = load_text(DEFAULT_SPEC)
+    assert spec is not None and problems == []
+    group = spec.sentinel[0]
+    assert (group.replicas, group.sentinels, group.quorum) == (2, 3, 2)
+    assert spec.cluster is not None and (spec.cluster.masters, spec.cluster.replicas_per_master) == (3, 1)
+
+
+def test_every_problem_is_reported_at_once_with_paths_and_lines() -> None:
+    text = DEFAULT_SPEC.replace("quorum: 2 ", "quorum: 4 ")
+    text = text.replace("node_timeout_ms: 5000", "node_timeout_ms: fast")
+    text = text.replace("    replicas: 2\n", "    replicas: 2\n    qorum: 3\n")
+    text = text.replace("port: 7000", "port: 6401")
+    _, problems = load_text(text)
+    by_path = {p.path: p for p in problems}
+    assert by_path["sentinel[0].quorum"].message == "4 exceeds sentinels (3)"
+    assert "did you mean 'quorum'" in by_path["sentinel[0].qorum"].message
+    assert "valid integer" in by_path["cluster.node_timeout_ms"].message
+    assert "overlaps mymaster redis (sentinel[0].port)" in by_path["cluster.port"].message
+    quorum_line = next(i for i, line in enumerate(text.splitlines(), 1) if "quorum: 4" in line)
+    assert by_path["sentinel[0].quorum"].line == quorum_line
+    assert by_path["sentinel[0].quorum"].render("r.yaml").startswith(f"r.yaml:{quorum_line}:")
+
+
+def test_malformed_yaml_names_line_and_column() -> None:
+    spec, problems = load_text("name: demo\nsentinel: [\n  {name: a,\n")
+    assert spec is None
+    assert problems[0].message.startswith("malformed YAML")
+    assert problems[0].line is not None and problems[0].column is not None
+
+
+@pytest.mark.parametrize(
+    ("change", "path", "fragment"),
+    [
+        ({"failover_timeout_ms: 60000": "failover_timeout_ms: 4000"}, "sentinel[0].failover_timeout_ms",
+         "must exceed down_after_ms"),
+        ({"min_replicas_to_write: 0": "min_replicas_to_write: 3"}, "sentinel[0].min_replicas_to_write",
+         "refuse every write"),
+        ({"hosts: [127.0.0.1]           #": "hosts: [10.0.0.1, 10.0.0.2, 10.0.0.3] #",
+          "down_after_ms: 5000": "down_after_ms: 1000"}, "sentinel[0].down_after_ms", "non-loopback"),
+        ({"hosts: [127.0.0.1]           #": "hosts: [127.0.0.1, 127.0.0.2] #"}, "sentinel[0].hosts",
+         "losing one host"),
+        ({"sentinels: 3 ": "sentinels: 2 "}, "sentinel[0].sentinels", "greater than or equal to 3"),
+        ({"masters: 3": "masters: 2"}, "cluster.masters", "greater than or equal to 3"),
+        ({"maxmemory: 256mb\n    maxmemory_policy": "maxmemory: lots\n    maxmemory_policy"},
+         "sentinel[0].maxmemory", "not a size"),
+        ({"image: redis:7.0.15": "image: redis:latest"}, "redis.image", "not pinned"),
+        ({"name: demo": "name: Demo_1"}, "name", "pattern"),
+    ],
+)
+def test_rules(change: dict[str, str], path: str, fragment: str) -> None:
+    text = DEFAULT_SPEC
+    for old, new in change.items():
+        assert old in text
+        text = text.replace(old, new)
+    found = problems_of(text)
+    assert path in found, found
+    assert fragment in found[path]
+
+
+def test_quorum_defaults_to_majority_and_warns_when_low() -> None:
+    spec, problems = load_text("sentinel: [{name: g, sentinels: 5}]\n")
+    assert spec is not None and spec.sentinel[0].quorum == 3 and problems == []
+    _, problems = load_text("sentinel: [{name: g, sentinels: 5, quorum: 1}]\n")
+    assert [p.severity for p in problems] == ["warning"]
+
+
+def test_empty_spec_needs_a_section() -> None:
+    assert "defines no sentinel group" in problems_of("name: demo\n")[""]
+
+
+def test_byte_sizes() -> None:
+    assert parse_bytes("256mb") == 256 * 1024**2
+    assert parse_bytes("1g") == 10**9
+    assert parse_bytes(0) == 0
+    with pytest.raises(ValueError):
+        parse_bytes("-1")
+
+
+def test_load_raises_one_spec_error(tmp_path: Path) -> None:
+    path = tmp_path / "redisops.yaml"
+    path.write_text("sentinel: [{name: g, quorum: 9}]\ncluster: {masters: 1}\n")
+    with pytest.raises(SpecError) as info:
+        load(path)
+    assert len([p for p in info.value.problems if p.severity == "error"]) == 2
+    assert "and 1 more problems" in str(info.value)
+    with pytest.raises(SpecError, match="no such file"):
+        load(tmp_path / "missing.yaml")
+
+
+def test_secrets_are_strong_private_and_never_in_repr(tmp_path: Path) -> None:
+    value = generate_secrets()
+    assert len(value.redis_password) >= 40 and value.redis_password != value.sentinel_password
+    assert value.redis_password not in repr(value)
+    path = tmp_path / "s.yaml"
+    write_private(path, secrets_text(value))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_secrets(path) == value
+    path.chmod(0o644)
+    with pytest.raises(SecretsError, match="chmod 600"):
+        load_secrets(path)
