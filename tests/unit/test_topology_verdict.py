@@ -190,8 +190,16 @@ def test_named_master_answering_as_replica_is_down() -> None:
 def test_wrong_password_on_a_replica_is_reported() -> None:
     nodes = [*healthy_nodes()[:2], NodeInfo(A(R2), Failure(FailureKind.AUTH, "wrong password"))]
     status = judge_group(GROUP, healthy_views(), nodes)
-    assert status.reasons == ("mymaster: replica 127.0.0.1:30402 wrong password",)
+    assert status.reasons == ("mymaster: replica 127.0.0.1:30402: wrong password",)
     assert status.failures == ((A(R2), Failure(FailureKind.AUTH, "wrong password")),)
+
+
+def test_sentinels_that_do_not_monitor_the_name_are_down() -> None:
+    remote = SentinelTarget("nosuch", tuple(A(p) for p in SENTINELS))
+    views = [SentinelView(A(p), Failure(FailureKind.ERROR, "does not monitor nosuch")) for p in SENTINELS]
+    status = judge_group(remote, views, [])
+    assert (status.health, status.reasons) == (Health.DOWN, ("nosuch: all 3 sentinels: does not monitor nosuch",))
+    assert status.answered  # they did answer: not a reachability problem
 
 
 def test_remote_group_expects_what_it_discovered() -> None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from redisops.address import Address, parse_addresses
 from redisops.cli.common import DEFAULT_SPEC, Ctx, DebugOpt, FileOpt, JsonOpt, Result, run
 from redisops.errors import UsageError
 
@@ -115,9 +116,7 @@ def _remote_targets(sentinel: str | None, master: str | None, cluster: str | Non
     return groups, clusters
 
 
-def _addresses(flag: str, text: str) -> tuple[Any, ...]:
-    from redisops.address import parse_addresses
-
+def _addresses(flag: str, text: str) -> tuple[Address, ...]:
     try:
         addresses = parse_addresses(text)
     except ValueError as exc:

@@ -147,12 +147,12 @@ def _check_nodes(rows: Sequence[ClusterRow], reachable: Sequence[ClusterProbe], 
     elif failing_state:
         out.degraded(f"cluster_state fail on {', '.join(map(str, failing_state))}")
     for row in rows:
-        problems = [describe(row.failure)] if row.failure is not None else []
-        flagged = sorted(row.flags & _FAILING)
-        if flagged:
-            problems.append(f"flagged {','.join(flagged)}")
-        if problems:
-            out.degraded(f"node {row.address or row.id} {'; '.join(problems)}")
+        label = f"node {row.address or row.id}"
+        flagged = ",".join(sorted(row.flags & _FAILING))
+        if row.failure is not None:
+            out.degraded(describe(label, row.failure) + (f"; flagged {flagged}" if flagged else ""))
+        elif flagged:
+            out.degraded(f"{label} flagged {flagged}")
 
 
 def _check_masters(target: ClusterTarget, rows: Sequence[ClusterRow], slot_map: SlotMap,

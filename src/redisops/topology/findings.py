@@ -42,11 +42,11 @@ class Findings:
         return (*self.critical, *self.problems)
 
 
-def describe(failure: Failure) -> str:
-    """``unreachable (connection refused)``, ``wrong password``, ``does not monitor mymaster``."""
+def describe(subject: str, failure: Failure) -> str:
+    """``replica 127.0.0.1:6402 unreachable (connection refused)``, ``sentinel ...: wrong password``."""
     if failure.kind is FailureKind.UNREACHABLE:
-        return f"unreachable ({failure.detail})"
-    return failure.detail
+        return f"{subject} unreachable ({failure.detail})"
+    return f"{subject}: {failure.detail}"
 
 
 def who(kind: str, addresses: Sequence[Address], of: int) -> str:

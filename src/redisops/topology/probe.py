@@ -65,7 +65,7 @@ async def ask(address: Address, password: str | None, commands: Sequence[Command
                       socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0), decode_responses=True,
                       protocol=2, driver_info=None)
     try:
-        await conn.connect()  # type: ignore[no-untyped-call]
+        await conn.connect()
         await conn.send_packed_command(conn.pack_commands(commands))
         replies: list[Any] = []
         for _ in commands:

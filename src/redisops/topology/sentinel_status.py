@@ -158,8 +158,10 @@ def _elect(name: str, views: Sequence[SentinelView], nodes: Sequence[NodeInfo],
     top = [a for a, n in ranked if n == ranked[0][1]]
     master = next((a for a in top if a in live), top[0])
     node = next((n for n in nodes if n.address == master), None)
-    if node is None or node.failure is not None:
-        out.down(f"master {master} " + (describe(node.failure) if node and node.failure else "was not asked"))
+    if node is None:
+        out.down(f"master {master} was not asked")
+    elif node.failure is not None:
+        out.down(describe(f"master {master}", node.failure))
     elif node.role is not Role.MASTER:
         out.down(f"master {master} answers role {node.role.value}, not master")
     return master
@@ -172,32 +174,33 @@ def _check_replicas(master: Address, nodes: Sequence[NodeInfo], expected: int, o
     for node in replicas:
         problem = _replica_problem(master, node)
         if problem:
-            out.degraded(f"replica {node.address} {problem}")
+            out.degraded(problem)
 
 
 def _replica_problem(master: Address, node: NodeInfo) -> str | None:
+    label = f"replica {node.address}"
     if node.failure is not None:
-        return describe(node.failure)
+        return describe(label, node.failure)
     if node.role is Role.MASTER:
         return None  # reported as split brain
     if node.role is not Role.REPLICA:
-        return f"answers role {node.role.value}"
+        return f"{label} answers role {node.role.value}"
     if node.master != master:
-        return f"replicates {node.master}, not the master {master}"
+        return f"{label} replicates {node.master}, not the master {master}"
     if not node.link_up:
-        return "link down (syncing)" if node.syncing else "link down"
+        return f"{label} link down (syncing)" if node.syncing else f"{label} link down"
     return None
 
 
 def _check_sentinels(views: Sequence[SentinelView], replicas: int, sentinels: int, out: Findings) -> None:
     """Per-sentinel findings, grouped so three sentinels saying one thing make one reason."""
     answered = [v for v in views if v.reachable]
-    failed: dict[str, list[Address]] = defaultdict(list)
+    failed: dict[Failure, list[Address]] = defaultdict(list)
     for view in views:
         if view.failure is not None:
-            failed[describe(view.failure)].append(view.address)
-    for text, addresses in failed.items():
-        finding = f"{who('sentinel', addresses, len(views))} {text}"
+            failed[view.failure].append(view.address)
+    for failure, addresses in failed.items():
+        finding = describe(who("sentinel", addresses, len(views)), failure)
         (out.degraded if answered else out.down)(finding)
     grouped: dict[str, list[Address]] = defaultdict(list)
     for view in answered:
