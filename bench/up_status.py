@@ -64,39 +64,38 @@ def start_fresh_cluster(dep: Deployment) -> None:
     dep.runtime.wait_listening(started)
 
 
-def shape(dep: Deployment) -> ClusterShape:
-    layout = dep.plan.cluster
-    assert layout is not None
-    by_name = {n.name: n.address for n in layout.nodes}
-    return ClusterShape(tuple(m.address for m in layout.masters), {m.address: layout.slots_of(m) for m in layout.masters},
-                        {by_name[r]: by_name[m] for r, m in layout.replica_of.items()})
-
-
 def bench_up(workdir: Path, rounds: int) -> dict[str, list[float]]:
-    results: dict[str, list[float]] = {"redisops up (whole deployment)": [], "formation: redisops": [],
+    whole = "redisops up (whole deployment)"
+    results: dict[str, list[float]] = {whole: [], "formation: redisops": [],
                                        "formation: redis-cli --cluster create": []}
     for index in range(rounds):
         spec = Topology.write_spec(workdir / f"up{index}")
         dep = Deployment.open(spec)
         try:
-            results["redisops up (whole deployment)"].append(timed(lambda: run([*REDISOPS, "up", "-f", str(spec)])))
+            results[whole].append(timed(lambda spec=spec: run([*REDISOPS, "up", "-f", str(spec)])))
         finally:
             down(dep, purge=True)
-        # cluster formation alone, both tools on freshly started empty nodes
-        for tool in ("redisops", "redis-cli"):
-            cluster_spec = Topology.write_spec(workdir / f"form-{tool}{index}", sentinel=False)
-            cdep = Deployment.open(cluster_spec)
-            try:
-                start_fresh_cluster(cdep)
-                if tool == "redisops":
-                    seconds = timed(lambda d=cdep: (form_cluster(shape(d), d.secrets.redis_password), wait_cluster_ok(d)))
-                    results["formation: redisops"].append(seconds)
-                else:
-                    seconds = timed(lambda d=cdep: (redis_cli_create(d), wait_cluster_ok(d)))
-                    results["formation: redis-cli --cluster create"].append(seconds)
-            finally:
-                down(cdep, purge=True)
+        results["formation: redisops"].append(time_formation(workdir / f"form-ours{index}", ours=True))
+        results["formation: redis-cli --cluster create"].append(
+            time_formation(workdir / f"form-cli{index}", ours=False))
     return results
+
+
+def time_formation(directory: Path, ours: bool) -> float:
+    """Six freshly started empty nodes, formed by one tool, until every node is cluster_state:ok."""
+    dep = Deployment.open(Topology.write_spec(directory, sentinel=False))
+    try:
+        start_fresh_cluster(dep)
+        began = time.perf_counter()
+        if ours:
+            assert dep.plan.cluster is not None
+            form_cluster(ClusterShape.from_layout(dep.plan.cluster), dep.secrets.redis_password)
+        else:
+            redis_cli_create(dep)
+        wait_cluster_ok(dep)
+        return time.perf_counter() - began
+    finally:
+        down(dep, purge=True)
 
 
 def redis_cli_create(dep: Deployment) -> None:
@@ -128,9 +127,8 @@ def redis_cli_status(dep: Deployment) -> None:
     run(["redis-cli", "--cluster", "check", str(seed)], env=data_env)
     for sentinel in group.sentinels:
         base = ["redis-cli", "-h", sentinel.address.host, "-p", str(sentinel.address.port)]
-        for command in (["SENTINEL", "MASTER", group.spec.name], ["SENTINEL", "GET-MASTER-ADDR-BY-NAME", group.spec.name],
-                        ["SENTINEL", "CKQUORUM", group.spec.name]):
-            run([*base, *command], env=sentinel_env)
+        for command in ("MASTER", "GET-MASTER-ADDR-BY-NAME", "CKQUORUM"):
+            run([*base, "SENTINEL", command, group.spec.name], env=sentinel_env)
     for node in group.redis:
         run(["redis-cli", "-h", node.address.host, "-p", str(node.address.port), "INFO", "replication"], env=data_env)
 

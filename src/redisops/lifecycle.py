@@ -117,7 +117,7 @@ def up(dep: Deployment, *, only: str | None = None, timeout: float = 60.0,
         sentinels = [runtime.start(n, binaries) for n in missing if n.kind is NodeKind.SENTINEL]
         runtime.wait_listening(sentinels)
     if dep.plan.cluster is not None and only in (None, "cluster"):
-        actions.append(form_cluster(_shape(dep.plan), dep.secrets.redis_password, clock=clock,
+        actions.append(form_cluster(ClusterShape.from_layout(dep.plan.cluster), dep.secrets.redis_password, clock=clock,
                                     progress=progress))
     report = wait_healthy(dep, only=only, timeout=timeout, progress=progress, clock=clock)
     return UpResult([n.name for n in missing], sorted(running), actions, report, clock.now() - began)
@@ -201,14 +201,3 @@ def _persist_role(dep: Deployment, node: NodePlan) -> None:
         client.config_rewrite()
     finally:
         client.close()
-
-
-def _shape(plan: Plan) -> ClusterShape:
-    assert plan.cluster is not None
-    layout = plan.cluster
-    by_name = {n.name: n.address for n in layout.nodes}
-    return ClusterShape(
-        masters=tuple(m.address for m in layout.masters),
-        slots={m.address: layout.slots_of(m) for m in layout.masters},
-        replica_of={by_name[r]: by_name[m] for r, m in layout.replica_of.items()},
-    )

@@ -186,3 +186,17 @@ def test_killed_cluster_master_fails_over_and_rejoins(tmp_path: Path) -> None:
 
 def _assert(condition: bool) -> None:
     assert condition
+
+
+@pytest.mark.slow
+def test_several_loopback_hosts_keep_replicas_off_their_masters_host(tmp_path: Path) -> None:
+    hosts = ("127.0.0.1", "127.0.0.2", "127.0.0.3")
+    with Topology.start(tmp_path, hosts=hosts) as topo:
+        nodes = topo.client("main-0").cluster("NODES")
+        by_id = {entry["node_id"]: address.split(":")[0] for address, entry in nodes.items()}
+        replicas = [(address.split(":")[0], entry["master_id"]) for address, entry in nodes.items()
+                    if "slave" in entry["flags"]]
+        assert len(replicas) == 3
+        assert all(host != by_id[master] for host, master in replicas)
+        assert {s.address.host for s in topo.plan.groups[0].sentinels} == set(hosts)
+        assert topo.client("mymaster-sentinel-2").ping()

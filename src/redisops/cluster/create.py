@@ -32,6 +32,7 @@ import redis
 from redisops.address import Address
 from redisops.clock import Clock, SystemClock
 from redisops.errors import AuthError, ClusterFormationError, NodeUnreachableError
+from redisops.runtime.plan import ClusterLayout
 
 __all__ = ["ClusterShape", "form_cluster"]
 
@@ -50,6 +51,16 @@ class ClusterShape:
     @property
     def nodes(self) -> tuple[Address, ...]:
         return (*self.masters, *self.replica_of)
+
+    @classmethod
+    def from_layout(cls, layout: ClusterLayout) -> ClusterShape:
+        """The shape a spec's cluster layout asks for."""
+        by_name = {n.name: n.address for n in layout.nodes}
+        return cls(
+            masters=tuple(m.address for m in layout.masters),
+            slots={m.address: layout.slots_of(m) for m in layout.masters},
+            replica_of={by_name[r]: by_name[m] for r, m in layout.replica_of.items()},
+        )
 
 
 @dataclass(frozen=True)
@@ -93,6 +104,8 @@ def form_cluster(shape: ClusterShape, password: str | None, *, clock: Clock | No
             for other in shape.nodes[index + 1:]:
                 if str(other) not in views[addr].known:
                     clients[addr].execute_command("CLUSTER", "MEET", other.host, other.port)
+                elif str(addr) not in views[other].known:  # e.g. a node restarted without its nodes.conf
+                    clients[other].execute_command("CLUSTER", "MEET", addr.host, addr.port)
         with _fast_gossip(clients):
             progress("forming cluster: waiting for every node to know every other")
             views = _wait_all_known(shape, clients, clock, timeout)
@@ -190,7 +203,7 @@ def _fast_gossip(clients: Mapping[Address, redis.Redis]) -> Iterator[None]:
     original: dict[Address, int] = {}
     try:
         for addr, client in clients.items():
-            value = int(client.config_get("cluster-node-timeout")["cluster-node-timeout"])
+            value = int(str(client.config_get("cluster-node-timeout")["cluster-node-timeout"]))
             original[addr] = value
             if value > FORMING_NODE_TIMEOUT_MS:
                 client.config_set("cluster-node-timeout", FORMING_NODE_TIMEOUT_MS)

@@ -116,9 +116,21 @@ class LocalRuntime:
         for node in nodes:
             ports = [node.address.port] + ([node.address.port + 10000] if node.kind is NodeKind.CLUSTER else [])
             for port in ports:
-                if not port_is_free(node.address.host, port):
-                    raise PortInUseError(f"{node.address.host}:{port}", node.name, port_owner(port),
-                                         node.spec_path)
+                self._wait_port_free(node, port)
+
+    def _wait_port_free(self, node: NodePlan, port: int, grace: float = 3.0) -> None:
+        """A port held by a live process fails at once; one with no owner left is waited for.
+
+        A process that was just killed drops its working directory (so it no
+        longer counts as running) before the kernel runs its deferred socket
+        closes: for a moment the port is busy and no process holds it.
+        """
+        deadline = self.clock.now() + grace
+        while not port_is_free(node.address.host, port):
+            owner = port_owner(port)
+            if owner is not None or self.clock.now() > deadline:
+                raise PortInUseError(f"{node.address.host}:{port}", node.name, owner, node.spec_path)
+            self.clock.sleep(0.05)
 
     def _check_state_dir(self) -> None:
         try:

@@ -152,20 +152,46 @@ def _cluster_layout(cluster: ClusterSpec) -> ClusterLayout:
                                                                   cluster.replicas_per_master))
 
 
-def _place_replicas(masters: tuple[NodePlan, ...], spare: tuple[NodePlan, ...], per_master: int) -> dict[str, str]:
-    """Give each master ``per_master`` replicas, preferring hosts the shard does not use yet.
+def _place_replicas(masters: tuple[NodePlan, ...], spare: tuple[NodePlan, ...],
+                    per_master: int) -> dict[str, str]:
+    """Give each master ``per_master`` replicas on hosts its shard does not use yet, where possible.
 
-    Round by round (one replica per master per round) so no master gets all the
-    well-placed nodes; ties go to the node listed first, which keeps the plan stable.
+    Round by round (one replica per master per round), each round a maximum
+    bipartite matching between masters and free nodes over "different host"
+    edges, so no early choice strands a later master on its own host.
+    Masters left unmatched take the first free nodes.  Deterministic: the
+    same spec always gives the same plan.
     """
     free = list(spare)
-    shard_hosts = {m.name: [m.address.host] for m in masters}
+    shard_hosts = {m.name: {m.address.host} for m in masters}
     out: dict[str, str] = {}
     for _ in range(per_master):
+        chosen = _match(masters, free, shard_hosts)
+        for node in chosen.values():
+            free.remove(node)
         for master in masters:
-            used = shard_hosts[master.name]
-            best = min(free, key=lambda n: (used.count(n.address.host), free.index(n)))
-            free.remove(best)
-            used.append(best.address.host)
-            out[best.name] = master.name
+            node = chosen.get(master.name) or free.pop(0)
+            shard_hosts[master.name].add(node.address.host)
+            out[node.name] = master.name
     return out
+
+
+def _match(masters: tuple[NodePlan, ...], free: list[NodePlan],
+           shard_hosts: dict[str, set[str]]) -> dict[str, NodePlan]:
+    """Kuhn's augmenting paths: master name -> a free node on a host new to its shard."""
+    owner: dict[str, NodePlan] = {}  # node name -> master
+
+    def assign(master: NodePlan, seen: set[str]) -> bool:
+        for node in free:
+            if node.address.host in shard_hosts[master.name] or node.name in seen:
+                continue
+            seen.add(node.name)
+            if node.name not in owner or assign(owner[node.name], seen):
+                owner[node.name] = master
+                return True
+        return False
+
+    for master in masters:
+        assign(master, set())
+    by_name = {n.name: n for n in free}
+    return {m.name: by_name[n] for n, m in owner.items()}

@@ -82,7 +82,7 @@ async def probe_data_node(address: Address, password: str | None, timeout: float
     try:
         repl, keyspace = await ask(address, password, DATA_COMMANDS, timeout)
     except Exception as exc:
-        return NodeInfo(address, describe_failure(exc, password))
+        return NodeInfo(address, _failed(address, exc, password))
     if isinstance(repl, ErrorReply):
         return NodeInfo(address, _reply_failure(repl))
     keys = keys_in_keyspace(parse_info(keyspace)) if isinstance(keyspace, str) else None
@@ -93,7 +93,7 @@ async def probe_sentinel(address: Address, name: str, password: str | None, time
     try:
         replies = await ask(address, password, sentinel_commands(name), timeout)
     except Exception as exc:
-        return SentinelView(address, describe_failure(exc, password))
+        return SentinelView(address, _failed(address, exc, password))
     return sentinel_view(address, name, replies)
 
 
@@ -101,7 +101,7 @@ async def probe_cluster_node(address: Address, password: str | None, timeout: fl
     try:
         replies = await ask(address, password, CLUSTER_COMMANDS, timeout)
     except Exception as exc:
-        return ClusterProbe(NodeInfo(address, describe_failure(exc, password)))
+        return ClusterProbe(NodeInfo(address, _failed(address, exc, password)))
     if isinstance(replies[0], ErrorReply):
         return ClusterProbe(NodeInfo(address, _reply_failure(replies[0])))
     return cluster_probe(address, replies)
@@ -145,10 +145,14 @@ def describe_failure(exc: BaseException, password: str | None) -> Failure:
     """A redis-py / socket error -> what the operator needs to know, via the first matching type."""
     for kind, describe in _FAILURES:
         if isinstance(exc, kind):
-            failure = describe(exc, password)
-            log.debug("probe failed: %s (%s)", failure.detail, type(exc).__name__)
-            return failure
+            return describe(exc, password)
     raise exc
+
+
+def _failed(address: Address, exc: Exception, password: str | None) -> Failure:
+    failure = describe_failure(exc, password)
+    log.debug("probe of %s failed: %s (%s: %s)", address, failure.detail, type(exc).__name__, exc)
+    return failure
 
 
 def _auth_failure(exc: BaseException, password: str | None) -> Failure:

@@ -1,0 +1,37 @@
+"""The public surface is explicit; changing it is a decision, so this test pins it."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+PUBLIC = {
+    "redisops": ["Address", "RedisopsError", "__version__"],
+    "redisops.errors": ["AuthError", "ClusterFormationError", "EnvironmentProblem", "HealthTimeout", "InputError",
+                        "MissingBinaryError", "NodeError", "NodeUnreachableError", "PortInUseError", "Problem",
+                        "RedisopsError", "SecretsError", "SpecError", "StartupError", "StateDirError", "UsageError"],
+    "redisops.spec": ["AuthSpec", "ClusterSpec", "ComposeSpec", "MaxmemoryPolicy", "Persistence", "RedisSpec",
+                      "Secrets", "SentinelGroup", "Spec", "check_rules", "generate_secrets", "load", "load_secrets",
+                      "load_text", "validate"],
+    "redisops.cluster": ["ClusterShape", "form_cluster"],
+    "redisops.lifecycle": ["Deployment", "DownResult", "UpResult", "down", "init_files", "up", "wait_healthy"],
+    "redisops.testing": ["Topology", "allocate_ports", "assert_eventually"],
+}
+
+
+@pytest.mark.parametrize("module", sorted(PUBLIC))
+def test_all_is_pinned_and_importable(module: str) -> None:
+    mod = importlib.import_module(module)
+    assert sorted(mod.__all__) == sorted(PUBLIC[module])
+    for name in mod.__all__:
+        getattr(mod, name)  # raises AttributeError when a listed name is missing
+
+
+def test_every_error_is_a_redisops_error() -> None:
+    errors = importlib.import_module("redisops.errors")
+    for name in errors.__all__:
+        cls = getattr(errors, name)
+        if isinstance(cls, type) and name != "Problem":
+            assert issubclass(cls, errors.RedisopsError)
+            assert cls.exit_code in (1, 2, 3)
