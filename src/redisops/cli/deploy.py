@@ -45,7 +45,7 @@ def up(
     """Start the deployment as local processes and wait until it is healthy (idempotent)."""
 
     def body(ctx: Ctx) -> Result:
-        from redisops.cli.status import _print as render_report
+        from redisops.cli.status import render_report
         from redisops.lifecycle import Deployment
         from redisops.lifecycle import up as do_up
 

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
         StatusReport,
     )
 
-__all__ = ["register"]
+__all__ = ["register", "render_report"]
 
 Targets = tuple[list["SentinelTarget"], list["ClusterTarget"]]
 _STYLE = {"ok": "green", "degraded": "yellow", "down": "bold red"}
@@ -72,7 +72,7 @@ def status(
             _watch(ctx, groups, clusters, interval, remote is not None)
         report = collect_status_sync(groups, clusters)
         _fail_if_silent(report, remote is not None)
-        return Result(report.to_dict(), lambda out: _print(out, report), report.exit_code)
+        return Result(report.to_dict(), lambda out: render_report(out, report), report.exit_code)
 
     run(body, file=file, json_out=json_out, debug=debug)
 
@@ -188,7 +188,7 @@ async def _chain(first: StatusReport, rest: Any) -> Any:
 # --- rendering --------------------------------------------------------------------------------------
 
 
-def _print(out: Console, report: StatusReport) -> None:
+def render_report(out: Console, report: StatusReport) -> None:
     for renderable in _renderables(report):
         out.print(renderable)
 
