@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import typer
 
+from redisops.cli import alerts as alerts_cmd
+from redisops.cli import backup as backup_cmd
+from redisops.cli import cluster as cluster_cmd
 from redisops.cli import config as config_cmd
 from redisops.cli import deploy as deploy_cmd
+from redisops.cli import ha as ha_cmd
 from redisops.cli import render as render_cmd
 from redisops.cli import status as status_cmd
+from redisops.cli import verify as verify_cmd
+from redisops.cli import watch as watch_cmd
 
 __all__ = ["app", "main"]
 
@@ -25,7 +31,8 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-for module in (config_cmd, deploy_cmd, status_cmd, render_cmd):
+for module in (config_cmd, deploy_cmd, status_cmd, render_cmd, watch_cmd, alerts_cmd, ha_cmd, cluster_cmd,
+               verify_cmd, backup_cmd):
     module.register(app)
 
 

@@ -11,7 +11,12 @@ import re
 from enum import Enum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
+
+from redisops.spec.alerts import AlertsSpec
+from redisops.spec.backup import BackupSpec
+from redisops.spec.base import SpecModel as _Model
+from redisops.spec.watch import WatchSpec
 
 __all__ = [
     "AuthSpec",
@@ -64,10 +69,6 @@ class MaxmemoryPolicy(str, Enum):
     VOLATILE_LFU = "volatile-lfu"
     VOLATILE_RANDOM = "volatile-random"
     VOLATILE_TTL = "volatile-ttl"
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
 
 
 class _NodeSettings(_Model):
@@ -183,6 +184,9 @@ class Spec(_Model):
     sentinel: list[SentinelGroup] = Field(default_factory=list)
     cluster: ClusterSpec | None = None
     compose: ComposeSpec = Field(default_factory=ComposeSpec)
+    alerts: AlertsSpec = Field(default_factory=AlertsSpec)
+    watch: WatchSpec = Field(default_factory=WatchSpec)
+    backup: BackupSpec = Field(default_factory=BackupSpec)
 
     def group(self, name: str) -> SentinelGroup:
         for group in self.sentinel:
