@@ -10,7 +10,7 @@ from rich.console import Console
 
 from redisops.cli.common import DEFAULT_SPEC, Ctx, DebugOpt, FileOpt, JsonOpt, Result, run
 
-__all__ = ["register"]
+__all__ = ["progress_spinner", "register"]
 
 
 def register(app: typer.Typer) -> None:
@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
 
 
 @contextmanager
-def _progress(ctx: Ctx, first: str) -> Iterator[Callable[[str], None]]:
+def progress_spinner(ctx: Ctx, first: str) -> Iterator[Callable[[str], None]]:
     """A spinner on stderr with the current step and elapsed time (silent in --json mode)."""
     if ctx.json:
         yield lambda _msg: None
@@ -50,7 +50,7 @@ def up(
         from redisops.lifecycle import up as do_up
 
         dep = Deployment.open(ctx.file)
-        with _progress(ctx, "checking nodes") as progress:
+        with progress_spinner(ctx, "checking nodes") as progress:
             result = do_up(dep, only=only, timeout=timeout, progress=progress)
         data = {"started": result.started, "already_running": result.already_running,
                 "actions": result.actions, "seconds": round(result.seconds, 2), "status": result.report.to_dict()}
@@ -80,7 +80,7 @@ def down(
         from redisops.lifecycle import down as do_down
 
         dep = Deployment.open(ctx.file)
-        with _progress(ctx, "stopping nodes") as progress:
+        with progress_spinner(ctx, "stopping nodes") as progress:
             result = do_down(dep, purge=purge, progress=progress)
         data = {"stopped": result.stopped, "killed": result.killed, "purged": result.purged}
 

@@ -11,16 +11,14 @@ is run in loops and must start fast.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from redisops.address import Address, parse_addresses
 from redisops.cli.common import DEFAULT_SPEC, Ctx, DebugOpt, FileOpt, JsonOpt, Result, run
-from redisops.errors import UsageError
+from redisops.cli.targets import remote_targets, spec_targets
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -39,7 +37,6 @@ if TYPE_CHECKING:
 
 __all__ = ["register", "render_report"]
 
-Targets = tuple[list["SentinelTarget"], list["ClusterTarget"]]
 _STYLE = {"ok": "green", "degraded": "yellow", "down": "bold red"}
 
 
@@ -66,8 +63,8 @@ def status(
     def body(ctx: Ctx) -> Result:
         from redisops.topology.status import collect_status_sync
 
-        remote = _remote_targets(sentinel, master, cluster, password_env, sentinel_password_env)
-        groups, clusters = remote if remote is not None else _spec_targets(ctx)
+        remote = remote_targets(sentinel, master, cluster, password_env, sentinel_password_env)
+        groups, clusters = remote if remote is not None else spec_targets(ctx)
         if watch:
             _watch(ctx, groups, clusters, interval, remote is not None)
         report = collect_status_sync(groups, clusters)
@@ -75,64 +72,6 @@ def status(
         return Result(report.to_dict(), lambda out: render_report(out, report), report.exit_code)
 
     run(body, file=file, json_out=json_out, debug=debug)
-
-
-# --- targets ----------------------------------------------------------------------------------------
-
-
-def _spec_targets(ctx: Ctx) -> Targets:
-    from redisops.runtime.plan import build_plan
-    from redisops.spec.secrets import load_secrets
-    from redisops.topology.targets import targets_from_plan
-
-    spec = ctx.load_spec()
-    if not spec.sentinel and spec.cluster is None:
-        raise UsageError(f"{ctx.file} has neither a sentinel group nor a cluster",
-                         hint="add a `sentinel:` or `cluster:` section, or use --sentinel / --cluster")
-    secrets = load_secrets(ctx.file.parent / spec.auth.secrets_file)
-    return targets_from_plan(build_plan(spec), secrets)
-
-
-def _remote_targets(sentinel: str | None, master: str | None, cluster: str | None, password_env: str | None,
-                    sentinel_password_env: str | None) -> Targets | None:
-    """Targets from ``--sentinel`` / ``--cluster``; None when neither is given (use the spec)."""
-    from redisops.topology.targets import ClusterTarget, SentinelTarget
-
-    if sentinel is None and cluster is None:
-        if master or password_env or sentinel_password_env:
-            raise UsageError("--master and --*password-env only go with --sentinel or --cluster")
-        return None
-    if (sentinel is None) != (master is None):
-        raise UsageError("--sentinel and --master go together",
-                         hint="e.g. --sentinel 10.0.0.1:26379,10.0.0.2:26379 --master mymaster")
-    password = _env_password("--password-env", password_env)
-    groups = []
-    if sentinel is not None and master is not None:
-        groups.append(SentinelTarget(master, _addresses("--sentinel", sentinel), password=password,
-                                     sentinel_password=_env_password("--sentinel-password-env",
-                                                                     sentinel_password_env)))
-    clusters = [] if cluster is None else [ClusterTarget("cluster", _addresses("--cluster", cluster),
-                                                         password=password)]
-    return groups, clusters
-
-
-def _addresses(flag: str, text: str) -> tuple[Address, ...]:
-    try:
-        addresses = parse_addresses(text)
-    except ValueError as exc:
-        raise UsageError(f"{flag}: {exc}", hint="use host:port[,host:port]") from None
-    if not addresses:
-        raise UsageError(f"{flag}: no address given", hint="use host:port[,host:port]")
-    return tuple(addresses)
-
-
-def _env_password(flag: str, var: str | None) -> str | None:
-    if var is None:
-        return None
-    value = os.environ.get(var)
-    if not value:
-        raise UsageError(f"{flag}: environment variable {var} is not set or empty")
-    return value
 
 
 def _fail_if_silent(report: StatusReport, remote: bool) -> None:

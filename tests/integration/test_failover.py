@@ -1,0 +1,74 @@
+"""`redisops failover`: steered to a chosen replica, timeline printed, bad input refused."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from redisops.testing import Topology, assert_eventually
+
+REDISOPS = [sys.executable, "-m", "redisops"]
+
+
+def cli(*args: str, spec: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*REDISOPS, *args, "-f", str(spec)], capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def topo(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    with Topology.start(tmp_path_factory.mktemp("failover"), cluster=False, down_after_ms=1000) as topology:
+        yield topology
+
+
+@pytest.mark.slow
+def test_failover_to_a_chosen_replica_with_timeline(topo: Topology) -> None:
+    target = topo.node("mymaster-2").address
+    done = cli("failover", "--to", "mymaster-2", "--json", spec=topo.spec_file)
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads(done.stdout)
+    assert result["old_master"] == str(topo.node("mymaster-0").address)
+    assert result["new_master"] == str(target)
+    events = [e["event"] for e in result["timeline"]]
+    assert "+switch-master" in events and events.index("+try-failover") < events.index("+switch-master")
+    status = json.loads(cli("status", "--json", spec=topo.spec_file).stdout)
+    assert status["health"] == "ok", status["reasons"]
+    assert status["groups"][0]["master"] == str(target)
+    priorities = [topo.client(n).config_get("replica-priority")["replica-priority"] for n in ("mymaster-0", "mymaster-1")]
+    assert priorities == ["100", "100"]  # restored after steering
+
+
+@pytest.mark.slow
+def test_failover_without_target_picks_a_replica(topo: Topology) -> None:
+    before = json.loads(cli("status", "--json", spec=topo.spec_file).stdout)["groups"][0]["master"]
+    done = cli("failover", spec=topo.spec_file)
+    assert done.returncode == 0, done.stderr
+    assert "failed over from" in done.stdout and "+switch-master" in done.stdout
+    after = json.loads(cli("status", "--json", spec=topo.spec_file).stdout)["groups"][0]["master"]
+    assert after != before
+
+
+def test_bad_input_is_one_line(topo: Topology) -> None:
+    for args, fragment in ((["--group", "nope"], "unknown group 'nope'"), (["--to", "nope-9"], "no such node"),
+                           (["--to", "127.0.0.1:1"], "is not a healthy replica")):
+        done = cli("failover", *args, spec=topo.spec_file)
+        assert done.returncode == 2, (args, done.stdout, done.stderr)
+        assert fragment in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_no_healthy_replica(tmp_path: Path) -> None:
+    with Topology.start(tmp_path, cluster=False, replicas=1, down_after_ms=5000) as topo:
+        topo.kill("mymaster-1")
+        assert_eventually(lambda: _assert(topo.pid("mymaster-1") is None), within=5)
+        done = cli("failover", spec=topo.spec_file)
+        assert done.returncode == 3
+        assert "no healthy replica to promote" in done.stderr and "Traceback" not in done.stderr
+
+
+def _assert(condition: bool) -> None:
+    assert condition
