@@ -13,6 +13,7 @@ from redisops.cli import backup as backup_cmd
 from redisops.cli import cluster as cluster_cmd
 from redisops.cli import config as config_cmd
 from redisops.cli import deploy as deploy_cmd
+from redisops.cli import drill as drill_cmd
 from redisops.cli import ha as ha_cmd
 from redisops.cli import render as render_cmd
 from redisops.cli import status as status_cmd
@@ -32,7 +33,7 @@ app = typer.Typer(
 )
 
 for module in (config_cmd, deploy_cmd, status_cmd, render_cmd, watch_cmd, alerts_cmd, ha_cmd, cluster_cmd,
-               verify_cmd, backup_cmd):
+               verify_cmd, backup_cmd, drill_cmd):
     module.register(app)
 
 

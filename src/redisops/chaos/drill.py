@@ -1,0 +1,318 @@
+"""Failover drills: fault the master under a steady writer, count what was lost.
+
+One round: wait for a healthy group, start the :class:`~redisops.chaos.writer.Writer`,
+fault the master (SIGKILL, SIGSTOP, or ``DEBUG SLEEP``), wait for the sentinels
+to promote a replica and for the writer to write there, bring the old master
+back (``up`` restarts a killed node as a replica of the elected master; a paused
+one is resumed), check it rejoins as a replica with its link up, then read back
+every write.  Timings come from the sentinels' own Pub/Sub events.
+
+``safe`` sets ``min-replicas-to-write 1`` on every data node for the drill and
+acknowledges a write only after ``WAIT 1``: the promoted replica (the one with
+the highest offset) then holds every acknowledged write, so none may be lost.
+"""
+
+from __future__ import annotations
+
+import signal
+import statistics
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from enum import Enum
+
+import redis
+
+from redisops.address import Address
+from redisops.chaos.writer import WriteBook, Writer
+from redisops.errors import RedisopsError, UsageError
+from redisops.ha.connect import connect
+from redisops.lifecycle import Deployment, up, wait_healthy
+from redisops.runtime.plan import GroupLayout, NodePlan
+from redisops.topology.model import Role
+from redisops.topology.status import collect_status_sync
+from redisops.topology.targets import SentinelTarget, targets_from_plan
+
+__all__ = ["DrillError", "DrillReport", "Fault", "RoundResult", "drill_failover"]
+
+Progress = Callable[[str], None]
+
+
+class Fault(Enum):
+    KILL = "kill"
+    PAUSE = "pause"
+    SLEEP = "sleep"
+
+
+class DrillError(RedisopsError):
+    pass
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    round: int
+    fault: Fault
+    old_master: str
+    new_master: str | None
+    detection_s: float | None  # fault -> first +sdown on the master
+    odown_s: float | None
+    promotion_s: float | None  # fault -> +promoted-slave
+    switch_s: float | None  # fault -> first +switch-master
+    outage_s: float  # longest stall between acknowledged writes around the fault
+    recovery_s: float | None  # fault -> first acknowledged write after it
+    acked: int
+    unacked: int
+    lost_acked: int
+    unacked_applied: int
+    lost_increments: int
+    rejoined_s: float | None  # fault restored -> old master replicating the new one, link up
+    lost_sample: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DrillReport:
+    group: str
+    fault: Fault
+    safe: bool
+    rounds: tuple[RoundResult, ...]
+
+    def percentiles(self, attr: str) -> dict[str, float | None]:
+        values = sorted(v for r in self.rounds if (v := getattr(r, attr)) is not None)
+        if not values:
+            return {"p50": None, "p95": None}
+        p95 = values[min(len(values) - 1, round(0.95 * (len(values) - 1)))]
+        return {"p50": round(statistics.median(values), 3), "p95": round(p95, 3)}
+
+    @property
+    def lost_acked(self) -> int:
+        return sum(r.lost_acked + r.lost_increments for r in self.rounds)
+
+    def to_dict(self) -> dict[str, object]:
+        timings = ("detection_s", "promotion_s", "switch_s", "outage_s", "recovery_s", "rejoined_s")
+        return {
+            "group": self.group, "fault": self.fault.value, "safe": self.safe,
+            "overall": {**{t: self.percentiles(t) for t in timings},
+                        "acked": sum(r.acked for r in self.rounds), "lost_acked": self.lost_acked,
+                        "unacked_applied": sum(r.unacked_applied for r in self.rounds),
+                        "rejoined": all(r.rejoined_s is not None for r in self.rounds)},
+            "rounds": [{**r.__dict__, "fault": r.fault.value} for r in self.rounds],
+        }
+
+
+def drill_failover(dep: Deployment, *, group: str | None = None, rounds: int = 1, fault: Fault = Fault.KILL,
+                   safe: bool = False, rate: float = 200.0, progress: Progress = lambda _msg: None) -> DrillReport:
+    layout, target = _group(dep, group)
+    if not layout.replicas:
+        raise UsageError(f"{layout.spec.name} has no replicas to fail over to")
+    results = []
+    with _safe_mode(target, layout, safe):
+        for index in range(1, rounds + 1):
+            progress(f"round {index}/{rounds}: waiting for a healthy group")
+            wait_healthy(dep, only="sentinel", timeout=120, progress=progress)
+            results.append(_round(dep, layout, target, index, fault, safe, rate, progress))
+    return DrillReport(layout.spec.name, fault, safe, tuple(results))
+
+
+def _group(dep: Deployment, name: str | None) -> tuple[GroupLayout, SentinelTarget]:
+    targets, _ = targets_from_plan(dep.plan, dep.secrets)
+    names = [g.spec.name for g in dep.plan.groups]
+    if not names:
+        raise UsageError("the spec has no sentinel group to drill")
+    if name is None and len(names) > 1:
+        raise UsageError("the spec has several sentinel groups", hint=f"choose one with --group ({', '.join(names)})")
+    chosen = name or names[0]
+    if chosen not in names:
+        raise UsageError(f"unknown group {chosen!r}", hint=f"groups: {', '.join(names)}")
+    return dep.plan.groups[names.index(chosen)], targets[names.index(chosen)]
+
+
+@contextmanager
+def _safe_mode(target: SentinelTarget, layout: GroupLayout, safe: bool) -> Iterator[None]:
+    """min-replicas-to-write 1 on every data node while the drill runs; the old values come back after."""
+    original: dict[Address, str] = {}
+    try:
+        if safe:
+            for node in layout.redis:
+                with connect(node.address, target.password) as client:
+                    original[node.address] = str(client.config_get("min-replicas-to-write")["min-replicas-to-write"])
+                    client.config_set("min-replicas-to-write", 1)
+        yield
+    finally:
+        for address, value in original.items():
+            with suppress(redis.RedisError), connect(address, target.password) as client:
+                client.config_set("min-replicas-to-write", value)
+
+
+def _round(dep: Deployment, layout: GroupLayout, target: SentinelTarget, index: int, fault: Fault, safe: bool,
+           rate: float, progress: Progress) -> RoundResult:
+    group = collect_status_sync([target], []).groups[0]
+    if group.master is None:
+        raise DrillError(f"{target.name}: the sentinels name no master")
+    old = group.master
+    victim = next(n for n in layout.redis if n.address == old)
+    writer = Writer(target.name, target.sentinels, password=target.password,
+                    sentinel_password=target.sentinel_password, run_id=f"{index}-{uuid.uuid4().hex[:8]}",
+                    rate=rate, safe=safe)
+    with _events(target) as events:
+        writer.start()
+        _wait(lambda: writer.acked_count() >= rate // 2, 10, f"{target.name}: the writer cannot write")
+        progress(f"round {index}: {fault.value} {victim.name} ({old}) under {rate:.0f} writes/s")
+        at = _inject(dep, victim, fault, target, layout)
+        new = _wait_new_master(target, old, dep.spec.group(target.name).failover_timeout_ms / 1000 + 30)
+        _wait(lambda: writer.book.first_ack_after(at) is not None, 30, f"{target.name}: no write reached {new}")
+        progress(f"round {index}: {new} promoted; bringing {victim.name} back")
+        restored = _restore(dep, victim, fault, at, layout)
+        rejoined = _rejoin_time(target, victim.address, new, restored)
+        _wait(lambda: len([t for t in writer.book.acked.values() if t > time.time() - 0.5]) > 0, 10, "writer idle")
+        book = writer.stop()
+    return _account(index, fault, old, new, at, book, events, writer, target, rejoined)
+
+
+def _inject(dep: Deployment, victim: NodePlan, fault: Fault, target: SentinelTarget, layout: GroupLayout) -> float:
+    at = time.time()
+    if fault is Fault.KILL:
+        dep.runtime.signal(victim, signal.SIGKILL)
+    elif fault is Fault.PAUSE:
+        dep.runtime.signal(victim, signal.SIGSTOP)
+    else:
+        seconds = max(3, int(layout.spec.down_after_ms / 1000 * 3) + 2)
+        with connect(victim.address, target.password) as client:
+            try:
+                client.execute_command("DEBUG", "HELP")
+            except redis.ResponseError as exc:
+                raise UsageError(f"{victim.address} refuses DEBUG ({exc})",
+                                 hint="set enable-debug-command local on the nodes, or use --fault kill|pause") from exc
+        threading.Thread(target=_debug_sleep, args=(victim.address, target.password, seconds), daemon=True).start()
+    return at
+
+
+def _debug_sleep(address: Address, password: str | None, seconds: int) -> None:
+    with suppress(redis.RedisError), connect(address, password, timeout=seconds + 5) as client:
+        client.execute_command("DEBUG", "SLEEP", seconds)
+
+
+def _restore(dep: Deployment, victim: NodePlan, fault: Fault, at: float, layout: GroupLayout) -> float:
+    if fault is Fault.KILL:
+        up(dep, only="sentinel", timeout=120)
+    elif fault is Fault.PAUSE:
+        dep.runtime.signal(victim, signal.SIGCONT)
+    else:
+        seconds = max(3, int(layout.spec.down_after_ms / 1000 * 3) + 2)
+        time.sleep(max(0.0, at + seconds - time.time()))
+    return time.time()
+
+
+def _wait_new_master(target: SentinelTarget, old: Address, timeout: float) -> Address:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        group = collect_status_sync([target], [], timeout=0.5).groups[0]
+        views = {v.master for v in group.sentinels if v.reachable}
+        if len(views) == 1 and group.master not in (None, old):
+            assert group.master is not None
+            return group.master
+        time.sleep(0.05)
+    raise DrillError(f"{target.name}: no failover within {timeout:.0f} s", hint="check `redisops status`")
+
+
+def _rejoin_time(target: SentinelTarget, old: Address, new: Address, since: float) -> float | None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        nodes = collect_status_sync([target], [], timeout=0.5).groups[0].nodes
+        node = next((n for n in nodes if n.address == old), None)
+        if node is not None and node.role is Role.REPLICA and node.master == new and node.link_up:
+            return time.time() - since
+        time.sleep(0.1)
+    return None
+
+
+def _wait(check: Callable[[], bool], timeout: float, failure: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise DrillError(failure)
+        time.sleep(0.02)
+
+
+@dataclass
+class _EventLog:
+    entries: list[tuple[float, str, str]] = field(default_factory=list)  # (time, channel, payload)
+
+    def first(self, channel: str, contains: str = "") -> float | None:
+        return min((t for t, c, d in self.entries if c == channel and contains in d), default=None)
+
+
+@contextmanager
+def _events(target: SentinelTarget) -> Iterator[_EventLog]:
+    """Every sentinel's Pub/Sub while the block runs (a listener thread each)."""
+    log = _EventLog()
+    stop = threading.Event()
+    threads = [threading.Thread(target=_listen, args=(a, target.sentinel_password, log, stop), daemon=True)
+               for a in target.sentinels]
+    for thread in threads:
+        thread.start()
+    try:
+        yield log
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=2)
+
+
+def _listen(address: Address, password: str | None, log: _EventLog, stop: threading.Event) -> None:
+    with suppress(redis.RedisError), connect(address, password, timeout=1.0) as client:
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        pubsub.psubscribe("*")
+        while not stop.is_set():
+            with suppress(redis.TimeoutError):
+                message = pubsub.get_message(timeout=0.1)
+                if message:
+                    log.entries.append((time.time(), str(message["channel"]), str(message["data"])))
+        pubsub.close()
+
+
+def _account(index: int, fault: Fault, old: Address, new: Address, at: float, book: WriteBook, events: _EventLog,
+             writer: Writer, target: SentinelTarget, rejoined: float | None) -> RoundResult:
+    acked, unacked = sorted(book.acked), sorted(book.failed)
+    with connect(new, target.password, timeout=10) as client:
+        present = _existing(client, [writer.key(s) for s in acked + unacked])
+        counters = [writer.counter(i) for i in range(writer.counters)]
+        values = [int(v or 0) for v in client.mget(counters)]
+        _cleanup(client, [writer.key(s) for s in acked + unacked] + counters)
+    expected = [0] * writer.counters
+    for seq in acked:
+        expected[seq % writer.counters] += 1
+    lost = [writer.key(s) for s in acked if writer.key(s) not in present]
+    master_tag = f"master {target.name} {old.host} {old.port}"
+    end = max(book.acked.values(), default=at)
+    first = book.first_ack_after(at)
+    return RoundResult(
+        round=index, fault=fault, old_master=str(old), new_master=str(new),
+        detection_s=_since(events.first("+sdown", master_tag), at),
+        odown_s=_since(events.first("+odown", master_tag), at),
+        promotion_s=_since(events.first("+promoted-slave", f"@ {target.name} {old.host} {old.port}"), at),
+        switch_s=_since(events.first("+switch-master", f"{target.name} {old.host} {old.port}"), at),
+        outage_s=round(book.longest_stall(at - 1.0, end), 3), recovery_s=_since(first, at),
+        acked=len(acked), unacked=len(unacked), lost_acked=len(lost),
+        unacked_applied=sum(1 for s in unacked if writer.key(s) in present),
+        lost_increments=sum(max(0, e - v) for e, v in zip(expected, values, strict=True)),
+        rejoined_s=None if rejoined is None else round(rejoined, 3), lost_sample=tuple(lost[:10]))
+
+
+def _since(moment: float | None, at: float) -> float | None:
+    return None if moment is None else round(moment - at, 3)
+
+
+def _existing(client: redis.Redis, keys: Sequence[str]) -> set[str]:
+    present: set[str] = set()
+    for start in range(0, len(keys), 1000):
+        chunk = keys[start:start + 1000]
+        present.update(k for k, v in zip(chunk, client.mget(chunk), strict=True) if v is not None)
+    return present
+
+
+def _cleanup(client: redis.Redis, keys: Sequence[str]) -> None:
+    for start in range(0, len(keys), 1000):
+        client.unlink(*keys[start:start + 1000])

@@ -1,0 +1,158 @@
+"""A bounded writer that follows failovers and keeps the books on every write.
+
+Each write is one transaction on the master: ``SET drill:<run>:<seq>`` plus
+``INCR drill:<run>:counter:<seq % counters>``.  A write is *acknowledged* when
+the master answered it (and, in safe mode, ``WAIT 1`` confirmed a replica has
+it).  After the drill, every acknowledged key must still exist and every
+counter must be at least its acknowledged increments; keys that exist without
+an acknowledgement are "unacked but applied" (the client gave up, the server
+did not).
+
+Following the master: on any error the writer asks every sentinel for the
+master address (``GET-MASTER-ADDR-BY-NAME`` names the promoted replica as soon
+as Sentinel starts reconfiguring the other replicas, seconds before
+``+switch-master`` is published) and checks the answer with ``ROLE`` before
+writing there.  It never waits for a socket timeout longer than
+``op_timeout``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import redis
+
+from redisops.address import Address
+
+__all__ = ["WriteBook", "Writer"]
+
+
+@dataclass
+class WriteBook:
+    """What the writer did: ``acked[seq]`` = time of the acknowledgement, ``failed`` = seqs not acked."""
+
+    acked: dict[int, float] = field(default_factory=dict)
+    failed: set[int] = field(default_factory=set)
+    masters: list[tuple[float, Address]] = field(default_factory=list)  # (since, address) the writer used
+
+    def longest_stall(self, since: float, until: float) -> float:
+        """Longest time between consecutive acknowledgements inside [since, until]."""
+        times = sorted(t for t in self.acked.values() if since <= t <= until)
+        if not times:
+            return until - since
+        edges = [since, *times, until]
+        return max(b - a for a, b in zip(edges, edges[1:], strict=False))
+
+    def first_ack_after(self, moment: float) -> float | None:
+        return min((t for t in self.acked.values() if t > moment), default=None)
+
+
+class Writer:
+    """Writes at ``rate`` per second in a thread until stopped or ``max_writes`` is reached."""
+
+    def __init__(self, name: str, sentinels: Sequence[Address], *, password: str | None,
+                 sentinel_password: str | None, run_id: str, rate: float = 200.0, counters: int = 100,
+                 safe: bool = False, op_timeout: float = 0.25, max_writes: int = 200_000) -> None:
+        self.name = name
+        self.sentinels = list(sentinels)
+        self.password = password
+        self.sentinel_password = sentinel_password
+        self.run_id = run_id
+        self.interval = 1.0 / rate
+        self.counters = counters
+        self.safe = safe
+        self.op_timeout = op_timeout
+        self.max_writes = max_writes
+        self.book = WriteBook()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._client: redis.Redis | None = None
+
+    def key(self, seq: int) -> str:
+        return f"drill:{self.run_id}:{seq}"
+
+    def counter(self, index: int) -> str:
+        return f"drill:{self.run_id}:counter:{index}"
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="drill-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> WriteBook:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if self._client is not None:
+            self._client.close()
+        return self.book
+
+    def acked_count(self) -> int:
+        return len(self.book.acked)
+
+    # --- the loop ----------------------------------------------------------------------------------
+    def _run(self) -> None:
+        seq = 0
+        next_at = time.monotonic()
+        while not self._stop.is_set() and seq < self.max_writes:
+            now = time.monotonic()
+            if now < next_at:
+                self._stop.wait(next_at - now)
+                continue
+            next_at = max(next_at + self.interval, now - 1.0)  # no burst after a stall
+            if self._write(seq):
+                self.book.acked[seq] = time.time()
+            else:
+                self.book.failed.add(seq)
+            seq += 1
+
+    def _write(self, seq: int) -> bool:
+        client = self._client or self._discover()
+        if client is None:
+            return False
+        try:
+            pipe = client.pipeline(transaction=True)
+            pipe.set(self.key(seq), seq)
+            pipe.incr(self.counter(seq % self.counters))
+            pipe.execute()
+            if self.safe and int(client.execute_command("WAIT", 1, int(self.op_timeout * 1000))) < 1:
+                return False
+            return True
+        except redis.RedisError:
+            client.close()
+            self._client = None
+            return False
+
+    def _discover(self) -> redis.Redis | None:
+        """Ask each sentinel; use the first named node that answers ROLE master."""
+        for sentinel in self.sentinels:
+            address = self._ask(sentinel)
+            if address is None:
+                continue
+            client = redis.Redis(address.host, address.port, password=self.password,
+                                 socket_timeout=self.op_timeout, socket_connect_timeout=self.op_timeout)
+            try:
+                if client.execute_command("ROLE")[0] in (b"master", "master"):
+                    self._client = client
+                    if not self.book.masters or self.book.masters[-1][1] != address:
+                        self.book.masters.append((time.time(), address))
+                    return client
+            except redis.RedisError:
+                pass
+            client.close()
+        return None
+
+    def _ask(self, sentinel: Address) -> Address | None:
+        client = redis.Redis(sentinel.host, sentinel.port, password=self.sentinel_password,
+                             socket_timeout=self.op_timeout, socket_connect_timeout=self.op_timeout,
+                             decode_responses=True)
+        try:
+            reply = client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.name)
+        except redis.RedisError:
+            return None
+        finally:
+            client.close()
+        return Address(str(reply[0]), int(reply[1])) if reply else None

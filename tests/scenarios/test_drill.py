@@ -1,0 +1,64 @@
+"""`redisops drill failover` against real sentinels: safe rounds lose nothing, the old master rejoins."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from redisops.testing import Topology
+
+REDISOPS = [sys.executable, "-m", "redisops"]
+pytestmark = pytest.mark.slow
+
+
+def drill(spec: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*REDISOPS, "drill", "failover", "--json", *args, "-f", str(spec)], capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def topo(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    with Topology.start(tmp_path_factory.mktemp("drill"), cluster=False, down_after_ms=1000) as topology:
+        yield topology
+
+
+def test_safe_kill_rounds_lose_no_acknowledged_write(topo: Topology) -> None:
+    done = drill(topo.spec_file, "--rounds", "2", "--safe")
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["overall"]["lost_acked"] == 0 and report["overall"]["rejoined"]
+    for r in report["rounds"]:
+        assert r["acked"] > 100 and r["lost_acked"] == 0 and r["lost_increments"] == 0
+        assert r["new_master"] != r["old_master"]
+        assert 0 < r["detection_s"] <= r["promotion_s"]
+    assert report["rounds"][1]["old_master"] == report["rounds"][0]["new_master"]
+    mins = [topo.client(n).config_get("min-replicas-to-write")["min-replicas-to-write"]
+            for n in ("mymaster-0", "mymaster-1", "mymaster-2")]
+    assert mins == ["0", "0", "0"]  # safe mode restored the spec's value
+
+
+def test_pause_round_detects_and_rejoins(topo: Topology) -> None:
+    done = drill(topo.spec_file, "--fault", "pause")
+    assert done.returncode in (0, 1), done.stderr
+    report = json.loads(done.stdout)
+    round_ = report["rounds"][0]
+    assert round_["rejoined_s"] is not None
+    assert round_["outage_s"] >= round_["detection_s"]
+
+
+def test_sleep_fault_needs_the_debug_command(topo: Topology) -> None:
+    done = drill(topo.spec_file, "--fault", "sleep")
+    assert done.returncode == 2
+    assert "refuses DEBUG" in done.stdout  # --json puts the error in JSON
+    assert "Traceback" not in done.stderr
+
+
+def test_bad_fault_is_a_usage_error(topo: Topology) -> None:
+    done = subprocess.run([*REDISOPS, "drill", "failover", "--fault", "melt", "-f", str(topo.spec_file)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "--fault 'melt'" in done.stderr
