@@ -18,6 +18,7 @@ from pathlib import Path
 import redis
 
 from redisops.address import Address
+from redisops.clients import connect, make_client
 from redisops.clock import Clock, SystemClock
 from redisops.cluster.create import ClusterShape, form_cluster
 from redisops.errors import HealthTimeout, UsageError
@@ -175,8 +176,7 @@ def _elected_master(dep: Deployment, node: NodePlan) -> Address | None:
     for sentinel in layout.sentinels:
         if dep.runtime.pid(sentinel) is None:
             continue
-        client = redis.Redis(sentinel.address.host, sentinel.address.port, password=dep.secrets.sentinel_password,
-                             socket_timeout=1, socket_connect_timeout=1, decode_responses=True)
+        client = make_client(sentinel.address, dep.secrets.sentinel_password, timeout=1.0)
         try:
             reply = client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", node.group)
         except redis.RedisError:
@@ -195,9 +195,5 @@ def _replicaof(master: Address | None) -> Sequence[str]:
 
 def _persist_role(dep: Deployment, node: NodePlan) -> None:
     """Write the new role into the node's own config, so a later restart keeps it."""
-    client = redis.Redis(node.address.host, node.address.port, password=dep.secrets.redis_password,
-                         socket_timeout=5, decode_responses=True)
-    try:
+    with connect(node.address, dep.secrets.redis_password, timeout=5.0) as client:
         client.config_rewrite()
-    finally:
-        client.close()

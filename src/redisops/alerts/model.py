@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Protocol
+from typing import Any, Protocol
 
 __all__ = ["AlertSink", "Incident", "IncidentKind", "Severity", "TimelineEntry"]
 
@@ -21,6 +21,14 @@ class Severity(Enum):
     INFO = "info"
     WARNING = "warning"
     CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        """Order for escalation: a later notify re-sends only when the rank rises."""
+        return _RANKS[self]
+
+
+_RANKS = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 
 
 class IncidentKind(Enum):
@@ -65,6 +73,29 @@ class Incident:
     @property
     def resolved(self) -> bool:
         return self.resolved_at is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data: what the outbox stores and the generic webhook sends."""
+        return {
+            "key": self.key, "kind": self.kind.value, "severity": self.severity.value, "group": self.group,
+            "title": self.title, "summary": self.summary, "started_at": self.started_at,
+            "resolved_at": self.resolved_at, "labels": dict(self.labels),
+            "timeline": [{"at": e.at, "event": e.event, "source": e.source, "detail": e.detail}
+                         for e in self.timeline],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Incident:
+        """The inverse of :meth:`to_dict`; raises ``KeyError`` / ``ValueError`` on malformed data."""
+        return cls(
+            key=str(data["key"]), kind=IncidentKind(data["kind"]), severity=Severity(data["severity"]),
+            group=str(data["group"]), title=str(data["title"]), started_at=float(data["started_at"]),
+            summary=str(data.get("summary", "")),
+            resolved_at=None if data.get("resolved_at") is None else float(data["resolved_at"]),
+            timeline=tuple(TimelineEntry(float(e["at"]), str(e["event"]), str(e["source"]), str(e.get("detail", "")))
+                           for e in data.get("timeline", ())),
+            labels={str(k): str(v) for k, v in dict(data.get("labels", {})).items()},
+        )
 
 
 class AlertSink(Protocol):

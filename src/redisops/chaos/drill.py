@@ -27,9 +27,10 @@ from enum import Enum
 import redis
 
 from redisops.address import Address
+from redisops.chaos.events import sentinel_events
 from redisops.chaos.writer import WriteBook, Writer
+from redisops.clients import connect
 from redisops.errors import RedisopsError, UsageError
-from redisops.ha.connect import connect
 from redisops.lifecycle import Deployment, up, wait_healthy
 from redisops.runtime.plan import GroupLayout, NodePlan
 from redisops.topology.model import Role
@@ -148,6 +149,7 @@ def _safe_mode(target: SentinelTarget, layout: GroupLayout, safe: bool) -> Itera
 
 def _round(dep: Deployment, layout: GroupLayout, target: SentinelTarget, index: int, fault: Fault, safe: bool,
            rate: float, progress: Progress) -> RoundResult:
+    """One fault and its accounting; the round's keys are removed whatever happens."""
     group = collect_status_sync([target], []).groups[0]
     if group.master is None:
         raise DrillError(f"{target.name}: the sentinels name no master")
@@ -156,7 +158,16 @@ def _round(dep: Deployment, layout: GroupLayout, target: SentinelTarget, index: 
     writer = Writer(target.name, target.sentinels, password=target.password,
                     sentinel_password=target.sentinel_password, run_id=f"{index}-{uuid.uuid4().hex[:8]}",
                     rate=rate, safe=safe)
-    with _events(target) as events:
+    try:
+        return _run_round(dep, layout, target, index, fault, rate, progress, old, victim, writer)
+    finally:
+        writer.stop()
+        _cleanup_round(target, writer)
+
+
+def _run_round(dep: Deployment, layout: GroupLayout, target: SentinelTarget, index: int, fault: Fault, rate: float,
+               progress: Progress, old: Address, victim: NodePlan, writer: Writer) -> RoundResult:
+    with _events(target, writer) as events:
         writer.start()
         _wait(lambda: writer.acked_count() >= rate // 2, 10, f"{target.name}: the writer cannot write")
         progress(f"round {index}: {fault.value} {victim.name} ({old}) under {rate:.0f} writes/s")
@@ -245,42 +256,24 @@ class _EventLog:
 
 
 @contextmanager
-def _events(target: SentinelTarget) -> Iterator[_EventLog]:
-    """Every sentinel's Pub/Sub while the block runs (a listener thread each)."""
+def _events(target: SentinelTarget, writer: Writer) -> Iterator[_EventLog]:
+    """Every sentinel's events, logged for the timings and fed to the writer so it follows the promotion."""
     log = _EventLog()
-    stop = threading.Event()
-    threads = [threading.Thread(target=_listen, args=(a, target.sentinel_password, log, stop), daemon=True)
-               for a in target.sentinels]
-    for thread in threads:
-        thread.start()
-    try:
+
+    def on_event(at: float, channel: str, data: str) -> None:
+        log.entries.append((at, channel, data))
+        writer.on_event(at, channel, data)
+
+    with sentinel_events(target.sentinels, target.sentinel_password, on_event):
         yield log
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=2)
-
-
-def _listen(address: Address, password: str | None, log: _EventLog, stop: threading.Event) -> None:
-    with suppress(redis.RedisError), connect(address, password, timeout=1.0) as client:
-        pubsub = client.pubsub(ignore_subscribe_messages=True)
-        pubsub.psubscribe("*")
-        while not stop.is_set():
-            with suppress(redis.TimeoutError):
-                message = pubsub.get_message(timeout=0.1)
-                if message:
-                    log.entries.append((time.time(), str(message["channel"]), str(message["data"])))
-        pubsub.close()
 
 
 def _account(index: int, fault: Fault, old: Address, new: Address, at: float, book: WriteBook, events: _EventLog,
              writer: Writer, target: SentinelTarget, rejoined: float | None) -> RoundResult:
     acked, unacked = sorted(book.acked), sorted(book.failed)
-    with connect(new, target.password, timeout=10) as client:
+    with connect(_master_now(target) or new, target.password, timeout=10) as client:
         present = _existing(client, [writer.key(s) for s in acked + unacked])
-        counters = [writer.counter(i) for i in range(writer.counters)]
-        values = [int(v or 0) for v in client.mget(counters)]
-        _cleanup(client, [writer.key(s) for s in acked + unacked] + counters)
+        values = [int(v or 0) for v in client.mget([writer.counter(i) for i in range(writer.counters)])]
     expected = [0] * writer.counters
     for seq in acked:
         expected[seq % writer.counters] += 1
@@ -313,6 +306,18 @@ def _existing(client: redis.Redis, keys: Sequence[str]) -> set[str]:
     return present
 
 
-def _cleanup(client: redis.Redis, keys: Sequence[str]) -> None:
-    for start in range(0, len(keys), 1000):
-        client.unlink(*keys[start:start + 1000])
+def _master_now(target: SentinelTarget) -> Address | None:
+    """The master the sentinels name now (the round's new master may have moved on)."""
+    return collect_status_sync([target], [], timeout=1.0).groups[0].master
+
+
+def _cleanup_round(target: SentinelTarget, writer: Writer) -> None:
+    """Remove the round's keys from whichever node is master now."""
+    master = _master_now(target)
+    if master is None:
+        return
+    keys = [writer.key(s) for s in (*writer.book.acked, *writer.book.failed)]
+    keys += [writer.counter(i) for i in range(writer.counters)]
+    with suppress(redis.RedisError), connect(master, target.password, timeout=10) as client:
+        for start in range(0, len(keys), 1000):
+            client.unlink(*keys[start:start + 1000])

@@ -8,24 +8,28 @@ counter must be at least its acknowledged increments; keys that exist without
 an acknowledgement are "unacked but applied" (the client gave up, the server
 did not).
 
-Following the master: on any error the writer asks every sentinel for the
-master address (``GET-MASTER-ADDR-BY-NAME`` names the promoted replica as soon
-as Sentinel starts reconfiguring the other replicas, seconds before
-``+switch-master`` is published) and checks the answer with ``ROLE`` before
-writing there.  It never waits for a socket timeout longer than
-``op_timeout``.
+Following the master: the writer listens to every sentinel.  The leader
+publishes ``+selected-slave`` when it sends ``SLAVEOF NO ONE`` to the replica
+it promotes; Sentinel itself names that replica (``GET-MASTER-ADDR-BY-NAME``)
+only after its next INFO poll of it, up to a second later.  So on an error the
+writer first tries the selected replica, then asks the sentinels, and writes
+only to a node that answers ``ROLE`` master.  It never waits for a socket
+timeout longer than ``op_timeout``.  (A failover aborted after the promotion
+would later demote that node; in safe mode ``WAIT 1`` still guards every
+acknowledged write, since a freshly promoted node has no replica yet.)
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import redis
 
 from redisops.address import Address
+from redisops.clients import make_client
 
 __all__ = ["WriteBook", "Writer"]
 
@@ -70,6 +74,7 @@ class Writer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._client: redis.Redis | None = None
+        self._selected: Address | None = None  # replica the leader sentinel is promoting
 
     def key(self, seq: int) -> str:
         return f"drill:{self.run_id}:{seq}"
@@ -81,6 +86,14 @@ class Writer:
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="drill-writer", daemon=True)
         self._thread.start()
+
+    def on_event(self, _at: float, channel: str, data: str) -> None:
+        """Feed sentinel events here (see :func:`~redisops.chaos.events.sentinel_events`)."""
+        parts = data.split()
+        if channel == "+selected-slave" and len(parts) >= 8 and parts[5] == self.name:
+            self._selected = Address(parts[2], int(parts[3]))
+        elif channel == "+switch-master" and len(parts) >= 5 and parts[0] == self.name:
+            self._selected = Address(parts[3], int(parts[4]))
 
     def stop(self) -> WriteBook:
         self._stop.set()
@@ -127,13 +140,13 @@ class Writer:
             return False
 
     def _discover(self) -> redis.Redis | None:
-        """Ask each sentinel; use the first named node that answers ROLE master."""
-        for sentinel in self.sentinels:
-            address = self._ask(sentinel)
-            if address is None:
+        """The selected replica first, then what each sentinel names; the first that answers ROLE master."""
+        tried: set[Address] = set()
+        for address in self._candidates():
+            if address is None or address in tried:
                 continue
-            client = redis.Redis(address.host, address.port, password=self.password,
-                                 socket_timeout=self.op_timeout, socket_connect_timeout=self.op_timeout)
+            tried.add(address)
+            client = make_client(address, self.password, timeout=self.op_timeout, decode=False)
             try:
                 if client.execute_command("ROLE")[0] in (b"master", "master"):
                     self._client = client
@@ -145,10 +158,14 @@ class Writer:
             client.close()
         return None
 
+    def _candidates(self) -> Iterator[Address | None]:
+        """Lazily: the selected replica, then each sentinel's answer (asked only when needed)."""
+        yield self._selected
+        for sentinel in self.sentinels:
+            yield self._ask(sentinel)
+
     def _ask(self, sentinel: Address) -> Address | None:
-        client = redis.Redis(sentinel.host, sentinel.port, password=self.sentinel_password,
-                             socket_timeout=self.op_timeout, socket_connect_timeout=self.op_timeout,
-                             decode_responses=True)
+        client = make_client(sentinel, self.sentinel_password, timeout=self.op_timeout)
         try:
             reply = client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.name)
         except redis.RedisError:

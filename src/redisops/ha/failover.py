@@ -24,9 +24,9 @@ import redis
 
 from redisops.address import Address
 from redisops.alerts.model import TimelineEntry
+from redisops.clients import connect, make_client
 from redisops.clock import Clock, SystemClock
 from redisops.errors import RedisopsError, UsageError
-from redisops.ha.connect import connect
 from redisops.topology.model import Role
 from redisops.topology.sentinel_status import GroupStatus
 from redisops.topology.status import collect_status_sync
@@ -129,8 +129,7 @@ def _recorder(target: SentinelTarget, address: Address) -> Iterator[list[Timelin
     """Collect the leader's Pub/Sub events (all channels) while the block runs."""
     events: list[TimelineEntry] = []
     stop = threading.Event()
-    client = redis.Redis(address.host, address.port, password=target.sentinel_password, socket_timeout=3,
-                         decode_responses=True)
+    client = make_client(address, target.sentinel_password)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
     pubsub.psubscribe("*")
 

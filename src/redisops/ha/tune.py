@@ -31,8 +31,8 @@ from dataclasses import dataclass
 import redis
 
 from redisops.address import Address, is_loopback
+from redisops.clients import connect
 from redisops.errors import UsageError
-from redisops.ha.connect import connect
 from redisops.spec.models import SentinelGroup
 from redisops.topology.targets import SentinelTarget
 

@@ -11,6 +11,7 @@ from typing import Any
 import redis
 import yaml
 
+from redisops.clients import make_client
 from redisops.lifecycle import Deployment, down, init_files, up
 from redisops.runtime.plan import NodeKind, NodePlan
 from redisops.runtime.processes import port_is_free
@@ -114,8 +115,7 @@ class Topology:
         node = self.node(name)
         password = (self.secrets.sentinel_password if node.kind is NodeKind.SENTINEL
                     else self.secrets.redis_password)
-        options: dict[str, Any] = {"socket_timeout": 5, "decode_responses": True, **kwargs}
-        return redis.Redis(node.address.host, node.address.port, password=password, **options)
+        return make_client(node.address, password, timeout=5.0, **kwargs)
 
     def up(self, timeout: float = 60.0) -> Any:
         return up(self.deployment, timeout=timeout)
