@@ -10,11 +10,20 @@ PYTEST_ARGS ?=
 
 .PHONY: up down status test lint bench bootstrap apt clean
 
-up: bootstrap ## install, init a spec if there is none, start it, print the status
+WATCH_PID := .redisops/watch.pid
+
+up: bootstrap ## install, init a spec if there is none, start it, print the status, start the watcher
 	@[ -f $(SPEC) ] || $(REDISOPS) init -f $(SPEC)
 	$(REDISOPS) up -f $(SPEC)
+	@if [ -f $(WATCH_PID) ] && kill -0 $$(cat $(WATCH_PID)) 2>/dev/null; then \
+	  echo "watcher already running (pid $$(cat $(WATCH_PID)))"; \
+	else \
+	  nohup $(REDISOPS) watch -f $(SPEC) >> .redisops/watch.log 2>&1 < /dev/null & echo $$! > $(WATCH_PID); \
+	  echo "watcher started (pid $$(cat $(WATCH_PID)), log .redisops/watch.log, metrics http://127.0.0.1:9122/metrics)"; \
+	fi
 
-down: ## stop every node of the spec (data kept; `redisops down --purge` deletes it)
+down: ## stop the watcher and every node of the spec (data kept; `redisops down --purge` deletes it)
+	-@if [ -f $(WATCH_PID) ]; then kill $$(cat $(WATCH_PID)) 2>/dev/null; rm -f $(WATCH_PID); fi
 	@if [ -x $(REDISOPS) ] && [ -f $(SPEC) ]; then $(REDISOPS) down -f $(SPEC); else echo "nothing to stop"; fi
 
 status:

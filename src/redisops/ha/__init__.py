@@ -1,0 +1,39 @@
+"""Sentinel operations: the watcher (events -> incidents, polls -> conditions), its metrics.
+
+::
+
+    from redisops.ha import Watcher, WatchMetrics
+
+    metrics = WatchMetrics()                       # one registry, shared with the alert dispatcher
+    watcher = Watcher(groups, clusters, sink, settings=spec.watch, metrics=metrics)
+    await watcher.run(stop)
+
+Modules: ``events`` (Pub/Sub payload -> :class:`SentinelEvent`), ``correlate``
+(events of all sentinels -> one incident per failover), ``conditions`` (a
+status report -> conditions -> incidents), ``subscriber`` (PSUBSCRIBE with
+reconnects), ``metrics`` (Prometheus), ``watcher`` (the loop).  ``ha`` hands
+incidents to an :class:`~redisops.alerts.AlertSink`; it never notifies anyone
+itself.
+"""
+
+from redisops.ha.conditions import Condition, ConditionTracker, cluster_conditions, group_conditions
+from redisops.ha.correlate import EventCorrelator
+from redisops.ha.events import Instance, InstanceType, SentinelEvent, parse_event
+from redisops.ha.metrics import MetricsServer, WatchMetrics
+from redisops.ha.watcher import Watcher, describe_report
+
+__all__ = [
+    "Condition",
+    "ConditionTracker",
+    "EventCorrelator",
+    "Instance",
+    "InstanceType",
+    "MetricsServer",
+    "SentinelEvent",
+    "WatchMetrics",
+    "Watcher",
+    "cluster_conditions",
+    "describe_report",
+    "group_conditions",
+    "parse_event",
+]

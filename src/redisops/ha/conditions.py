@@ -1,0 +1,225 @@
+"""What a poll can see that Pub/Sub may not say: conditions of a status report (pure, no I/O).
+
+Every condition has a stable ``key``.  :class:`ConditionTracker` turns the
+conditions of successive polls into incidents: one when a condition has held
+for its ``hold_s`` (split brain, a master that stays down, a replica link that
+stays down), one "resolved" when a poll no longer shows it, nothing in between,
+however many polls see it.
+
+Holds exist because a normal failover looks bad for a second or two: the
+sentinels disagree while the new configuration spreads, the old master is
+down, the other replicas' links are down until they resync.  Nothing that a
+failover shows for its few seconds should page on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from redisops.alerts.model import Incident, IncidentKind, Severity, TimelineEntry
+from redisops.spec.watch import WatchSpec
+from redisops.topology.cluster_status import ClusterRow, ClusterStatus
+from redisops.topology.model import SLOTS, NodeInfo, Role
+from redisops.topology.sentinel_status import GroupStatus
+from redisops.topology.status import StatusReport
+
+__all__ = ["Condition", "ConditionTracker", "cluster_conditions", "group_conditions", "report_conditions"]
+
+_FAILING = frozenset({"fail", "pfail"})
+
+
+@dataclass(frozen=True)
+class Condition:
+    key: str  # "replica_down:mymaster:127.0.0.1:6401"
+    kind: IncidentKind
+    severity: Severity
+    group: str
+    title: str
+    hold_s: float = 0.0  # how long it must hold before it is an incident
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+def report_conditions(report: StatusReport, settings: WatchSpec) -> list[Condition]:
+    found = [c for g in report.groups for c in group_conditions(g, settings)]
+    return found + [c for cluster in report.clusters for c in cluster_conditions(cluster)]
+
+
+# --- Sentinel groups --------------------------------------------------------------------------------
+
+
+def group_conditions(status: GroupStatus, settings: WatchSpec) -> list[Condition]:
+    g = status.name
+    found = [*_split_brain(status, settings), *_sentinel_conditions(status)]
+    if status.master_node is None or status.master_node.role is not Role.MASTER:
+        found.append(Condition(f"master_down:{g}", IncidentKind.MASTER_DOWN, Severity.CRITICAL, g,
+                               f"{g}: no master answers (sentinels name {status.master or 'none'})",
+                               settings.master_down_after_s, {"group": g, "master": str(status.master)}))
+    return found + _replica_conditions(status, settings)
+
+
+def _split_brain(status: GroupStatus, settings: WatchSpec) -> list[Condition]:
+    g = status.name
+    masters = sorted(str(n.address) for n in status.nodes if n.reachable and n.role is Role.MASTER)
+    named = sorted({str(v.master) for v in status.sentinels if v.reachable and v.master is not None})
+    why = []
+    if len(masters) > 1:
+        why.append(f"{', '.join(masters)} all answer role master")
+    if len(named) > 1:
+        why.append(f"sentinels name different masters ({', '.join(named)})")
+    if not why:
+        return []
+    return [Condition(f"split_brain:{g}", IncidentKind.SPLIT_BRAIN, Severity.CRITICAL, g,
+                      f"{g}: split brain: {'; '.join(why)} (writes to the wrong one are lost)",
+                      settings.split_brain_after_s, {"group": g, "masters": ",".join(masters or named)})]
+
+
+def _sentinel_conditions(status: GroupStatus) -> list[Condition]:
+    g = status.name
+    found = [
+        Condition(f"sentinel_down:{g}:{v.address}", IncidentKind.SENTINEL_DOWN, Severity.WARNING, g,
+                  f"{g}: sentinel {v.address} {v.failure}", labels={"group": g, "sentinel": str(v.address)})
+        for v in status.sentinels if v.failure is not None
+    ]
+    views = [v for v in status.sentinels if v.reachable]
+    if not any(v.ckquorum_ok for v in views):
+        why = views[0].ckquorum.split(". ")[0] if views else "no sentinel answers"
+        found.append(Condition(f"quorum_lost:{g}", IncidentKind.QUORUM_LOST, Severity.CRITICAL, g,
+                               f"{g}: quorum lost, no failover possible ({why})", labels={"group": g}))
+    return found
+
+
+def _replica_conditions(status: GroupStatus, settings: WatchSpec) -> list[Condition]:
+    g = status.name
+    found: list[Condition] = []
+    for node in status.nodes:
+        if node.address == status.master or node.role is Role.MASTER:
+            continue  # a second master is split brain
+        labels = {"group": g, "replica": str(node.address)}
+        if node.failure is not None:
+            found.append(Condition(f"replica_down:{g}:{node.address}", IncidentKind.REPLICA_DOWN, Severity.WARNING,
+                                   g, f"{g}: replica {node.address} {node.failure}", labels=labels))
+        elif node.role is Role.REPLICA and not node.link_up:
+            found.append(Condition(f"replica_link:{g}:{node.address}", IncidentKind.REPLICA_LAG, Severity.WARNING, g,
+                                   f"{g}: replica {node.address} link to {node.master} down",
+                                   float(settings.lag_seconds), labels))
+        else:
+            found += _lag(status, node, labels, settings)
+    return found
+
+
+def _lag(status: GroupStatus, node: NodeInfo, labels: dict[str, str], settings: WatchSpec) -> list[Condition]:
+    lag_bytes, lag_seconds = status.lag(node)
+    over = []
+    if lag_bytes is not None and lag_bytes > settings.lag_bytes:
+        over.append(f"{lag_bytes} bytes")
+    if lag_seconds is not None and lag_seconds > settings.lag_seconds:
+        over.append(f"{lag_seconds} s")
+    if not over:
+        return []
+    g = status.name
+    return [Condition(f"replica_lag:{g}:{node.address}", IncidentKind.REPLICA_LAG, Severity.WARNING, g,
+                      f"{g}: replica {node.address} lags {' and '.join(over)} behind the master", labels=labels)]
+
+
+# --- clusters ---------------------------------------------------------------------------------------
+
+
+def cluster_conditions(status: ClusterStatus) -> list[Condition]:
+    c = status.name
+    found = [cond for row in status.rows if (cond := _node_down(c, row)) is not None]
+    failing = sorted(str(r.address) for r in status.rows if r.reachable and r.cluster_state not in (None, "ok"))
+    if failing:
+        found.append(Condition(f"cluster_state:{c}", IncidentKind.CLUSTER_STATE, Severity.CRITICAL, c,
+                               f"cluster {c}: cluster_state fail on {', '.join(failing)}", labels={"cluster": c}))
+    if status.views and status.slots_covered < SLOTS:
+        found.append(Condition(f"cluster_slots:{c}", IncidentKind.CLUSTER_SLOTS, Severity.CRITICAL, c,
+                               f"cluster {c}: only {status.slots_covered} of {SLOTS} slots covered",
+                               labels={"cluster": c}))
+    return found + _masters_without_replicas(status)
+
+
+def _node_down(c: str, row: ClusterRow) -> Condition | None:
+    flagged = sorted(row.flags & _FAILING)
+    if row.failure is None and not flagged:
+        return None
+    who = str(row.address) if row.address is not None else (row.id or "?")[:8]
+    why = ", ".join([*([str(row.failure)] if row.failure else []), *(f"flagged {f}" for f in flagged)])
+    severity = Severity.CRITICAL if row.role is Role.MASTER and row.slots else Severity.WARNING
+    return Condition(f"cluster_node_down:{c}:{who}", IncidentKind.CLUSTER_NODE_DOWN, severity, c,
+                     f"cluster {c}: {row.role.value} {who} down ({why})", labels={"cluster": c, "node": who})
+
+
+def _masters_without_replicas(status: ClusterStatus) -> list[Condition]:
+    c = status.name
+    found = []
+    for master_id in sorted(status.slot_map.owners):
+        linked = [r for r in status.rows if r.role is Role.REPLICA and r.master_id == master_id
+                  and r.reachable and r.link_up and not r.flags & _FAILING]
+        if linked:
+            continue
+        row = status.row(master_id)
+        who = str(row.address) if row is not None and row.address is not None else master_id[:8]
+        found.append(Condition(f"cluster_no_replica:{c}:{who}", IncidentKind.CLUSTER_NO_REPLICA, Severity.WARNING, c,
+                               f"cluster {c}: master {who} has no working replica (losing it loses its slots)",
+                               labels={"cluster": c, "node": who}))
+    return found
+
+
+# --- conditions over time -> incidents -------------------------------------------------------------
+
+
+class ConditionTracker:
+    """Open an incident when a condition has held for its ``hold_s``; resolve it when a poll no longer shows it."""
+
+    #: how long a resolved incident still counts for :meth:`seen_down` (a sentinel reports +reboot
+    #: when its next INFO shows the new run id: up to 10 s after the restart)
+    RECENT_S = 60.0
+
+    def __init__(self) -> None:
+        self._since: dict[str, float] = {}
+        self._open: dict[str, Incident] = {}
+        self._resolved: dict[str, Incident] = {}
+
+    @property
+    def open_incidents(self) -> tuple[Incident, ...]:
+        return tuple(self._open.values())
+
+    def update(self, conditions: Sequence[Condition], at: float) -> list[Incident]:
+        """The incidents to hand out after a poll at ``at`` that saw ``conditions``."""
+        seen = {c.key: c for c in conditions}
+        out = []
+        for key in [k for k in self._since if k not in seen]:
+            del self._since[key]
+        for key in [k for k in self._open if k not in seen]:
+            self._resolved[key] = _resolve(self._open.pop(key), at)
+            out.append(self._resolved[key])
+        for key in [k for k, i in self._resolved.items() if (i.resolved_at or 0) < at - self.RECENT_S]:
+            del self._resolved[key]
+        for key, cond in seen.items():
+            since = self._since.setdefault(key, at)
+            if key not in self._open and at - since >= cond.hold_s:
+                self._open[key] = _incident(cond, since, at)
+                out.append(self._open[key])
+        return out
+
+
+    def seen_down(self, at: float) -> frozenset[str]:
+        """Addresses of replicas a poll saw down now or within :attr:`RECENT_S` of ``at``: their
+        restart was already reported, so a sentinel's ``+reboot`` for them adds nothing."""
+        found = [*self._open.values(), *(i for i in self._resolved.values()
+                                         if (i.resolved_at or 0) >= at - self.RECENT_S)]
+        return frozenset(i.labels["replica"] for i in found if i.kind is IncidentKind.REPLICA_DOWN
+                         and "replica" in i.labels)
+
+
+def _incident(cond: Condition, since: float, at: float) -> Incident:
+    detail = f"held {at - since:.1f} s" if cond.hold_s else ""
+    return Incident(key=cond.key, kind=cond.kind, severity=cond.severity, group=cond.group, title=cond.title,
+                    started_at=since, timeline=(TimelineEntry(at=at, event="poll", source="poll", detail=detail),),
+                    labels=dict(cond.labels))
+
+
+def _resolve(incident: Incident, at: float) -> Incident:
+    entry = TimelineEntry(at=at, event="poll", source="poll", detail="cleared")
+    return replace(incident, resolved_at=at, timeline=(*incident.timeline, entry))

@@ -1,0 +1,228 @@
+"""The watcher against real sentinels and nodes: conditions open and resolve once, subscribers reconnect,
+split brain is critical, and the ``redisops watch`` command runs, serves /metrics and stops on SIGTERM.
+
+One Sentinel group (3 data nodes, 3 sentinels, down-after 1000 ms) for the module; every test leaves it
+healthy again.  The watcher polls every 0.5 s so conditions show up fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from redisops.alerts import Incident, IncidentKind, Severity
+from redisops.ha import Watcher
+from redisops.runtime.processes import port_is_free
+from redisops.spec.watch import WatchSpec
+from redisops.testing import Topology, assert_eventually
+from redisops.topology import targets_from_plan
+
+REDISOPS = [sys.executable, "-m", "redisops"]
+SETTINGS = WatchSpec(poll_interval_s=0.5, probe_timeout_s=0.5, split_brain_after_s=1.0, reconnect_max_s=0.5)
+
+
+class Recorder:
+    """The AlertSink seam: what the dispatcher would be handed, with the time it was handed."""
+
+    def __init__(self) -> None:
+        self.handed: list[tuple[float, Incident]] = []
+
+    def notify(self, incident: Incident) -> None:
+        self.handed.append((time.time(), incident))
+
+    def of(self, kind: IncidentKind) -> list[Incident]:
+        return [i for _, i in self.handed if i.kind is kind]
+
+
+class Running:
+    """A watcher's ``run`` in a thread with its own event loop, stopped by :meth:`close`."""
+
+    def __init__(self, watcher: Watcher) -> None:
+        self.watcher = watcher
+        self.loop = asyncio.new_event_loop()
+        self.stop: asyncio.Event | None = None
+        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(self._main(),), daemon=True)
+        self.thread.start()
+
+    async def _main(self) -> None:
+        self.stop = asyncio.Event()
+        await self.watcher.run(self.stop)
+
+    def sample(self, name: str, labels: dict[str, str]) -> float | None:
+        return self.watcher.metrics.registry.get_sample_value(name, labels)
+
+    def close(self) -> None:
+        if self.stop is not None:
+            self.loop.call_soon_threadsafe(self.stop.set)
+        self.thread.join(timeout=10)
+        self.loop.close()
+
+
+def start_watcher(topo: Topology, settings: WatchSpec = SETTINGS) -> tuple[Running, Recorder]:
+    groups, clusters = targets_from_plan(topo.plan, topo.secrets)
+    sink = Recorder()
+    running = Running(Watcher(groups, clusters, sink, settings=settings))
+    sentinels = [str(topo.node(f"mymaster-sentinel-{i}").address) for i in range(3)]
+    assert_eventually(lambda: all_connected(running, sentinels), within=10)
+    return running, sink
+
+
+def all_connected(running: Running, sentinels: list[str]) -> None:
+    for s in sentinels:
+        assert running.sample("redisops_watch_sentinel_connected", {"sentinel": s}) == 1, s
+
+
+@pytest.fixture(scope="module")
+def topo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
+    with Topology.start(tmp_path_factory.mktemp("watch"), cluster=False, down_after_ms=1000) as topology:
+        yield topology
+
+
+@pytest.fixture
+def watching(topo: Topology) -> Iterator[tuple[Running, Recorder]]:
+    running, sink = start_watcher(topo)
+    try:
+        yield running, sink
+    finally:
+        running.close()
+
+
+def address(topo: Topology, name: str) -> str:
+    return str(topo.node(name).address)
+
+
+def test_replica_down_then_back_is_one_incident_each_way(topo: Topology, watching: tuple[Running, Recorder]) -> None:
+    running, sink = watching
+    topo.kill("mymaster-2")
+    down = assert_eventually(lambda: one(sink.of(IncidentKind.REPLICA_DOWN)), within=10)
+    assert down.labels["replica"] == address(topo, "mymaster-2") and not down.resolved
+    topo.up()
+    assert_eventually(lambda: resolved(sink.of(IncidentKind.REPLICA_DOWN)), within=15)
+    assert [i.resolved for i in sink.of(IncidentKind.REPLICA_DOWN)] == [False, True]
+    assert running.sample("redisops_incidents_total", {"kind": "replica_down"}) == 1
+
+
+def test_sentinel_restart_is_resubscribed(topo: Topology, watching: tuple[Running, Recorder]) -> None:
+    running, sink = watching
+    name, where = "mymaster-sentinel-1", address(topo, "mymaster-sentinel-1")
+    topo.kill(name)
+    assert_eventually(lambda: one(sink.of(IncidentKind.SENTINEL_DOWN)), within=10)
+    assert running.sample("redisops_watch_sentinel_connected", {"sentinel": where}) == 0
+    topo.up()
+    assert_eventually(lambda: connected(running, where), within=10)
+    before = running.sample("redisops_watch_events_total", {"sentinel": where}) or 0
+    # SENTINEL SET publishes +set: proof that events from the restarted sentinel arrive again
+    topo.client(name).execute_command("SENTINEL", "SET", "mymaster", "down-after-milliseconds", "1000")
+    assert_eventually(lambda: more(running, where, before), within=5)
+    assert_eventually(lambda: resolved(sink.of(IncidentKind.SENTINEL_DOWN)), within=10)
+
+
+def test_split_brain_is_critical_and_resolves(topo: Topology, watching: tuple[Running, Recorder]) -> None:
+    running, sink = watching
+    master = topo.node("mymaster-0").address
+    rogue = topo.client("mymaster-1")
+    rogue.execute_command("REPLICAOF", "NO", "ONE")
+    try:
+        brain = assert_eventually(lambda: one(sink.of(IncidentKind.SPLIT_BRAIN)), within=10)
+        assert brain.severity is Severity.CRITICAL and address(topo, "mymaster-1") in brain.labels["masters"]
+        assert running.sample("redisops_split_brain", {"group": "mymaster"}) == 1
+    finally:
+        rogue.execute_command("REPLICAOF", master.host, str(master.port))
+    assert_eventually(lambda: resolved(sink.of(IncidentKind.SPLIT_BRAIN)), within=15)
+    assert running.sample("redisops_split_brain", {"group": "mymaster"}) == 0
+    assert_eventually(lambda: healthy(topo), within=15)
+
+
+# --- the command --------------------------------------------------------------------------------------
+
+
+def test_watch_once_json(topo: Topology) -> None:
+    done = subprocess.run([*REDISOPS, "watch", "--once", "--json", "-f", str(topo.spec_file)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (line,) = [json.loads(x) for x in done.stdout.splitlines()]
+    assert line["type"] == "cycle" and line["health"] == "ok"
+    master = address(topo, "mymaster-0")
+    assert line["sentence"] == f"no action: mymaster {master} master, 2/2 replicas in sync, 3/3 sentinels agree"
+
+
+def test_watch_once_remote_and_degraded(topo: Topology) -> None:
+    sentinels = ",".join(address(topo, f"mymaster-sentinel-{i}") for i in range(3))
+    env = {**os.environ, "RP": topo.secrets.redis_password or "", "SP": topo.secrets.sentinel_password or ""}
+    topo.kill("mymaster-2")
+    try:
+        done = subprocess.run([*REDISOPS, "watch", "--once", "--sentinel", sentinels, "--master", "mymaster",
+                               "--password-env", "RP", "--sentinel-password-env", "SP", "-f", "/nonexistent.yaml"],
+                              capture_output=True, text=True, timeout=60, env=env)
+    finally:
+        topo.up()
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout.startswith("alerted mymaster: replica ") and "; now mymaster" in done.stdout
+    assert "1/2 replicas in sync" in done.stdout
+
+
+def test_watch_daemon_serves_metrics_and_stops_on_sigterm(topo: Topology) -> None:
+    port = next(p for p in range(22100, 22200) if port_is_free("127.0.0.1", p))
+    proc = subprocess.Popen([*REDISOPS, "watch", "--json", "--metrics-port", str(port), "-f", str(topo.spec_file)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        first = json.loads(proc.stdout.readline())
+        assert first["type"] == "cycle" and first["health"] == "ok"
+        body = assert_eventually(lambda: scrape(port), within=10)
+        assert f'redisops_master_info{{address="{address(topo, "mymaster-0")}",group="mymaster"}} 1.0' in body
+        assert "redisops_watch_cycles_total" in body and 'redisops_split_brain{group="mymaster"} 0.0' in body
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert all(json.loads(x)["type"] in ("cycle", "incident") for x in out.splitlines())
+
+
+# --- checks -------------------------------------------------------------------------------------------
+
+
+def one(incidents: list[Incident]) -> Incident:
+    assert incidents, "nothing handed yet"
+    assert len(incidents) == 1, incidents
+    return incidents[0]
+
+
+def resolved(incidents: list[Incident]) -> None:
+    assert incidents and incidents[-1].resolved, incidents
+
+
+def connected(running: Running, sentinel: str) -> None:
+    assert running.sample("redisops_watch_sentinel_connected", {"sentinel": sentinel}) == 1
+
+
+def more(running: Running, sentinel: str, before: float) -> None:
+    assert (running.sample("redisops_watch_events_total", {"sentinel": sentinel}) or 0) > before
+
+
+def healthy(topo: Topology) -> None:
+    from redisops.topology import Health, collect_status_sync
+
+    groups, clusters = targets_from_plan(topo.plan, topo.secrets)
+    report = collect_status_sync(groups, clusters)
+    assert report.health is Health.OK, report.reasons
+
+
+def scrape(port: int) -> str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+            return str(response.read().decode())
+    except OSError as exc:
+        raise AssertionError(f"/metrics: {exc}") from exc
+
+

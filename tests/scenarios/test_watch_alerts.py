@@ -1,0 +1,120 @@
+"""End to end: ``redisops watch`` (the real daemon, the real alert dispatcher) and a webhook receiver on
+127.0.0.1.  Kill -9 the master: exactly one "firing" failover message arrives, with its timeline, then one
+"resolved"; /metrics shows the failover and the delivery.  The delay from the first +switch-master to the
+receiver is printed (``-s``), not asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from redisops.runtime.processes import port_is_free
+from redisops.testing import Topology, assert_eventually
+
+REDISOPS = [sys.executable, "-m", "redisops"]
+
+
+class Receiver:
+    """A webhook endpoint that records (arrival time, JSON body)."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[float, dict[str, Any]]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                outer.received.append((time.time(), json.loads(body)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def failovers(self) -> list[tuple[float, dict[str, Any]]]:
+        return [(t, b) for t, b in self.received if b["incident"]["kind"] == "failover"]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.mark.slow
+def test_killed_master_is_one_webhook_alert_then_resolved(tmp_path: Path, receiver: Receiver) -> None:
+    with Topology.start(tmp_path, cluster=False, down_after_ms=1000) as topo:
+        spec = yaml.safe_load(topo.spec_file.read_text())
+        spec["alerts"] = {"channels": [{"type": "webhook", "url": receiver.url}]}
+        topo.spec_file.write_text(yaml.safe_dump(spec, sort_keys=False))
+        port = next(p for p in range(22200, 22300) if port_is_free("127.0.0.1", p))
+        proc = subprocess.Popen([*REDISOPS, "watch", "--json", "--metrics-port", str(port), "-f", str(topo.spec_file)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout is not None
+            assert json.loads(proc.stdout.readline())["health"] == "ok"  # polled once, subscribers started
+            assert_eventually(lambda: subscribed(port), within=10)
+            old = str(topo.node("mymaster-0").address)
+            topo.kill("mymaster-0")
+            assert_eventually(lambda: delivered(receiver), within=30)
+            time.sleep(1.5)  # the later +switch-master of the other sentinels must not send another
+            metrics = scrape(port)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+
+    first_key = receiver.failovers()[0][1]["incident"]["key"]
+    mine = [(t, b) for t, b in receiver.failovers() if b["incident"]["key"] == first_key]
+    assert [b["state"] for _, b in mine] == ["firing", "resolved"]
+    (arrived, firing), (_, resolved) = mine
+    assert firing["incident"]["labels"]["old_master"] == old
+    events = [e["event"] for e in resolved["incident"]["timeline"]]
+    assert events.index("+sdown") < events.index("+odown") < events.index("+switch-master")
+    switch_at = next(e["at"] for e in firing["incident"]["timeline"] if e["event"] == "+switch-master")
+    print(f"\nfirst +switch-master -> webhook received {(arrived - switch_at) * 1000:.1f} ms")
+    assert 'redisops_failovers_total{group="mymaster"} 1.0' in metrics
+    assert 'redisops_alert_deliveries_total{channel="webhook",outcome="sent"}' in metrics
+
+
+def subscribed(port: int) -> None:
+    lines = [x for x in scrape(port).splitlines() if x.startswith("redisops_watch_sentinel_connected{")]
+    assert len(lines) == 3 and all(x.endswith(" 1.0") for x in lines), lines
+
+
+def delivered(receiver: Receiver) -> None:
+    states = [b["state"] for _, b in receiver.failovers()]
+    assert "firing" in states and "resolved" in states, receiver.received
+
+
+def scrape(port: int) -> str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+            return str(response.read().decode())
+    except OSError as exc:
+        raise AssertionError(f"/metrics: {exc}") from exc

@@ -1,0 +1,15 @@
+"""The public surface of ``redisops.ha`` (the watcher part) is explicit; this test pins it."""
+
+from __future__ import annotations
+
+import redisops.ha
+
+WATCHER_API = {"Condition", "ConditionTracker", "EventCorrelator", "Instance", "InstanceType", "MetricsServer",
+               "SentinelEvent", "WatchMetrics", "Watcher", "cluster_conditions", "describe_report",
+               "group_conditions", "parse_event"}
+
+
+def test_watcher_names_are_exported() -> None:
+    assert WATCHER_API <= set(redisops.ha.__all__)
+    for name in redisops.ha.__all__:
+        getattr(redisops.ha, name)

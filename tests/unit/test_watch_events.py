@@ -1,0 +1,242 @@
+"""Sentinel events: parsing real payloads, and correlating them into incidents (pure, no I/O).
+
+``FAILOVER`` was captured from three real redis-sentinel 7.0.15 while the master
+(port 12500) was killed with SIGKILL (down-after 1000 ms) and later restarted by
+``redisops up``: (seconds since the first message, sentinel port, channel, payload).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from redisops.address import Address
+from redisops.alerts import Incident, IncidentKind, Severity
+from redisops.ha import EventCorrelator, InstanceType, SentinelEvent, parse_event
+
+T0 = 1_795_629_370.0
+A = "127.0.0.1"
+
+FAILOVER = [
+    (0.000, 12511, "+sdown", "master mymaster 127.0.0.1 12500"),
+    (0.062, 12510, "+sdown", "master mymaster 127.0.0.1 12500"),
+    (0.072, 12512, "+sdown", "master mymaster 127.0.0.1 12500"),
+    (0.132, 12512, "+odown", "master mymaster 127.0.0.1 12500 #quorum 3/2"),
+    (0.133, 12512, "+new-epoch", "1"),
+    (0.133, 12512, "+try-failover", "master mymaster 127.0.0.1 12500"),
+    (0.133, 12512, "+vote-for-leader", "6922c415551c5c77cd080e14083955223cc9c4d7 1"),
+    (0.135, 12511, "+new-epoch", "1"),
+    (0.135, 12511, "+vote-for-leader", "6922c415551c5c77cd080e14083955223cc9c4d7 1"),
+    (0.136, 12510, "+new-epoch", "1"),
+    (0.136, 12510, "+vote-for-leader", "6922c415551c5c77cd080e14083955223cc9c4d7 1"),
+    (0.146, 12510, "+odown", "master mymaster 127.0.0.1 12500 #quorum 2/2"),
+    (0.185, 12512, "+elected-leader", "master mymaster 127.0.0.1 12500"),
+    (0.185, 12512, "+failover-state-select-slave", "master mymaster 127.0.0.1 12500"),
+    (0.244, 12512, "+selected-slave", "slave 127.0.0.1:12502 127.0.0.1 12502 @ mymaster 127.0.0.1 12500"),
+    (0.244, 12512, "+failover-state-send-slaveof-noone", "slave 127.0.0.1:12502 127.0.0.1 12502 @ mymaster 127.0.0.1 12500"),
+    (0.327, 12512, "+failover-state-wait-promotion", "slave 127.0.0.1:12502 127.0.0.1 12502 @ mymaster 127.0.0.1 12500"),
+    (1.107, 12511, "+odown", "master mymaster 127.0.0.1 12500 #quorum 3/2"),
+    (1.107, 12511, "-role-change", "slave 127.0.0.1:12502 127.0.0.1 12502 @ mymaster 127.0.0.1 12500 new reported role is master"),
+    (1.140, 12512, "-role-change", "slave 127.0.0.1:12502 127.0.0.1 12502 @ mymaster 127.0.0.1 12500 new reported role is master"),
+    (1.140, 12512, "+promoted-slave", "slave 127.0.0.1:12502 127.0.0.1 12502 @ mymaster 127.0.0.1 12500"),
+    (1.141, 12512, "+failover-state-reconf-slaves", "master mymaster 127.0.0.1 12500"),
+    (1.192, 12512, "+slave-reconf-sent", "slave 127.0.0.1:12501 127.0.0.1 12501 @ mymaster 127.0.0.1 12500"),
+    (1.196, 12510, "+config-update-from", "sentinel 6922c415551c5c77cd080e14083955223cc9c4d7 127.0.0.1 12512 @ mymaster 127.0.0.1 12500"),
+    (1.196, 12510, "+switch-master", "mymaster 127.0.0.1 12500 127.0.0.1 12502"),
+    (1.196, 12510, "+slave", "slave 127.0.0.1:12501 127.0.0.1 12501 @ mymaster 127.0.0.1 12502"),
+    (1.196, 12510, "+slave", "slave 127.0.0.1:12500 127.0.0.1 12500 @ mymaster 127.0.0.1 12502"),
+    (1.196, 12511, "+config-update-from", "sentinel 6922c415551c5c77cd080e14083955223cc9c4d7 127.0.0.1 12512 @ mymaster 127.0.0.1 12500"),
+    (1.196, 12511, "+switch-master", "mymaster 127.0.0.1 12500 127.0.0.1 12502"),
+    (1.196, 12511, "+slave", "slave 127.0.0.1:12501 127.0.0.1 12501 @ mymaster 127.0.0.1 12502"),
+    (1.196, 12511, "+slave", "slave 127.0.0.1:12500 127.0.0.1 12500 @ mymaster 127.0.0.1 12502"),
+    (2.174, 12512, "+slave-reconf-inprog", "slave 127.0.0.1:12501 127.0.0.1 12501 @ mymaster 127.0.0.1 12500"),
+    (2.174, 12512, "+slave-reconf-done", "slave 127.0.0.1:12501 127.0.0.1 12501 @ mymaster 127.0.0.1 12500"),
+    (2.207, 12510, "+sdown", "slave 127.0.0.1:12500 127.0.0.1 12500 @ mymaster 127.0.0.1 12502"),
+    (2.244, 12511, "+sdown", "slave 127.0.0.1:12500 127.0.0.1 12500 @ mymaster 127.0.0.1 12502"),
+    (2.248, 12512, "-odown", "master mymaster 127.0.0.1 12500"),
+    (2.248, 12512, "+failover-end", "master mymaster 127.0.0.1 12500"),
+    (2.248, 12512, "+switch-master", "mymaster 127.0.0.1 12500 127.0.0.1 12502"),
+    (2.248, 12512, "+slave", "slave 127.0.0.1:12501 127.0.0.1 12501 @ mymaster 127.0.0.1 12502"),
+    (2.248, 12512, "+slave", "slave 127.0.0.1:12500 127.0.0.1 12500 @ mymaster 127.0.0.1 12502"),
+    (3.254, 12512, "+sdown", "slave 127.0.0.1:12500 127.0.0.1 12500 @ mymaster 127.0.0.1 12502"),
+    (7.550, 12510, "-sdown", "slave 127.0.0.1:12500 127.0.0.1 12500 @ mymaster 127.0.0.1 12502"),
+    (7.566, 12512, "-sdown", "slave 127.0.0.1:12500 127.0.0.1 12500 @ mymaster 127.0.0.1 12502"),
+    (7.612, 12511, "-sdown", "slave 127.0.0.1:12500 127.0.0.1 12500 @ mymaster 127.0.0.1 12502"),
+]
+
+
+def event(channel: str, payload: str, port: int = 12510, t: float = 0.0) -> SentinelEvent:
+    return parse_event(channel, payload, Address(A, port), T0 + t, default_group="mymaster")
+
+
+def events(rows: list[tuple[float, int, str, str]]) -> list[SentinelEvent]:
+    return [event(channel, payload, port, t) for t, port, channel, payload in rows]
+
+
+# --- parsing ------------------------------------------------------------------------------------------
+
+
+def test_master_event() -> None:
+    e = event("+odown", "master mymaster 127.0.0.1 12500 #quorum 3/2")
+    assert e.group == "mymaster" and e.about_master
+    assert e.instance is not None and e.instance.type is InstanceType.MASTER
+    assert e.master == Address(A, 12500) and e.extra == "#quorum 3/2"
+
+
+def test_replica_event_names_its_master() -> None:
+    e = event("+selected-slave", "slave 127.0.0.1:12502 127.0.0.1 12502 @ mymaster 127.0.0.1 12500")
+    assert e.instance is not None and e.instance.type is InstanceType.REPLICA
+    assert e.instance.address == Address(A, 12502) and e.master == Address(A, 12500) and not e.about_master
+    role = event("-role-change", "slave 127.0.0.1:12502 127.0.0.1 12502 @ mymaster 127.0.0.1 12500 "
+                 "new reported role is master")
+    assert role.extra == "new reported role is master"
+
+
+def test_sentinel_event_keeps_run_id_as_name() -> None:
+    e = event("+config-update-from", "sentinel 6922c415551c5c77cd080e14083955223cc9c4d7 127.0.0.1 12512 "
+              "@ mymaster 127.0.0.1 12500")
+    assert e.instance is not None and e.instance.type is InstanceType.SENTINEL
+    assert e.instance.name.startswith("6922c4") and e.instance.address == Address(A, 12512)
+
+
+def test_switch_master() -> None:
+    e = event("+switch-master", "mymaster 127.0.0.1 12500 127.0.0.1 12502")
+    assert (e.group, e.master, e.new_master) == ("mymaster", Address(A, 12500), Address(A, 12502))
+
+
+@pytest.mark.parametrize(("channel", "payload", "epoch"), [
+    ("+new-epoch", "1", 1), ("+vote-for-leader", "6922c415551c5c77cd080e14083955223cc9c4d7 7", 7)])
+def test_epochs(channel: str, payload: str, epoch: int) -> None:
+    assert event(channel, payload).epoch == epoch
+
+
+@pytest.mark.parametrize("payload", ["", "garbage", "master mymaster 127.0.0.1 notaport", "mymaster 1.2.3.4"])
+def test_odd_payloads_keep_only_name(payload: str) -> None:
+    for channel in ("+sdown", "+switch-master"):
+        e = event(channel, payload)
+        assert e.name == channel and e.payload == payload and e.instance is None and e.new_master is None
+
+
+def test_tilt_has_no_master_so_takes_the_subscription_group() -> None:
+    e = event("+tilt", "#tilt mode entered")
+    assert e.group == "mymaster" and e.instance is None
+
+
+def test_every_captured_payload_parses() -> None:
+    for e in events(FAILOVER):
+        assert e.group == "mymaster", e
+
+
+# --- correlation ------------------------------------------------------------------------------------
+
+
+def feed_all(correlator: EventCorrelator, evs: list[SentinelEvent]) -> list[tuple[float, Incident]]:
+    out: list[tuple[float, Incident]] = []
+    for e in evs:
+        out += [(e.at, i) for i in correlator.feed(e)]
+    return out
+
+
+def test_three_switch_masters_make_one_failover_handed_at_the_first() -> None:
+    handed = feed_all(EventCorrelator(), events(FAILOVER))
+    assert len(handed) == 2  # opened once, resolved once
+    (opened_at, opened), (resolved_at, resolved) = handed
+    first_switch = next(T0 + t for t, _, c, _ in FAILOVER if c == "+switch-master")
+    assert opened_at == first_switch
+    assert opened.kind is IncidentKind.FAILOVER and not opened.resolved
+    assert resolved.resolved and resolved.key == opened.key == "failover:mymaster:1"
+    assert resolved.labels == {"group": "mymaster", "old_master": "127.0.0.1:12500",
+                               "new_master": "127.0.0.1:12502", "epoch": "1"}
+    assert resolved.title == "mymaster failed over from 127.0.0.1:12500 to 127.0.0.1:12502"
+
+
+def test_failover_timeline_is_in_order_with_sources() -> None:
+    correlator = EventCorrelator()
+    handed = [i for _, i in feed_all(correlator, events(FAILOVER))]
+    timeline = handed[-1].timeline
+    names = [e.event for e in timeline]
+    assert [e.at for e in timeline] == sorted(e.at for e in timeline)
+    order = ["+sdown", "+odown", "+try-failover", "+elected-leader", "+failover-state-select-slave",
+             "+promoted-slave", "+switch-master", "+failover-end"]
+    assert [names.index(n) for n in order] == sorted(names.index(n) for n in order)
+    assert names.count("+sdown") == 3 and names.count("+switch-master") == 2  # the leader's comes after the end
+    assert {e.source for e in timeline if e.event == "+sdown"} == {f"{A}:{p}" for p in (12510, 12511, 12512)}
+    assert names[-1] == "+failover-end" or names[-2] == "+failover-end"
+    assert "+slave" not in names and "+vote-for-leader" not in names
+
+
+def test_leader_only_connection_still_gets_one_failover() -> None:
+    """Only the leader (12512) reachable: its +failover-end precedes its +switch-master."""
+    only = [r for r in FAILOVER if r[1] == 12512]
+    handed = [i for _, i in feed_all(EventCorrelator(), events(only))]
+    assert [i.resolved for i in handed] == [False, True]
+    assert handed[0].key == handed[1].key
+
+
+def test_a_second_failover_is_a_new_incident() -> None:
+    correlator = EventCorrelator()
+    first = feed_all(correlator, events(FAILOVER))
+    back = [(t + 100, p, c, p2.replace("12500", "X").replace("12502", "12500").replace("X", "12502"))
+            for t, p, c, p2 in FAILOVER]
+    back = [(t, p, c, "2" if c == "+new-epoch" else pl) for t, p, c, pl in back]
+    second = feed_all(correlator, events(back))
+    assert len(first) == len(second) == 2
+    assert second[0][1].key == "failover:mymaster:2"
+    assert second[0][1].labels["new_master"] == "127.0.0.1:12500"
+
+
+def test_abort_is_critical_and_resolved_by_a_later_switch() -> None:
+    correlator = EventCorrelator()
+    abort = [event("+sdown", "master mymaster 127.0.0.1 12500", t=0), event("+new-epoch", "3", t=0.1),
+             event("-failover-abort-no-good-slave", "master mymaster 127.0.0.1 12500", 12512, t=0.2),
+             event("-failover-abort-no-good-slave", "master mymaster 127.0.0.1 12500", 12512, t=5)]
+    handed = [i for e in abort for i in correlator.feed(e)]
+    assert len(handed) == 1
+    aborted = handed[0]
+    assert aborted.kind is IncidentKind.FAILOVER_ABORTED and aborted.severity is Severity.CRITICAL
+    assert "no good slave" in aborted.title and [e.event for e in aborted.timeline][0] == "+sdown"
+    later = correlator.feed(event("+switch-master", "mymaster 127.0.0.1 12500 127.0.0.1 12501", t=60))
+    assert [(i.kind, i.resolved) for i in later] == [(IncidentKind.FAILOVER, False),
+                                                     (IncidentKind.FAILOVER_ABORTED, True)]
+
+
+def test_tilt_opens_per_sentinel_and_untilt_resolves() -> None:
+    correlator = EventCorrelator()
+    opened = correlator.feed(event("+tilt", "#tilt mode entered", 12510))
+    assert correlator.feed(event("+tilt", "#tilt mode entered", 12510, t=1)) == []
+    resolved = correlator.feed(event("-tilt", "#tilt mode exited", 12510, t=31))
+    assert opened[0].kind is IncidentKind.TILT and opened[0].labels["sentinel"] == f"{A}:12510"
+    assert resolved[0].key == opened[0].key and resolved[0].resolved_at == T0 + 31
+
+
+def test_reboot_and_convert_once_per_instance_however_many_sentinels() -> None:
+    correlator = EventCorrelator()
+    payload = "slave 127.0.0.1:12500 127.0.0.1 12500 @ mymaster 127.0.0.1 12502"
+    handed = [i for p in (12510, 12511, 12512) for i in correlator.feed(event("+convert-to-slave", payload, p))]
+    handed += [i for p in (12510, 12511) for i in correlator.feed(event("+reboot", payload, p))]
+    assert [(i.kind, i.severity) for i in handed] == [(IncidentKind.SPLIT_BRAIN, Severity.WARNING),
+                                                      (IncidentKind.REPLICA_DOWN, Severity.WARNING)]
+    assert handed[0].labels["instance"] == f"{A}:12500"
+    assert len(correlator.open_incidents) == 2
+
+
+def test_notices_during_a_failover_join_its_timeline() -> None:
+    correlator = EventCorrelator()
+    opening = [r for r in FAILOVER if r[2] != "+failover-end"][:25]
+    feed_all(correlator, events(opening))
+    late = event("-slave-reconf-sent-timeout", "slave 127.0.0.1:12501 127.0.0.1 12501 @ mymaster 127.0.0.1 12500",
+                 12512, t=30)
+    assert correlator.feed(late) == []
+    (failover,) = correlator.open_incidents
+    assert failover.timeline[-1].event == "-slave-reconf-sent-timeout"
+
+
+def test_stale_lead_up_is_dropped() -> None:
+    correlator = EventCorrelator(pending_window_s=60)
+    correlator.feed(event("+sdown", "master mymaster 127.0.0.1 12500", t=0))
+    correlator.feed(event("-sdown", "master mymaster 127.0.0.1 12500", t=1))
+    (incident,) = correlator.feed(event("+switch-master", "mymaster 127.0.0.1 12500 127.0.0.1 12501", t=500))
+    assert [e.event for e in incident.timeline] == ["+switch-master"]
+    assert incident.key == "failover:mymaster:127.0.0.1:12500->127.0.0.1:12501"
+    assert replace(incident, timeline=()).started_at == T0 + 500
