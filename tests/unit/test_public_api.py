@@ -17,6 +17,11 @@ PUBLIC = {
     "redisops.cluster": ["ClusterShape", "form_cluster"],
     "redisops.lifecycle": ["Deployment", "DownResult", "UpResult", "down", "init_files", "up", "wait_healthy"],
     "redisops.testing": ["Topology", "allocate_ports", "assert_eventually"],
+    "redisops.chaos": ["DrillReport", "Fault", "RoundResult", "WriteBook", "Writer", "drill_failover"],
+    "redisops.ha": ["Condition", "ConditionTracker", "EventCorrelator", "FailoverError", "FailoverResult", "Finding",
+                    "Instance", "InstanceType", "MetricsServer", "SentinelEvent", "WatchMetrics", "Watcher",
+                    "apply_fixes", "cluster_conditions", "describe_report", "group_conditions", "manual_failover",
+                    "parse_event", "read_live", "review"],
 }
 
 

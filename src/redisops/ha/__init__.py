@@ -1,4 +1,5 @@
-"""Sentinel operations: the watcher (events -> incidents, polls -> conditions), its metrics.
+"""Sentinel operations: the watcher (events -> incidents, polls -> conditions), its metrics,
+manual failover (``failover``) and settings review (``tune``).
 
 ::
 
@@ -19,21 +20,30 @@ itself.
 from redisops.ha.conditions import Condition, ConditionTracker, cluster_conditions, group_conditions
 from redisops.ha.correlate import EventCorrelator
 from redisops.ha.events import Instance, InstanceType, SentinelEvent, parse_event
+from redisops.ha.failover import FailoverError, FailoverResult, manual_failover
 from redisops.ha.metrics import MetricsServer, WatchMetrics
+from redisops.ha.tune import Finding, apply_fixes, read_live, review
 from redisops.ha.watcher import Watcher, describe_report
 
 __all__ = [
     "Condition",
     "ConditionTracker",
     "EventCorrelator",
+    "FailoverError",
+    "FailoverResult",
+    "Finding",
     "Instance",
     "InstanceType",
     "MetricsServer",
     "SentinelEvent",
     "WatchMetrics",
     "Watcher",
+    "apply_fixes",
     "cluster_conditions",
     "describe_report",
     "group_conditions",
+    "manual_failover",
     "parse_event",
+    "read_live",
+    "review",
 ]
