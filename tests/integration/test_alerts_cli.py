@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_alerts_delivery import Endpoint, free_port
+from alert_endpoints import Endpoint, free_port
 
 REDISOPS = str(Path(sys.executable).with_name("redisops"))
 TOKEN = "987654:clitokensecret"

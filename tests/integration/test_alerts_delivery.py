@@ -2,7 +2,7 @@
 Telegram (via ``api_base``), a webhook receiver and Alertmanager, and an aiosmtpd SMTP server.
 
 Every server is stopped in a ``finally``/fixture; every wait has a deadline.
-No Redis is needed.  ``Endpoint`` and ``SmtpSink`` are reused by the CLI tests.
+No Redis is needed.  ``Endpoint`` and ``SmtpSink`` live in ``tests/alert_endpoints.py``.
 """
 
 from __future__ import annotations
@@ -11,151 +11,18 @@ import hashlib
 import hmac
 import json
 import logging
-import socket
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from email import message_from_bytes, policy
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from alert_endpoints import Endpoint, SmtpSink, free_port  # noqa: F401 - free_port re-exported
 from prometheus_client import CollectorRegistry
 
 from redisops.alerts import Incident, IncidentKind, Severity, TimelineEntry, build_dispatcher, probe_channels
 from redisops.spec.alerts import AlertsSpec
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass(frozen=True)
-class Recorded:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-    at: float  # time.monotonic() when received
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@dataclass
-class Endpoint:
-    """A recording HTTP server. ``fail_next`` requests get 503; ``echo_path`` answers 404 with the path
-    (a hostile server that echoes the token back, to prove we scrub it)."""
-
-    port: int = field(default_factory=free_port)
-    fail_next: int = 0
-    echo_path: bool = False
-    requests: list[Recorded] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self._cond = threading.Condition()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> Endpoint:
-        endpoint = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                endpoint._record(Recorded(self.path, dict(self.headers.items()), body, time.monotonic()))
-                status, reply = endpoint._reply(self.path)
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(5)
-
-    def _record(self, request: Recorded) -> None:
-        with self._cond:
-            self.requests.append(request)
-            self._cond.notify_all()
-
-    def _reply(self, path: str) -> tuple[int, bytes]:
-        with self._cond:
-            if self.echo_path:
-                return 404, json.dumps({"ok": False, "description": f"Not Found: {path}"}).encode()
-            if self.fail_next > 0:
-                self.fail_next -= 1
-                return 503, b'{"ok":false,"description":"try later"}'
-        return 200, b'{"ok":true}'
-
-    def wait_for(self, count: int, within: float = 5.0) -> list[Recorded]:
-        with self._cond:
-            self._cond.wait_for(lambda: len(self.requests) >= count, timeout=within)
-            return list(self.requests)
-
-    def at(self, prefix: str) -> list[Recorded]:
-        return [r for r in self.requests if r.path.startswith(prefix)]
-
-
-class SmtpSink:
-    """aiosmtpd on 127.0.0.1 with AUTH (user ``alerts``, password ``smtp-pass-123``) over plain text;
-    STARTTLS is not exercised here (it needs a trusted certificate; see docs/alerts.md)."""
-
-    USER, PASSWORD = "alerts", "smtp-pass-123"
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, list[str], bytes, float]] = []
-        self.logins: list[str] = []
-        self._cond = threading.Condition()
-        sink = self
-
-        class Handler:
-            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-                with sink._cond:
-                    sink.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content,
-                                          time.monotonic()))
-                    sink._cond.notify_all()
-                return "250 OK"
-
-        def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
-            ok = isinstance(data, LoginPassword) and (data.login.decode(), data.password.decode()) == (
-                self.USER, self.PASSWORD)
-            if ok:
-                self.logins.append(data.login.decode())
-            return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
-
-        self.port = free_port()
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, authenticator=authenticate,
-                                     auth_require_tls=False)
-
-    def wait_for(self, count: int, within: float = 5.0) -> list[tuple[str, list[str], bytes, float]]:
-        with self._cond:
-            self._cond.wait_for(lambda: len(self.messages) >= count, timeout=within)
-            return list(self.messages)
 
 
 @pytest.fixture
