@@ -32,10 +32,11 @@ def test_safe_kill_rounds_lose_no_acknowledged_write(topo: Topology) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout)
     assert report["overall"]["lost_acked"] == 0 and report["overall"]["rejoined"]
+    assert report["overall"]["alerted"]  # the watcher raised a failover incident in every round
     for r in report["rounds"]:
         assert r["acked"] > 100 and r["lost_acked"] == 0 and r["lost_increments"] == 0
         assert r["new_master"] != r["old_master"]
-        assert 0 < r["detection_s"] <= r["promotion_s"]
+        assert 0 < r["detection_s"] <= r["promotion_s"] <= r["alert_s"]
     assert report["rounds"][1]["old_master"] == report["rounds"][0]["new_master"]
     mins = [topo.client(n).config_get("min-replicas-to-write")["min-replicas-to-write"]
             for n in ("mymaster-0", "mymaster-1", "mymaster-2")]

@@ -14,6 +14,8 @@ the highest offset) then holds every acknowledged write, so none may be lost.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import signal
 import statistics
 import threading
@@ -21,18 +23,23 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 import redis
+from prometheus_client import CollectorRegistry
 
 from redisops.address import Address
+from redisops.alerts.model import Incident, IncidentKind
 from redisops.chaos.events import sentinel_events
 from redisops.chaos.writer import WriteBook, Writer
 from redisops.clients import connect
 from redisops.errors import RedisopsError, UsageError
+from redisops.ha.metrics import WatchMetrics
+from redisops.ha.watcher import Watcher
 from redisops.lifecycle import Deployment, up, wait_healthy
 from redisops.runtime.plan import GroupLayout, NodePlan
+from redisops.spec.watch import WatchSpec
 from redisops.topology.model import Role
 from redisops.topology.status import collect_status_sync
 from redisops.topology.targets import SentinelTarget, targets_from_plan
@@ -70,6 +77,7 @@ class RoundResult:
     unacked_applied: int
     lost_increments: int
     rejoined_s: float | None  # fault restored -> old master replicating the new one, link up
+    alert_s: float | None = None  # fault -> the watcher's failover incident (None: no alert came)
     lost_sample: tuple[str, ...] = ()
 
 
@@ -92,13 +100,14 @@ class DrillReport:
         return sum(r.lost_acked + r.lost_increments for r in self.rounds)
 
     def to_dict(self) -> dict[str, object]:
-        timings = ("detection_s", "promotion_s", "switch_s", "outage_s", "recovery_s", "rejoined_s")
+        timings = ("detection_s", "promotion_s", "switch_s", "outage_s", "recovery_s", "rejoined_s", "alert_s")
         return {
             "group": self.group, "fault": self.fault.value, "safe": self.safe,
             "overall": {**{t: self.percentiles(t) for t in timings},
                         "acked": sum(r.acked for r in self.rounds), "lost_acked": self.lost_acked,
                         "unacked_applied": sum(r.unacked_applied for r in self.rounds),
-                        "rejoined": all(r.rejoined_s is not None for r in self.rounds)},
+                        "rejoined": all(r.rejoined_s is not None for r in self.rounds),
+                        "alerted": all(r.alert_s is not None for r in self.rounds)},
             "rounds": [{**r.__dict__, "fault": r.fault.value} for r in self.rounds],
         }
 
@@ -167,7 +176,7 @@ def _round(dep: Deployment, layout: GroupLayout, target: SentinelTarget, index: 
 
 def _run_round(dep: Deployment, layout: GroupLayout, target: SentinelTarget, index: int, fault: Fault, rate: float,
                progress: Progress, old: Address, victim: NodePlan, writer: Writer) -> RoundResult:
-    with _events(target, writer) as events:
+    with _watching(target, dep.spec.watch) as alerts, _events(target, writer) as events:
         writer.start()
         _wait(lambda: writer.acked_count() >= rate // 2, 10, f"{target.name}: the writer cannot write")
         progress(f"round {index}: {fault.value} {victim.name} ({old}) under {rate:.0f} writes/s")
@@ -179,7 +188,9 @@ def _run_round(dep: Deployment, layout: GroupLayout, target: SentinelTarget, ind
         rejoined = _rejoin_time(target, victim.address, new, restored)
         _wait(lambda: len([t for t in writer.book.acked.values() if t > time.time() - 0.5]) > 0, 10, "writer idle")
         book = writer.stop()
-    return _account(index, fault, old, new, at, book, events, writer, target, rejoined)
+    alert = next((t for t, i in alerts if i.kind is IncidentKind.FAILOVER and not i.resolved), None)
+    return replace(_account(index, fault, old, new, at, book, events, writer, target, rejoined),
+                   alert_s=_since(alert, at))
 
 
 def _inject(dep: Deployment, victim: NodePlan, fault: Fault, target: SentinelTarget, layout: GroupLayout) -> float:
@@ -253,6 +264,42 @@ class _EventLog:
 
     def first(self, channel: str, contains: str = "") -> float | None:
         return min((t for t, c, d in self.entries if c == channel and contains in d), default=None)
+
+
+@contextmanager
+def _watching(target: SentinelTarget, settings: WatchSpec) -> Iterator[list[tuple[float, Incident]]]:
+    """The real watcher, in-process on its own event loop, handing incidents to a list: did the
+    failover alert come, and when?  (Delivery to channels is the dispatcher's part, tested apart.)"""
+    seen: list[tuple[float, Incident]] = []
+
+    class Recorder:
+        def notify(self, incident: Incident) -> None:
+            seen.append((time.time(), incident))
+
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    stop_box: list[asyncio.Event] = []
+
+    async def main() -> None:
+        stop_box.append(asyncio.Event())
+        ready.set()
+        watcher = Watcher([target], [], Recorder(), settings=settings, metrics=WatchMetrics(CollectorRegistry()))
+        await watcher.run(stop_box[0])
+
+    quiet = logging.getLogger("redisops.watch")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # the drill reports the incidents itself
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True, name="drill-watcher")
+    thread.start()
+    ready.wait(5)
+    try:
+        yield seen
+    finally:
+        if stop_box:
+            loop.call_soon_threadsafe(stop_box[0].set)
+        thread.join(10)
+        loop.close()
+        quiet.setLevel(level)
 
 
 @contextmanager

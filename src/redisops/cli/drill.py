@@ -56,7 +56,8 @@ def failover(
                 out.print(f"  round {r.round}: {r.old_master} -> {r.new_master}  detect {r.detection_s}s  "
                           f"promote {r.promotion_s}s  outage {r.outage_s}s  acked {r.acked}  lost {r.lost_acked}"
                           f"+{r.lost_increments} incr  unacked-applied {r.unacked_applied}  "
-                          f"rejoined {'after ' + str(r.rejoined_s) + 's' if r.rejoined_s is not None else 'NO'}",
+                          f"rejoined {'after ' + str(r.rejoined_s) + 's' if r.rejoined_s is not None else 'NO'}  "
+                          f"alert {str(r.alert_s) + 's' if r.alert_s is not None else 'NONE'}",
                           highlight=False, soft_wrap=True)
             overall = data["overall"]
             out.print(f"overall: outage p50/p95 {overall['outage_s']['p50']}/{overall['outage_s']['p95']} s, "  # type: ignore[index]
