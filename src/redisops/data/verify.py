@@ -1,0 +1,193 @@
+"""Comparing two key spaces in rounds, the way RedisFullCheck does.
+
+Round 1 scans both sides: every source key is read on both (missing, type,
+value, TTL), every target key is checked for existence on the source (extra).
+The common case — a batch that is identical — costs one script call per side
+returning one 40-byte hash of the batch's states (``batch`` mode), and one
+count for the reverse direction; only a batch whose hashes differ is read key
+by key.  So the client does almost nothing per key, and the nodes do the work
+they are fastest at.
+Differences found then may be replication still in flight, so later rounds
+(``rounds``, ``interval`` apart) re-read only those keys, and a key is reported
+only when it still differs in the last round.  For a replica, each round first
+waits until the replica's ``slave_repl_offset`` reaches the master's
+``master_repl_offset`` read at the start of that round (``catch_up``): lag is
+not a difference.
+
+A rate cap (keys per second, both sides counted once) keeps the scan from
+competing with production traffic; the clock is injected so tests need not wait.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import redis
+
+from redisops.clock import Clock, SystemClock
+from redisops.data.compare import Difference, PairReport, classify
+from redisops.data.digest import KeyState
+from redisops.data.keyspace import KeySpace, choose_mode
+
+__all__ = ["RateCap", "VerifyOptions", "compare_spaces", "wait_caught_up"]
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    #: keys per SCAN batch and per script call: the script blocks the node while it runs,
+    #: and 256 keys of ordinary size take well under a millisecond
+    batch: int = 256
+    #: keys per second, None = unlimited
+    rate: float | None = None
+    #: compare rounds in all (RedisFullCheck's default ``--comparetimes`` is 3)
+    rounds: int = 3
+    #: seconds between rounds: long enough for in-flight writes to replicate
+    interval: float = 1.0
+    #: two reads of the same TTL are milliseconds apart; a restore keeps absolute expiries
+    ttl_tolerance_ms: int = 2000
+    #: how long a replica may take to reach the master's offset before we compare anyway
+    lag_timeout: float = 30.0
+    #: how many differing keys the report lists
+    first: int = 20
+
+
+class RateCap:
+    """Sleeps just enough that ``take`` calls average at most ``rate`` keys per second."""
+
+    def __init__(self, rate: float | None, clock: Clock) -> None:
+        self.rate = rate
+        self.clock = clock
+        self.start = clock.now()
+        self.used = 0
+        self.lock = threading.Lock()  # both scan directions draw from one budget
+
+    def take(self, keys: int) -> None:
+        if not self.rate:
+            return
+        with self.lock:
+            self.used += keys
+            ahead = self.used / self.rate - (self.clock.now() - self.start)
+        if ahead > 0:
+            self.clock.sleep(ahead)
+
+
+CatchUp = Callable[[], str | None]
+
+
+def compare_spaces(source: KeySpace, target: KeySpace, options: VerifyOptions | None = None, *,
+                   catch_up: CatchUp | None = None, clock: Clock | None = None) -> PairReport:
+    """Compare ``target`` against ``source``; differences that persist through every round are reported."""
+    options = options or VerifyOptions()
+    clock = clock or SystemClock()
+    mode = choose_mode(source, target)
+    notes = [n for n in [catch_up() if catch_up else None] if n]
+    cap = RateCap(options.rate, clock)
+    found, scanned = _full_round(source, target, options, cap)
+    rounds = 1
+    while found and rounds < options.rounds:
+        clock.sleep(options.interval)
+        notes += [n for n in [catch_up() if catch_up else None] if n]
+        found = _recheck([d.key for d in found], source, target, options, cap)
+        rounds += 1
+    ordered = tuple(sorted(found, key=lambda d: d.key))
+    return PairReport(source.label, target.label, scanned, rounds, mode.value, ordered, notes=tuple(notes))
+
+
+def _full_round(source: KeySpace, target: KeySpace, options: VerifyOptions,
+                cap: RateCap) -> tuple[list[Difference], int]:
+    """Both directions at once: the reverse scan runs in a worker on its own connections.
+
+    Within the forward scan, the target's batch hash is computed in a second
+    worker while the source computes its own, so both nodes digest the same
+    batch at the same time.  Every connection is used by one thread only.
+    """
+    source_2, target_2 = source.fork(), target.fork()
+    with ThreadPoolExecutor(2, thread_name_prefix="verify") as pool:
+        try:
+            reverse = pool.submit(_reverse, source_2, target_2, options, cap) \
+                if source_2 is not None and target_2 is not None else None
+            found, scanned = _forward(source, target, options, cap, pool)
+            extra, scanned_back = reverse.result() if reverse else _reverse(source, target, options, cap)
+        finally:
+            for space in (source_2, target_2):
+                if space is not None:
+                    space.close()
+    return _unique(found + extra), scanned + scanned_back
+
+
+def _forward(source: KeySpace, target: KeySpace, options: VerifyOptions, cap: RateCap,
+             pool: ThreadPoolExecutor) -> tuple[list[Difference], int]:
+    found: list[Difference] = []
+    scanned = 0
+    for reader, keys in source.scan_batches(options.batch):
+        cap.take(len(keys))
+        scanned += len(keys)
+        pending = pool.submit(target.batch_digest, keys)
+        ours = reader.batch_digest(keys)
+        theirs = pending.result()
+        if theirs is None or theirs != ours:
+            found += _differences(keys, reader.states(keys), target.states(keys), options)
+    return found, scanned
+
+
+def _reverse(source: KeySpace, target: KeySpace, options: VerifyOptions,
+             cap: RateCap) -> tuple[list[Difference], int]:
+    """Keys only the target has: one multi-key EXISTS per batch, key by key only when counts differ."""
+    found: list[Difference] = []
+    scanned = 0
+    for reader, keys in target.scan_batches(options.batch):
+        cap.take(len(keys))
+        scanned += len(keys)
+        if source.count_existing(keys) == len(keys):
+            continue
+        absent = [k for k, there in zip(keys, source.exists(keys), strict=True) if not there]
+        if absent:
+            found += _differences(absent, source.states(absent), reader.states(absent), options)
+    return found, scanned
+
+
+def _recheck(keys: Sequence[bytes], source: KeySpace, target: KeySpace, options: VerifyOptions,
+             cap: RateCap) -> list[Difference]:
+    found: list[Difference] = []
+    for i in range(0, len(keys), options.batch):
+        batch = keys[i:i + options.batch]
+        cap.take(len(batch))
+        found += _differences(batch, source.states(batch), target.states(batch), options)
+    return found
+
+
+def _differences(keys: Sequence[bytes], source: Sequence[KeyState], target: Sequence[KeyState],
+                 options: VerifyOptions) -> list[Difference]:
+    out = []
+    for key, s, t in zip(keys, source, target, strict=True):
+        kind = classify(s, t, options.ttl_tolerance_ms)
+        if kind is not None:
+            out.append(Difference(key, kind, s, t))
+    return out
+
+
+def _unique(found: list[Difference]) -> list[Difference]:
+    """A key differing in both scan directions is one difference."""
+    return list({d.key: d for d in found}.values())
+
+
+def wait_caught_up(master: redis.Redis, replica: redis.Redis, timeout: float,
+                   clock: Clock | None = None) -> str | None:
+    """Wait until the replica has applied everything the master had sent when we asked.
+
+    Returns None when it did, or a note for the report when it did not within
+    ``timeout`` (the comparison still runs; later rounds absorb what arrives).
+    """
+    clock = clock or SystemClock()
+    wanted = int(master.info("replication")["master_repl_offset"])
+    deadline = clock.now() + timeout
+    while True:
+        reached = int(replica.info("replication").get("slave_repl_offset", -1))
+        if reached >= wanted:
+            return None
+        if clock.now() >= deadline:
+            return f"replica at offset {reached}, master at {wanted} after {timeout:g} s"
+        clock.sleep(0.05)
