@@ -213,16 +213,24 @@ class LocalRuntime:
 
     # --- stopping ---------------------------------------------------------------------
     def stop(self, nodes: Sequence[NodePlan], timeout: float = 30.0) -> list[str]:
-        """SIGTERM (Redis saves and exits cleanly), then SIGKILL after ``timeout``.
+        """SIGTERM (Redis saves and exits cleanly), repeated every second, then SIGKILL after ``timeout``.
 
+        Repeated because Redis drops a shutdown it cannot do right now and does
+        not retry it: a replica that just finished a full sync is writing its
+        initial AOF and answers SIGTERM with "Writing initial AOF, can't exit."
         Returns the names of nodes that had to be killed.
         """
         pids = self.running(nodes)
         for pid in pids.values():
             send_signal(pid, signal.SIGCONT)  # a paused node cannot act on SIGTERM
-            send_signal(pid, signal.SIGTERM)
         deadline = self.clock.now() + timeout
+        next_term = self.clock.now()
         while any(is_alive(pid) for pid in pids.values()) and self.clock.now() < deadline:
+            if self.clock.now() >= next_term:
+                for pid in pids.values():
+                    if is_alive(pid):
+                        send_signal(pid, signal.SIGTERM)
+                next_term = self.clock.now() + 1.0
             self.clock.sleep(0.05)
         killed = [name for name, pid in pids.items() if is_alive(pid)]
         for name in killed:
