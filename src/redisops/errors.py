@@ -18,6 +18,15 @@
     ├── ClusterFormationError          cluster nodes cannot be joined into one cluster
     └── HealthTimeout                  .reasons: the deployment did not become healthy in time
 
+Subclasses that belong to one area live next to it and hang from this tree:
+
+    InputError      ← alerts.errors.ChannelConfigError, cluster.errors.JournalMismatchError, PlanError,
+                      data.backup.errors.BackupNotFound, RestoreRefused
+    RedisopsError   ← alerts.errors.DeliveryError, ha.failover.FailoverError, chaos.drill.DrillError,
+                      cluster.errors.SlotMigrationError (← BusyKeyError),
+                      data.backup.errors.BackupError (← StorageError, IntegrityError, FetchError)
+    ClusterFormationError ← cluster.errors.NotConvergedError
+
 Errors carry data, wrap their cause with ``raise ... from exc`` and say whether
 retrying can help (``retryable``).  Only ``redisops.cli`` turns them into one line
 of text and an exit code.
