@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from redisops.cli.common import DEFAULT_SPEC, Ctx, DebugOpt, FileOpt, JsonOpt, Result, run
-from redisops.errors import UsageError
+from redisops.errors import RedisopsError, UsageError
 
 if TYPE_CHECKING:
     from redisops.data.backup import Manifest, Store
@@ -69,17 +69,34 @@ def schedule_cmd(file: FileOpt = DEFAULT_SPEC, debug: DebugOpt = False, to: str 
         if expression is None or not croniter.is_valid(expression):
             raise UsageError("no valid cron expression", hint="set backup.schedule in the spec or pass --cron")
 
+        from redisops.alerts.dispatch import build_dispatcher
+        from redisops.data.backup.alerting import BackupAlerts
+
+        dispatcher = build_dispatcher(spec.alerts, ctx.file.parent)
+        alerts = BackupAlerts(dispatcher, spec.name)
+
         def job() -> str:
             manifests = _run_sets(ctx, to, None, None, False, (None, None, None, None))
             if not no_prune:
                 k = spec.backup.keep
                 prune_backups(_store(ctx, to, False), Keep(k.last, k.daily, k.weekly))
-            return "backed up " + ", ".join(f"{m.id} ({m.keys} keys)" for m in manifests)
+            sentence = "backed up " + ", ".join(f"{m.id} ({m.keys} keys)" for m in manifests)
+            alerts.succeeded(sentence)
+            return sentence
 
-        scheduler = Scheduler(expression, job, on_failure=lambda exc: ctx.err.print(f"error: {exc}", markup=False))
-        ctx.err.print(f"backups at '{expression}' (UTC); Ctrl-C to stop", markup=False)
-        while True:
-            ctx.err.print(scheduler.run_cycle(), markup=False)
+        def failed(exc: RedisopsError) -> None:
+            ctx.err.print(f"error: {exc}", markup=False)
+            alerts.failed(exc)
+
+        scheduler = Scheduler(expression, job, on_failure=failed)
+        ctx.err.print(f"backups at '{expression}' (UTC); Ctrl-C to stop; failures alert through `alerts:`",
+                      markup=False)
+        dispatcher.start()
+        try:
+            while True:
+                ctx.err.print(scheduler.run_cycle(), markup=False)
+        finally:
+            dispatcher.stop(5.0)
 
     run(body, file=file, debug=debug)
 
