@@ -30,6 +30,7 @@ from typing import Any
 import redis
 
 from redisops.address import Address
+from redisops.clients import make_client
 from redisops.clock import Clock, SystemClock
 from redisops.errors import AuthError, ClusterFormationError, NodeUnreachableError
 from redisops.runtime.plan import ClusterLayout
@@ -82,14 +83,19 @@ class _NodeView:
 
 
 def form_cluster(shape: ClusterShape, password: str | None, *, clock: Clock | None = None,
-                 timeout: float = 30.0, progress: Callable[[str], None] = lambda _msg: None) -> str:
-    """Bring the nodes of ``shape`` into one cluster; return what was done, as a sentence."""
+                 timeout: float = 30.0, progress: Callable[[str], None] = lambda _msg: None,
+                 allow_keys: bool = False) -> str:
+    """Bring the nodes of ``shape`` into one cluster; return what was done, as a sentence.
+
+    ``allow_keys`` (``cluster create --force``) forms the cluster even from nodes
+    holding keys; keys outside the slots a node gets stay unreachable until
+    ``cluster check`` shows and a fix moves them.
+    """
     clock = clock or SystemClock()
-    clients = {addr: redis.Redis(addr.host, addr.port, password=password, socket_timeout=5,
-                                 socket_connect_timeout=2, decode_responses=True) for addr in shape.nodes}
+    clients = {addr: make_client(addr, password, timeout=5.0) for addr in shape.nodes}
     try:
         views = _views(clients)
-        _refuse_unsafe(shape, views)
+        _refuse_unsafe(shape, views, allow_keys)
         if _is_formed(shape, views):
             return f"cluster already formed: {len(shape.masters)} masters, {len(shape.replica_of)} replicas"
         progress("forming cluster: assigning slots and joining nodes")
@@ -143,18 +149,20 @@ def _views(clients: Mapping[Address, redis.Redis]) -> dict[Address, _NodeView]:
     return views
 
 
-def _refuse_unsafe(shape: ClusterShape, views: Mapping[Address, _NodeView]) -> None:
+def _refuse_unsafe(shape: ClusterShape, views: Mapping[Address, _NodeView], allow_keys: bool = False) -> None:
     wanted = {str(a) for a in shape.nodes}
     for addr, view in views.items():
-        foreign = sorted(k for k in view.known if k.split("@")[0] not in wanted)
+        # a node that was never MEET-ed lists itself as ":port" (it learns its IP from a peer): skip itself
+        foreign = sorted(k for k, e in view.known.items()
+                         if k.split("@")[0] not in wanted and "myself" not in e.get("flags", ""))
         if foreign:
             raise ClusterFormationError(f"{addr} already belongs to another cluster (it knows {foreign[0]})",
                                         hint="reset it with CLUSTER RESET or leave it out of this cluster")
-    if not _is_formed(shape, views):
+    if not allow_keys and not _is_formed(shape, views):
         loaded = [f"{a} ({v.keys} keys)" for a, v in views.items() if v.keys and len(v.known) <= 1]
         if loaded:
             raise ClusterFormationError(f"refusing to form a cluster from non-empty nodes: {', '.join(loaded)}",
-                                        hint="flush them or use empty nodes")
+                                        hint="flush them, use empty nodes, or pass --force")
 
 
 def _is_formed(shape: ClusterShape, views: Mapping[Address, _NodeView]) -> bool:

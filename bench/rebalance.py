@@ -1,0 +1,158 @@
+"""Scale out 3 -> 4 masters: ``redisops cluster rebalance`` vs ``redis-cli --cluster rebalance``, one run.
+
+Every contestant gets a fresh 3+3 cluster (``redisops.testing.Topology``) plus
+one empty master, loaded with the same keys (``key:0`` .. ``key:N-1``, values of
+``--value-bytes`` bytes), waits until gossip has converged (redis-cli's
+rebalance right after a MEET fails with CLUSTERDOWN otherwise), and then only
+the rebalance command is timed.  Keys moved = keys on the new master
+afterwards; rate = keys moved / wall seconds.  Run::
+
+    .venv/bin/python bench/rebalance.py --keys 1000000
+
+The machine is shared and small, so compare the ratios of one run rather than
+absolute figures across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+from redis.crc import key_slot
+
+from redisops.address import Address
+from redisops.clock import SystemClock
+from redisops.cluster.live import fetch_view, wait_converged
+from redisops.testing import Topology, allocate_ports
+
+REDISOPS = str(Path(sys.executable).parent / "redisops")
+
+
+@dataclass(frozen=True)
+class Contestant:
+    name: str
+    argv: tuple[str, ...]  # {seed} and {journal} are filled in
+
+
+CONTESTANTS = (
+    Contestant("redisops cluster rebalance (batch 1000, waves of 64 slots, 8 in flight)",
+               (REDISOPS, "cluster", "rebalance", "--cluster", "{seed}", "--password-env", "BENCH_PW",
+                "--use-empty-masters", "--journal", "{journal}")),
+    Contestant("redis-cli --cluster rebalance (pipeline 10, default)",
+               ("redis-cli", "--cluster", "rebalance", "{seed}", "--cluster-use-empty-masters")),
+    Contestant("redis-cli --cluster rebalance --cluster-pipeline 1000",
+               ("redis-cli", "--cluster", "rebalance", "{seed}", "--cluster-use-empty-masters",
+                "--cluster-pipeline", "1000")),
+)
+
+
+@dataclass(frozen=True)
+class Result:
+    name: str
+    keys_moved: int
+    seconds: float
+
+    @property
+    def keys_per_s(self) -> float:
+        return self.keys_moved / self.seconds
+
+
+def load(topo: Topology, keys: int, value_bytes: int) -> None:
+    """Pipelined SETs straight to each slot's master (no client-side redirects)."""
+    password = topo.secrets.redis_password
+    view = asyncio.run(fetch_view([topo.plan.cluster.nodes[0].address], password))
+    owner = {slot: view.address(view.slot_map.owner(slot) or "") for slot in range(16384)}
+    nodes = {addr: redis.Redis(addr.host, addr.port, password=password) for addr in set(owner.values())}
+    pipes = {addr: node.pipeline(transaction=False) for addr, node in nodes.items()}
+    value = b"v" * value_bytes
+    for i in range(keys):
+        key = f"key:{i}".encode()
+        pipes[owner[key_slot(key)]].set(key, value)
+        if i % 5000 == 4999:
+            for pipe in pipes.values():
+                pipe.execute()
+    for pipe in pipes.values():
+        pipe.execute()
+
+
+def start_extra(directory: Path, password: str) -> tuple[subprocess.Popen[bytes], Address]:
+    port = allocate_ports()
+    directory.mkdir(parents=True)
+    conf = directory / "redis.conf"
+    conf.write_text(f"port {port}\nbind 127.0.0.1\ncluster-enabled yes\ncluster-config-file nodes.conf\n"
+                    f"requirepass {password}\nmasterauth {password}\nsave \"\"\nappendonly no\ndir {directory}\n")
+    proc = subprocess.Popen(["redis-server", str(conf)], cwd=directory, stdout=subprocess.DEVNULL)
+    client = redis.Redis("127.0.0.1", port, password=password)
+    for _ in range(200):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    return proc, Address("127.0.0.1", port)
+
+
+def run_one(contestant: Contestant, root: Path, keys: int, value_bytes: int) -> Result:
+    with Topology.start(root / "cluster", sentinel=False, persistence="none") as topo:
+        password = topo.secrets.redis_password
+        load(topo, keys, value_bytes)
+        proc, new = start_extra(root / "extra", password)
+        try:
+            seed = topo.plan.cluster.nodes[0].address
+            redis.Redis(new.host, new.port, password=password).cluster("MEET", seed.host, seed.port)
+            asyncio.run(wait_converged([seed, new], password, SystemClock(), 30))
+            argv = [a.format(seed=seed, journal=root / "moves.jsonl") for a in contestant.argv]
+            env = {**os.environ, "BENCH_PW": password, "REDISCLI_AUTH": password}
+            start = time.monotonic()
+            done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=3600)
+            seconds = time.monotonic() - start
+            if done.returncode != 0:
+                raise SystemExit(f"{contestant.name} failed ({done.returncode}): {done.stdout[-500:]}"
+                                 f"{done.stderr[-500:]}")
+            moved = redis.Redis(new.host, new.port, password=password).dbsize()
+            return Result(contestant.name, moved, seconds)
+        finally:
+            proc.kill()
+            proc.wait()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keys", type=int, default=1_000_000)
+    parser.add_argument("--value-bytes", type=int, default=100)
+    parser.add_argument("--json", action="store_true", help="print results as JSON")
+    args = parser.parse_args(argv)
+    results = []
+    for index, contestant in enumerate(CONTESTANTS):
+        with tempfile.TemporaryDirectory(prefix=f"bench-rebalance-{index}-") as tmp:
+            results.append(run_one(contestant, Path(tmp), args.keys, args.value_bytes))
+            print(f"{results[-1].name}: {results[-1].keys_moved} keys in {results[-1].seconds:.1f} s "
+                  f"({results[-1].keys_per_s:,.0f} keys/s)", file=sys.stderr)
+    ours = results[0]
+    if args.json:
+        print(json.dumps([{**r.__dict__, "keys_per_s": r.keys_per_s} for r in results], indent=2))
+        return
+    print(f"\nscale out 3 -> 4 masters, {args.keys} keys of {args.value_bytes} B "
+          f"(redis-server {redis_version()}, {os.cpu_count()} cores)")
+    print(f"{'contestant':72} {'keys moved':>10} {'seconds':>8} {'keys/s':>9} {'ours is':>8}")
+    for r in results:
+        print(f"{r.name:72} {r.keys_moved:>10} {r.seconds:>8.1f} {r.keys_per_s:>9,.0f} "
+              f"{ours.keys_per_s / r.keys_per_s:>7.2f}x")
+
+
+def redis_version() -> str:
+    return subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()[2]
+
+
+if __name__ == "__main__":
+    main()
