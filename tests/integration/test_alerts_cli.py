@@ -7,24 +7,13 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from alert_endpoints import Endpoint, free_port
 
 REDISOPS = str(Path(sys.executable).with_name("redisops"))
 TOKEN = "987654:clitokensecret"
 SLACK_PATH = "/services/T1/B1/clislacksecret"
-
-
-@pytest.fixture
-def endpoint() -> Iterator[Endpoint]:
-    server = Endpoint().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def redisops(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

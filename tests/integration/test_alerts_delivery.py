@@ -12,7 +12,6 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Iterator
 from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
@@ -23,26 +22,6 @@ from prometheus_client import CollectorRegistry
 
 from redisops.alerts import Incident, IncidentKind, Severity, TimelineEntry, build_dispatcher, probe_channels
 from redisops.spec.alerts import AlertsSpec
-
-
-@pytest.fixture
-def endpoint() -> Iterator[Endpoint]:
-    server = Endpoint().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpSink]:
-    sink = SmtpSink()
-    sink.controller.start()
-    try:
-        yield sink
-    finally:
-        sink.controller.stop()
-
 
 SECRETS = {"SLACK_URL_PATH": "/services/T000/B000/slacksecret42", "TG_TOKEN": "123456:tgsecret42",
            "HOOK_SECRET": "hooksecret42", "SMTP_USER": SmtpSink.USER, "SMTP_PASS": SmtpSink.PASSWORD}

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from alert_endpoints import Endpoint
 
 from redisops.alerts import build_dispatcher
 from redisops.data.backup.alerting import BackupAlerts
 from redisops.data.backup.errors import StorageError
 from redisops.spec.alerts import AlertsSpec
-
-
-@pytest.fixture
-def endpoint() -> Iterator[Endpoint]:
-    server = Endpoint().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def test_two_failures_page_once_then_success_resolves(tmp_path: Path, endpoint: Endpoint) -> None:

@@ -8,7 +8,14 @@ import typer
 
 from redisops.address import Address
 from redisops.cli.common import DEFAULT_SPEC, Ctx, DebugOpt, FileOpt, JsonOpt, Result, run
-from redisops.cli.targets import remote_targets, spec_targets
+from redisops.cli.targets import (
+    MasterOpt,
+    PasswordEnvOpt,
+    SentinelOpt,
+    SentinelPasswordEnvOpt,
+    remote_targets,
+    spec_targets,
+)
 from redisops.errors import UsageError
 
 if TYPE_CHECKING:
@@ -18,12 +25,6 @@ if TYPE_CHECKING:
 
 __all__ = ["register"]
 
-SentinelOpt = Annotated[str | None, typer.Option("--sentinel", help="Remote sentinels h:p,h:p (with --master).")]
-MasterOpt = Annotated[str | None, typer.Option("--master", help="Master name the remote sentinels monitor.")]
-PasswordEnvOpt = Annotated[str | None, typer.Option("--password-env", metavar="VAR",
-                                                    help="Env var with the data nodes' password (remote).")]
-SentinelPasswordEnvOpt = Annotated[str | None, typer.Option("--sentinel-password-env", metavar="VAR",
-                                                            help="Env var with the sentinels' password (remote).")]
 GroupOpt = Annotated[str | None, typer.Option("--group", "-g", help="Sentinel group (default: the only one).")]
 
 

@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from redisops.cli.common import DEFAULT_SPEC, Ctx, DebugOpt, FileOpt, JsonOpt, Result, run
-from redisops.cli.targets import remote_targets, spec_targets
+from redisops.cli.targets import (
+    ClusterOpt,
+    MasterOpt,
+    PasswordEnvOpt,
+    SentinelOpt,
+    SentinelPasswordEnvOpt,
+    remote_targets,
+    spec_targets,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -50,13 +58,11 @@ def status(
     debug: DebugOpt = False,
     watch: bool = typer.Option(False, "--watch", help="Refresh until Ctrl-C (JSON: a line per refresh)."),
     interval: float = typer.Option(2.0, "--interval", min=0.1, help="Seconds between refreshes (--watch)."),
-    sentinel: str | None = typer.Option(None, "--sentinel", help="Remote sentinels h:p,h:p (with --master)."),
-    master: str | None = typer.Option(None, "--master", help="Master name the remote sentinels monitor."),
-    cluster: str | None = typer.Option(None, "--cluster", help="Remote cluster seed(s) h:p[,h:p]."),
-    password_env: str | None = typer.Option(None, "--password-env", metavar="VAR",
-                                            help="Env var with the data nodes' password (remote)."),
-    sentinel_password_env: str | None = typer.Option(None, "--sentinel-password-env", metavar="VAR",
-                                                     help="Env var with the sentinels' password (remote)."),
+    sentinel: SentinelOpt = None,
+    master: MasterOpt = None,
+    cluster: ClusterOpt = None,
+    password_env: PasswordEnvOpt = None,
+    sentinel_password_env: SentinelPasswordEnvOpt = None,
 ) -> None:
     """Show every node, replication link and slot range, and the health verdict."""
 

@@ -8,7 +8,9 @@ where ``ps`` would show them.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
+
+import typer
 
 from redisops.address import Address, parse_addresses
 from redisops.cli.common import Ctx
@@ -17,7 +19,17 @@ from redisops.errors import UsageError
 if TYPE_CHECKING:
     from redisops.topology import ClusterTarget, SentinelTarget
 
-__all__ = ["Targets", "remote_targets", "spec_targets"]
+__all__ = ["ClusterOpt", "MasterOpt", "PasswordEnvOpt", "SentinelOpt", "SentinelPasswordEnvOpt", "Targets",
+           "remote_targets", "spec_targets"]
+
+# The remote-target flags, the same on every command that acts on live nodes.
+SentinelOpt = Annotated[str | None, typer.Option("--sentinel", help="Remote sentinels h:p,h:p (with --master).")]
+MasterOpt = Annotated[str | None, typer.Option("--master", help="Master name the remote sentinels monitor.")]
+ClusterOpt = Annotated[str | None, typer.Option("--cluster", help="Remote cluster seed(s) h:p[,h:p].")]
+PasswordEnvOpt = Annotated[str | None, typer.Option("--password-env", metavar="VAR",
+                                                    help="Env var with the data nodes' password (remote).")]
+SentinelPasswordEnvOpt = Annotated[str | None, typer.Option("--sentinel-password-env", metavar="VAR",
+                                                            help="Env var with the sentinels' password (remote).")]
 
 Targets = tuple[list["SentinelTarget"], list["ClusterTarget"]]
 

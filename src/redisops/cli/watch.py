@@ -23,6 +23,13 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from redisops.cli.common import DEFAULT_SPEC, Ctx, DebugOpt, FileOpt, JsonOpt, Result, run
+from redisops.cli.targets import (
+    ClusterOpt,
+    MasterOpt,
+    PasswordEnvOpt,
+    SentinelOpt,
+    SentinelPasswordEnvOpt,
+)
 from redisops.errors import UsageError
 
 if TYPE_CHECKING:
@@ -48,13 +55,11 @@ def watch(
     once: bool = typer.Option(False, "--once", help="One poll cycle: print the sentence, exit with the status code."),
     metrics_port: int | None = typer.Option(None, "--metrics-port", min=0, max=65535,
                                             help="/metrics on 127.0.0.1:PORT (default watch.metrics_port; 0: off)."),
-    sentinel: str | None = typer.Option(None, "--sentinel", help="Remote sentinels h:p,h:p (with --master)."),
-    master: str | None = typer.Option(None, "--master", help="Master name the remote sentinels monitor."),
-    cluster: str | None = typer.Option(None, "--cluster", help="Remote cluster seed(s) h:p[,h:p]."),
-    password_env: str | None = typer.Option(None, "--password-env", metavar="VAR",
-                                            help="Env var with the data nodes' password (remote)."),
-    sentinel_password_env: str | None = typer.Option(None, "--sentinel-password-env", metavar="VAR",
-                                                     help="Env var with the sentinels' password (remote)."),
+    sentinel: SentinelOpt = None,
+    master: MasterOpt = None,
+    cluster: ClusterOpt = None,
+    password_env: PasswordEnvOpt = None,
+    sentinel_password_env: SentinelPasswordEnvOpt = None,
 ) -> None:
     """Watch every sentinel and node; hand failovers and other incidents to the alert channels."""
 
