@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -108,12 +110,12 @@ class Endpoint:
 
 
 class SmtpSink:
-    """aiosmtpd on 127.0.0.1 with AUTH (user ``alerts``, password ``smtp-pass-123``) over plain text;
-    STARTTLS is not exercised here (it needs a trusted certificate; see docs/alerts.md)."""
+    """aiosmtpd on 127.0.0.1 with AUTH (user ``alerts``, password ``smtp-pass-123``): plain text, or with a
+    server context ``mode="starttls"`` (STARTTLS required before AUTH) or ``mode="tls"`` (implicit TLS)."""
 
     USER, PASSWORD = "alerts", "smtp-pass-123"
 
-    def __init__(self) -> None:
+    def __init__(self, context: ssl.SSLContext | None = None, mode: str = "plain") -> None:
         self.messages: list[tuple[str, list[str], bytes, float]] = []
         self.logins: list[str] = []
         self._cond = threading.Condition()
@@ -135,10 +137,43 @@ class SmtpSink:
             return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
 
         self.port = free_port()
+        tls: dict[str, Any] = {"auth_require_tls": False}
+        if mode == "starttls":
+            tls = {"tls_context": context, "require_starttls": True, "auth_require_tls": True}
+        elif mode == "tls":
+            tls = {"ssl_context": context, "auth_require_tls": False}
         self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, authenticator=authenticate,
-                                     auth_require_tls=False)
+                                     **tls)
 
     def wait_for(self, count: int, within: float = 5.0) -> list[tuple[str, list[str], bytes, float]]:
         with self._cond:
             self._cond.wait_for(lambda: len(self.messages) >= count, timeout=within)
             return list(self.messages)
+
+
+def self_signed(directory: Path) -> tuple[Path, ssl.SSLContext]:
+    """A certificate for 127.0.0.1 (its own CA): the PEM path to trust, and a server context using it."""
+    from datetime import datetime, timedelta, timezone
+    from ipaddress import IPv4Address
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=1))
+            .not_valid_after(now + timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(IPv4Address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = directory / "smtp-cert.pem", directory / "smtp-key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_path, key_path)
+    return cert_path, context

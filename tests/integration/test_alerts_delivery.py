@@ -229,3 +229,30 @@ def test_probe_reports_each_channel_and_runs_the_others(tmp_path: Path, endpoint
     assert "wrong-password" not in str(results)
     (hook,) = endpoint.requests
     assert hook.json()["incident"]["kind"] == "test"
+
+
+@pytest.mark.parametrize("mode", ["starttls", "tls"])
+def test_email_over_starttls_and_implicit_tls_with_a_private_ca(tmp_path: Path, mode: str,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from alert_endpoints import self_signed
+
+    ca, context = self_signed(tmp_path)
+    sink = SmtpSink(context, mode)
+    sink.controller.start()
+    monkeypatch.setenv("SMTP_USER", SmtpSink.USER)
+    monkeypatch.setenv("SMTP_PASS", SmtpSink.PASSWORD)
+    try:
+        spec = AlertsSpec.model_validate({"channels": [
+            {"type": "email", "smtp": f"127.0.0.1:{sink.port}", mode: True, "ca_file": ca.name,
+             "from": "redis@example.com", "to": ["oncall@example.com"], "username_env": "SMTP_USER",
+             "password_env": "SMTP_PASS"}]})
+        (result,) = probe_channels(spec, tmp_path)
+        assert result.ok, result.reason
+        assert sink.logins == [SmtpSink.USER] and len(sink.messages) == 1
+        untrusted = AlertsSpec.model_validate({"channels": [
+            {"type": "email", "smtp": f"127.0.0.1:{sink.port}", mode: True, "from": "redis@example.com",
+             "to": ["oncall@example.com"]}]})
+        (refused,) = probe_channels(untrusted, tmp_path)  # the system CAs do not know this certificate
+        assert not refused.ok and "certificate" in refused.reason.lower()
+    finally:
+        sink.controller.stop()

@@ -121,6 +121,8 @@ class EmailChannel(_Channel):
     smtp: str = Field(description='"host:port"; the port defaults to 465 with tls, 587 with starttls, else 25')
     starttls: bool = False
     tls: bool = False
+    ca_file: str | None = Field(default=None, description="PEM CA bundle to trust (a relay with a private CA); "
+                                "default: the system's CAs. Relative to the spec file")
     username_env: str | None = Field(default=None, pattern=_ENV)
     password_env: str | None = Field(default=None, pattern=_ENV)
     sender: str = Field(alias="from", pattern=r"^[^@\s]+@[^@\s]+$")
@@ -139,6 +141,8 @@ class EmailChannel(_Channel):
     def _modes(self) -> EmailChannel:
         if self.starttls and self.tls:
             raise ValueError("choose starttls (port 587) or tls (port 465), not both")
+        if self.ca_file is not None and not (self.starttls or self.tls):
+            raise ValueError("ca_file only applies with starttls or tls")
         if (self.username_env is None) != (self.password_env is None):
             raise ValueError("give both username_env and password_env for SMTP AUTH, or neither")
         return self

@@ -30,6 +30,7 @@ _FAILURES: dict[type[BaseException], tuple[str, bool]] = {
     smtplib.SMTPRecipientsRefused: ("every recipient was refused", False),
     smtplib.SMTPSenderRefused: ("the sender address was refused", False),
     smtplib.SMTPServerDisconnected: ("the server closed the connection", True),
+    ssl.SSLCertVerificationError: ("TLS certificate not trusted: for a private CA set ca_file", False),
     ssl.SSLError: ("TLS handshake failed", False),
     ConnectionRefusedError: ("connection refused", True),
     socket.timeout: ("timed out", True),
@@ -46,8 +47,8 @@ def _classify(exc: BaseException) -> tuple[str, bool]:
     for cls in type(exc).__mro__:
         if cls in _FAILURES:
             reason, retryable = _FAILURES[cls]
-            code = getattr(exc, "smtp_code", None)
-            return (f"{reason} ({code})" if code else reason), retryable
+            detail = getattr(exc, "smtp_code", None) or getattr(exc, "verify_message", None)
+            return (f"{reason} ({detail})" if detail else reason), retryable
     return f"unexpected {type(exc).__name__}", False
 
 
@@ -70,6 +71,7 @@ class Email:
         del timeout  # SMTP has its own (spec.timeout_s): servers greet slower than webhooks answer
         self.name = spec.label
         self._spec = spec
+        self._ca_file = str(base_dir / spec.ca_file) if spec.ca_file else None
         self._login: tuple[str, str] | None = None
         if spec.username_env and spec.password_env:
             self._login = (read_secret(self.name, spec.username_env, None, base_dir, "SMTP user name"),
@@ -80,7 +82,7 @@ class Email:
         try:
             with self._connect() as smtp:
                 if self._spec.starttls:
-                    smtp.starttls(context=ssl.create_default_context())
+                    smtp.starttls(context=self._tls_context())
                 if self._login is not None:
                     smtp.login(*self._login)
                 smtp.send_message(message, from_addr=self._spec.sender, to_addrs=self._spec.to)
@@ -93,9 +95,12 @@ class Email:
     def _connect(self) -> smtplib.SMTP:
         spec = self._spec
         if spec.tls:
-            return smtplib.SMTP_SSL(spec.host, spec.port, timeout=spec.timeout_s,
-                                    context=ssl.create_default_context())
+            return smtplib.SMTP_SSL(spec.host, spec.port, timeout=spec.timeout_s, context=self._tls_context())
         return smtplib.SMTP(spec.host, spec.port, timeout=spec.timeout_s)
+
+    def _tls_context(self) -> ssl.SSLContext:
+        """Certificates are always verified (hostname included); ``ca_file`` only chooses whom to trust."""
+        return ssl.create_default_context(cafile=self._ca_file)
 
     def open(self) -> None:
         """Nothing to prepare: each message opens its own short SMTP session (servers drop idle ones)."""
