@@ -60,7 +60,8 @@ def test_in_sync_group_reports_no_difference(group: Topology) -> None:
     assert set(result) == {addr(group, "mymaster-1"), addr(group, "mymaster-2")}
     for report in result.values():
         assert report.error is None and report.differences == () and report.mode == "lua"
-        assert report.scanned >= 1000  # both directions
+        # every key found and equal DBSIZE before and after: the reverse scan is provably needless
+        assert report.scanned == 500
 
 
 def test_paused_replica_that_caught_up_is_not_different(group: Topology) -> None:

@@ -1,7 +1,9 @@
 """Comparing two key spaces in rounds, the way RedisFullCheck does.
 
-Round 1 scans both sides: every source key is read on both (missing, type,
-value, TTL), every target key is checked for existence on the source (extra).
+Round 1 scans the source: every source key is read on both (missing, type,
+value, TTL); then every target key is checked for existence on the source
+(extra), unless equal key counts already prove there is none (see
+:func:`_full_round`).
 The common case — a batch that is identical — costs one script call per side
 returning one 40-byte hash of the batch's states (``batch`` mode), and one
 count for the reverse direction; only a batch whose hashes differ is read key
@@ -28,9 +30,9 @@ from dataclasses import dataclass
 import redis
 
 from redisops.clock import Clock, SystemClock
-from redisops.data.compare import Difference, PairReport, classify
+from redisops.data.compare import Difference, DiffKind, PairReport, classify
 from redisops.data.digest import KeyState
-from redisops.data.keyspace import KeySpace, choose_mode
+from redisops.data.keyspace import KeySpace, Single, choose_mode
 
 __all__ = ["RateCap", "VerifyOptions", "compare_spaces", "wait_caught_up"]
 
@@ -98,24 +100,34 @@ def compare_spaces(source: KeySpace, target: KeySpace, options: VerifyOptions | 
 
 def _full_round(source: KeySpace, target: KeySpace, options: VerifyOptions,
                 cap: RateCap) -> tuple[list[Difference], int]:
-    """Both directions at once: the reverse scan runs in a worker on its own connections.
+    """The forward scan, then the reverse scan unless counting proves it needless.
 
-    Within the forward scan, the target's batch hash is computed in a second
-    worker while the source computes its own, so both nodes digest the same
-    batch at the same time.  Every connection is used by one thread only.
+    Within the forward scan, the target's batch hash is computed in a worker
+    while the source computes its own, so both nodes digest the same batch at
+    the same time.  If every source key was found on the target and both
+    nodes hold the same number of keys, before the scan and after it, the
+    target cannot hold a key the source lacks: set inclusion plus equal size
+    is equality, and the reverse scan (half the work) is skipped.  Keys
+    written during the scan change a count, and then the reverse scan runs.
     """
-    source_2, target_2 = source.fork(), target.fork()
-    with ThreadPoolExecutor(2, thread_name_prefix="verify") as pool:
-        try:
-            reverse = pool.submit(_reverse, source_2, target_2, options, cap) \
-                if source_2 is not None and target_2 is not None else None
-            found, scanned = _forward(source, target, options, cap, pool)
-            extra, scanned_back = reverse.result() if reverse else _reverse(source, target, options, cap)
-        finally:
-            for space in (source_2, target_2):
-                if space is not None:
-                    space.close()
+    before = _counts(source, target)
+    with ThreadPoolExecutor(1, thread_name_prefix="verify") as pool:
+        found, scanned = _forward(source, target, options, cap, pool)
+    if (before is not None and before[0] == before[1] and _counts(source, target) == before
+            and not any(d.kind is DiffKind.MISSING for d in found)):
+        return found, scanned
+    extra, scanned_back = _reverse(source, target, options, cap)
     return _unique(found + extra), scanned + scanned_back
+
+
+def _counts(source: KeySpace, target: KeySpace) -> tuple[int, int] | None:
+    """DBSIZE of both sides when each is one whole node (not a slot range of a shared node)."""
+    if not (isinstance(source, Single) and isinstance(target, Single)) or source.owned or target.owned:
+        return None
+    try:
+        return int(source.reader.client.dbsize()), int(target.reader.client.dbsize())
+    except redis.RedisError:
+        return None
 
 
 def _forward(source: KeySpace, target: KeySpace, options: VerifyOptions, cap: RateCap,
