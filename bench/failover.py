@@ -28,8 +28,8 @@ from pathlib import Path
 import redis
 from redis.sentinel import Sentinel
 
-from redisops.chaos.events import sentinel_events
 from redisops.chaos.writer import WriteBook, Writer
+from redisops.ha.listen import sentinel_events
 from redisops.lifecycle import up, wait_healthy
 from redisops.testing import Topology
 from redisops.topology.status import collect_status_sync

@@ -18,7 +18,7 @@ from pathlib import Path
 import redis
 
 from redisops.address import Address
-from redisops.clients import connect, make_client
+from redisops.clients import connect
 from redisops.clock import Clock, SystemClock
 from redisops.cluster.create import ClusterShape, form_cluster
 from redisops.errors import HealthTimeout, UsageError
@@ -176,13 +176,11 @@ def _elected_master(dep: Deployment, node: NodePlan) -> Address | None:
     for sentinel in layout.sentinels:
         if dep.runtime.pid(sentinel) is None:
             continue
-        client = make_client(sentinel.address, dep.secrets.sentinel_password, timeout=1.0)
         try:
-            reply = client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", node.group)
+            with connect(sentinel.address, dep.secrets.sentinel_password, timeout=1.0) as client:
+                reply = client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", node.group)
         except redis.RedisError:
             continue
-        finally:
-            client.close()
         if reply:
             votes[Address(reply[0], int(reply[1]))] += 1
     others = [(count, addr) for addr, count in votes.items() if addr != node.address]

@@ -31,10 +31,10 @@ from prometheus_client import CollectorRegistry
 
 from redisops.address import Address
 from redisops.alerts.model import Incident, IncidentKind
-from redisops.chaos.events import sentinel_events
 from redisops.chaos.writer import WriteBook, Writer
 from redisops.clients import connect
 from redisops.errors import RedisopsError, UsageError
+from redisops.ha.listen import sentinel_events
 from redisops.ha.metrics import WatchMetrics
 from redisops.ha.watcher import Watcher
 from redisops.lifecycle import Deployment, up, wait_healthy

@@ -88,7 +88,7 @@ class Writer:
         self._thread.start()
 
     def on_event(self, _at: float, channel: str, data: str) -> None:
-        """Feed sentinel events here (see :func:`~redisops.chaos.events.sentinel_events`)."""
+        """Feed sentinel events here (see :func:`~redisops.ha.listen.sentinel_events`)."""
         parts = data.split()
         if channel == "+selected-slave" and len(parts) >= 8 and parts[5] == self.name:
             self._selected = Address(parts[2], int(parts[3]))

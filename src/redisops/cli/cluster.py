@@ -77,7 +77,7 @@ def reshard(source: str = typer.Option(..., "--from", help="Source node id, id p
             file: FileOpt = DEFAULT_SPEC, json_out: JsonOpt = False, debug: DebugOpt = False,
             cluster: str | None = SeedOpt, password_env: str | None = PasswordEnvOpt,
             journal: Path = JournalOpt, batch: int = BatchOpt, slots_per_wave: int = WaveOpt,
-            waves: int = WavesOpt,
+              waves: int = WavesOpt,
             replace: bool = ReplaceOpt, max_keys_per_s: float | None = KeysRateOpt,
             max_mb_per_s: float | None = MbRateOpt) -> None:
     """Move N slots from one master to another (journalled; rerun to resume)."""
@@ -102,7 +102,7 @@ def rebalance(by: str = typer.Option("slots", "--by", help="Balance slots, keys 
               file: FileOpt = DEFAULT_SPEC, json_out: JsonOpt = False, debug: DebugOpt = False,
               cluster: str | None = SeedOpt, password_env: str | None = PasswordEnvOpt,
               journal: Path = JournalOpt, batch: int = BatchOpt, slots_per_wave: int = WaveOpt,
-            waves: int = WavesOpt,
+              waves: int = WavesOpt,
               replace: bool = ReplaceOpt, max_keys_per_s: float | None = KeysRateOpt,
               max_mb_per_s: float | None = MbRateOpt) -> None:
     """Even out slots, keys or memory across masters (journalled; rerun to resume)."""

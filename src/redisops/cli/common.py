@@ -34,6 +34,8 @@ class Result:
     data: Any
     render: Callable[[Console], None] | None = None
     exit_code: int = 0
+    #: the body already wrote its output (e.g. JSON lines while it ran): print nothing more
+    streamed: bool = False
 
 
 @dataclass
@@ -58,7 +60,9 @@ def run(body: Callable[[Ctx], Result], *, file: Path = DEFAULT_SPEC, json_out: b
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         result = body(ctx)
-        if ctx.json:
+        if result.streamed:
+            pass
+        elif ctx.json:
             sys.stdout.write(json.dumps(result.data, indent=2, default=str) + "\n")
         elif result.render is not None:
             result.render(ctx.out)

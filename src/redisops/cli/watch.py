@@ -124,8 +124,7 @@ def _once(ctx: Ctx, setup: _Setup) -> Result:
         for incident in sink.incidents:
             _line(incident_record(incident))
         _line(cycle_record(sentence, report))
-        ctx.json = False  # the lines are the output; nothing more to print
-        return Result(None, None, report.exit_code)
+        return Result(None, None, report.exit_code, streamed=True)
     return Result(None, lambda out: out.print(sentence, markup=False, highlight=False, soft_wrap=True),
                   report.exit_code)
 
@@ -170,8 +169,7 @@ def _daemon(ctx: Ctx, setup: _Setup, port: int) -> Result:
         dispatcher.stop(5.0)
         if server is not None:
             server.stop()
-    ctx.json = False  # everything was written as lines already
-    return Result(None)
+    return Result(None, streamed=ctx.json)
 
 
 async def _until_signalled(watcher: Watcher) -> None:

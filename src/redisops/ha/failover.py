@@ -14,8 +14,6 @@ timeline (``+try-failover`` ... ``+switch-master`` ... ``+failover-end``).
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -24,9 +22,10 @@ import redis
 
 from redisops.address import Address
 from redisops.alerts.model import TimelineEntry
-from redisops.clients import connect, make_client
+from redisops.clients import connect
 from redisops.clock import Clock, SystemClock
 from redisops.errors import RedisopsError, UsageError
+from redisops.ha.listen import sentinel_events
 from redisops.topology.model import Role
 from redisops.topology.sentinel_status import GroupStatus
 from redisops.topology.status import collect_status_sync
@@ -126,30 +125,15 @@ def _reachable_sentinel(group: GroupStatus) -> Address:
 
 @contextmanager
 def _recorder(target: SentinelTarget, address: Address) -> Iterator[list[TimelineEntry]]:
-    """Collect the leader's Pub/Sub events (all channels) while the block runs."""
+    """Collect the leader's Pub/Sub events while the block runs (its hello gossip left out)."""
     events: list[TimelineEntry] = []
-    stop = threading.Event()
-    client = make_client(address, target.sentinel_password)
-    pubsub = client.pubsub(ignore_subscribe_messages=True)
-    pubsub.psubscribe("*")
 
-    def listen() -> None:
-        while not stop.is_set():
-            with suppress(redis.RedisError, ValueError):
-                message = pubsub.get_message(timeout=0.1)
-                if message and not str(message["channel"]).startswith("__sentinel__"):
-                    events.append(TimelineEntry(time.time(), str(message["channel"]), str(address),
-                                                str(message["data"])))
+    def record(at: float, channel: str, data: str) -> None:
+        if not channel.startswith("__sentinel__"):
+            events.append(TimelineEntry(at, channel, str(address), data))
 
-    thread = threading.Thread(target=listen, name="failover-timeline", daemon=True)
-    thread.start()
-    try:
+    with sentinel_events([address], target.sentinel_password, record):
         yield events
-    finally:
-        stop.set()
-        thread.join(timeout=2)
-        pubsub.close()
-        client.close()
 
 
 @contextmanager

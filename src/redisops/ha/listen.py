@@ -1,4 +1,6 @@
-"""Listening to every sentinel's Pub/Sub at once, from threads (the drill is synchronous)."""
+"""Listening to sentinels' Pub/Sub from threads, for synchronous callers (failover, drills, benchmarks).
+
+The watcher, which is asyncio, has its own subscriber (:mod:`redisops.ha.subscriber`)."""
 
 from __future__ import annotations
 
