@@ -18,8 +18,14 @@ up: bootstrap ## install, init a spec if there is none, start it, print the stat
 	@if [ -f $(WATCH_PID) ] && kill -0 $$(cat $(WATCH_PID)) 2>/dev/null; then \
 	  echo "watcher already running (pid $$(cat $(WATCH_PID)))"; \
 	else \
+	  mkdir -p .redisops; \
 	  nohup $(REDISOPS) watch -f $(SPEC) >> .redisops/watch.log 2>&1 < /dev/null & echo $$! > $(WATCH_PID); \
-	  echo "watcher started (pid $$(cat $(WATCH_PID)), log .redisops/watch.log, metrics http://127.0.0.1:9122/metrics)"; \
+	  sleep 1; \
+	  if kill -0 $$(cat $(WATCH_PID)) 2>/dev/null; then \
+	    echo "watcher started (pid $$(cat $(WATCH_PID)), log .redisops/watch.log, metrics http://127.0.0.1:9122/metrics)"; \
+	  else \
+	    echo "the watcher did not start; see .redisops/watch.log" >&2; rm -f $(WATCH_PID); exit 1; \
+	  fi; \
 	fi
 
 down: ## stop the watcher and every node of the spec (data kept; `redisops down --purge` deletes it)
