@@ -289,13 +289,14 @@ def _summary(m: Manifest) -> dict[str, Any]:
 
 
 def _render_list(out: Any, manifests: list[Manifest]) -> None:
-    from rich.table import Table
+    from rich.table import Column, Table
 
-    table = Table("id", "created", "kind", "source", "shards", "keys", "stored", "raw")
+    # The id is what `backup verify ID` / `restore ID` take, so it is never cut; it carries the UTC time too.
+    # Creation time and raw size are in `backup list --json`.
+    table = Table(Column("id", no_wrap=True), "kind", "source", "shards", "keys", Column("stored", no_wrap=True))
     for m in manifests:
         s = _summary(m)
-        table.add_row(m.id, m.created, m.kind, m.source, str(s["shards"]), str(s["keys"]),
-                      _size(s["stored_bytes"]), _size(s["raw_bytes"]))
+        table.add_row(m.id, m.kind, m.source, str(s["shards"]), str(s["keys"]), _size(s["stored_bytes"]))
     out.print(table)
 
 

@@ -51,4 +51,14 @@ cluster:
 
 compose:
   subnet: 172.28.0.0/24          # static container addresses for `redisops render compose`
+
+backup:
+  target: file://./backups       # or s3://bucket/prefix (credentials the usual AWS way), gs://bucket/prefix
+  source: replica                # take RDBs from a replica, sparing the master
+  # schedule: "0 * * * *"        # cron, for `redisops backup schedule`
+  keep: {last: 24, daily: 7, weekly: 4}
+
+# alerts:                        # where `redisops watch` sends incidents; see docs/alerts.md
+#   channels:
+#     - {type: slack, webhook_url_env: SLACK_WEBHOOK_URL}
 """
