@@ -108,7 +108,7 @@ def up(dep: Deployment, *, only: str | None = None, timeout: float = 60.0,
         binaries = find_binaries(need_sentinel=any(n.kind is NodeKind.SENTINEL for n in missing))
         runtime.check_ready_to_start(missing)
         data = [n for n in missing if n.kind is not NodeKind.SENTINEL]
-        follow = {n.name: addr for n in data if (addr := _elected_master(dep, n)) is not None}
+        follow = {n.name: addr for n in data if (addr := _elected_master(dep, n, clock)) is not None}
         progress(f"starting {len(missing)} of {len(nodes)} nodes")
         started = [runtime.start(n, binaries, _replicaof(follow.get(n.name))) for n in data]
         runtime.wait_listening(started)
@@ -161,30 +161,68 @@ def down(dep: Deployment, *, purge: bool = False, progress: Progress = lambda _m
     return DownResult(sorted(running), killed, purge)
 
 
-def _elected_master(dep: Deployment, node: NodePlan) -> Address | None:
-    """The master the group's sentinels agree on, when it is not ``node`` itself.
+@dataclass(frozen=True)
+class _SentinelView:
+    address: Address
+    config_epoch: int
+    failing_over: bool
+
+
+def _elected_master(dep: Deployment, node: NodePlan, clock: Clock) -> Address | None:
+    """The master the group's sentinels settled on, when it is not ``node`` itself.
 
     Only for data nodes that existed before (a new node follows its config).
-    One sentinel naming another master is enough: the failover is done or under
-    way, the others converge on the higher epoch, and coming back as a replica is
-    the safe side (a second master would take writes the reconfiguration drops).
+    While a failover runs, the sentinels' answers differ: the leader names the
+    promoted replica before the others hear of it, and two leaders of
+    consecutive epochs can each promote a different replica until the higher
+    epoch wins.  So wait (up to the failover timeout, at most 30 s) until every
+    reachable sentinel names the same master and none is failing over; past
+    that, the highest config epoch decides.  Coming back as a replica is the
+    safe side: a second master would take writes the reconfiguration drops.
     """
     if node.kind is not NodeKind.REDIS or not dep.runtime.exists(node):
         return None
     layout = next(g for g in dep.plan.groups if g.spec.name == node.group)
-    votes: Counter[Address] = Counter()
-    for sentinel in layout.sentinels:
-        if dep.runtime.pid(sentinel) is None:
-            continue
-        try:
-            with connect(sentinel.address, dep.secrets.sentinel_password, timeout=1.0) as client:
-                reply = client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", node.group)
-        except redis.RedisError:
-            continue
-        if reply:
-            votes[Address(reply[0], int(reply[1]))] += 1
-    others = [(count, addr) for addr, count in votes.items() if addr != node.address]
-    return max(others)[1] if others else None
+    deadline = clock.now() + min(layout.spec.failover_timeout_ms / 1000, 30.0)
+    while True:
+        views = [v for s in layout.sentinels if (v := _sentinel_view(dep, s, node.group)) is not None]
+        done, master = _settled_master(views, node.address, give_up=clock.now() >= deadline)
+        if done:
+            return master
+        clock.sleep(0.2)
+
+
+def _settled_master(views: Sequence[_SentinelView], own: Address, *, give_up: bool) -> tuple[bool, Address | None]:
+    """``(done, master)``: done once the views agree (or ``give_up``); master is None when it is ``own``."""
+    if not views:
+        return True, None
+    settled = len({v.address for v in views}) == 1 and not any(v.failing_over for v in views)
+    if not (settled or give_up):
+        return False, None
+    votes = Counter(v.address for v in views)
+    best = max(views, key=lambda v: (v.config_epoch, votes[v.address])).address
+    return True, (None if best == own else best)
+
+
+def _sentinel_view(dep: Deployment, sentinel: NodePlan, group: str) -> _SentinelView | None:
+    if dep.runtime.pid(sentinel) is None:
+        return None
+    try:
+        with connect(sentinel.address, dep.secrets.sentinel_password, timeout=1.0) as client:
+            reply = client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", group)
+            state = client.execute_command("SENTINEL", "MASTER", group)
+    except redis.RedisError:
+        return None
+    if not reply:
+        return None
+    fields = state if isinstance(state, dict) else dict(zip(state[::2], state[1::2], strict=True))
+    fields = {_text(k): _text(v) for k, v in fields.items()}
+    return _SentinelView(Address(_text(reply[0]), int(reply[1])), int(fields.get("config-epoch", 0)),
+                         "failover_in_progress" in fields.get("flags", ""))
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _replicaof(master: Address | None) -> Sequence[str]:
