@@ -10,6 +10,9 @@ next reconfiguration would throw away.
 
 from __future__ import annotations
 
+import re
+import shutil
+import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,17 +24,22 @@ from redisops.address import Address
 from redisops.clients import connect
 from redisops.clock import Clock, SystemClock
 from redisops.cluster.create import ClusterShape, form_cluster
-from redisops.errors import HealthTimeout, UsageError
+from redisops.cluster.mover import MoveProgress, MoverSettings
+from redisops.cluster.scale import ScaleReport, check_scale
+from redisops.cluster.scale import scale_cluster as converge_cluster
+from redisops.errors import HealthTimeout, SpecError, UsageError
 from redisops.runtime.local import LocalRuntime, find_binaries
-from redisops.runtime.plan import NodeKind, NodePlan, Plan, build_plan
+from redisops.runtime.plan import NodeKind, NodePlan, Plan, build_plan, cluster_node
 from redisops.spec.default import DEFAULT_SPEC
-from redisops.spec.load import load
+from redisops.spec.edit import set_values
+from redisops.spec.load import load, load_text
 from redisops.spec.models import Spec
 from redisops.spec.secrets import Secrets, generate_secrets, load_secrets, secrets_text, write_private
 from redisops.topology.status import Health, StatusReport, collect_status_sync
 from redisops.topology.targets import targets_from_plan
 
-__all__ = ["Deployment", "DownResult", "UpResult", "down", "init_files", "up", "wait_healthy"]
+__all__ = ["Deployment", "DownResult", "ScaleResult", "UpResult", "down", "init_files", "scale_cluster", "up",
+           "wait_healthy"]
 
 Progress = Callable[[str], None]
 ONLY = ("sentinel", "cluster")
@@ -124,6 +132,99 @@ def up(dep: Deployment, *, only: str | None = None, timeout: float = 60.0,
     return UpResult([n.name for n in missing], sorted(running), actions, report, clock.now() - began)
 
 
+@dataclass
+class ScaleResult:
+    before: tuple[int, int]  # masters, replicas per master
+    after: tuple[int, int]
+    started: list[str]
+    retired: list[str]
+    report: ScaleReport
+    status: StatusReport | None  # None when stopped half way
+    seconds: float
+
+    def to_dict(self) -> dict[str, object]:
+        return {"before": {"masters": self.before[0], "replicas_per_master": self.before[1]},
+                "after": {"masters": self.after[0], "replicas_per_master": self.after[1]},
+                "started": self.started, "retired": self.retired, **self.report.to_dict(),
+                "health": self.status.health.value if self.status is not None else None,
+                "seconds": round(self.seconds, 3)}
+
+
+def scale_cluster(dep: Deployment, *, masters: int | None = None, replicas_per_master: int | None = None,
+                  settings: MoverSettings | None = None, progress: Progress = lambda _msg: None,
+                  move_progress: Callable[[MoveProgress], None] = lambda _p: None,
+                  stop: threading.Event | None = None, timeout: float = 60.0,
+                  clock: Clock | None = None) -> ScaleResult:
+    """Change the spec's cluster size and converge the local cluster to it.
+
+    The order keeps a refusal harmless: the new spec is validated and the live
+    cluster checked (:func:`~redisops.cluster.scale.check_scale`) before the
+    spec file is rewritten or a node started.  Nodes ``<name>-0 ..
+    <name>-(size-1)`` stay, higher ones retire, so ports stay contiguous.  After
+    an interruption the spec already holds the new size; running the same
+    command again finishes the job.
+    """
+    clock = clock or SystemClock()
+    began = clock.now()
+    current = dep.spec.cluster
+    if current is None:
+        raise UsageError(f"{dep.spec_file} has no cluster to scale", hint="add a `cluster:` section")
+    changes = {k: v for k, v in (("masters", masters), ("replicas_per_master", replicas_per_master)) if v is not None}
+    text = dep.spec_file.read_text(encoding="utf-8")
+    new_text = set_values(text, "cluster", changes) if changes else text
+    spec, problems = load_text(new_text)
+    if spec is None or spec.cluster is None or any(p.severity == "error" for p in problems):
+        raise SpecError(str(dep.spec_file), [p for p in problems if p.severity == "error"])
+    target = build_plan(spec).cluster
+    assert target is not None
+    retired = _retired_nodes(dep, spec.cluster.size)
+    password = dep.secrets.redis_password
+    journal = dep.runtime.state_dir / "scale-moves.jsonl"
+    binaries = find_binaries(need_sentinel=False)
+    existing = [n for n in (*target.nodes, *retired) if dep.runtime.exists(n) and dep.runtime.pid(n) is None]
+    if existing:
+        progress(f"restarting {len(existing)} stopped nodes")
+        dep.runtime.check_ready_to_start(existing)
+        dep.runtime.wait_listening([dep.runtime.start(n, binaries) for n in existing])
+    progress("checking the cluster")
+    check_scale([n.address for n in target.nodes], [n.address for n in retired], password, journal,
+                masters=spec.cluster.masters, clock=clock)
+    if new_text != text:
+        write_private(dep.spec_file, new_text, mode=dep.spec_file.stat().st_mode & 0o777)
+    new = Deployment.open(dep.spec_file, clock=clock)
+    fresh = [n for n in target.nodes if not new.runtime.exists(n)]
+    if fresh:
+        progress(f"starting {len(fresh)} new nodes")
+        new.runtime.check_ready_to_start(fresh)
+        new.runtime.wait_listening([new.runtime.start(n, binaries) for n in fresh])
+    report = converge_cluster([n.address for n in target.nodes], [n.address for n in retired], password, journal,
+                              masters=spec.cluster.masters, replicas_per_master=spec.cluster.replicas_per_master,
+                              clock=clock, progress=progress, move_progress=move_progress, stop=stop,
+                              settings=settings)
+    status = None
+    if not report.stopped:
+        if retired:
+            progress(f"stopping {len(retired)} retired nodes")
+            new.runtime.stop(retired)
+            for node in retired:
+                shutil.rmtree(new.runtime.node_dir(node), ignore_errors=True)
+        status = wait_healthy(new, only="cluster", timeout=timeout, progress=progress, clock=clock)
+    return ScaleResult((current.masters, current.replicas_per_master),
+                       (spec.cluster.masters, spec.cluster.replicas_per_master), [n.name for n in fresh],
+                       [n.name for n in retired], report, status, clock.now() - began)
+
+
+def _retired_nodes(dep: Deployment, size: int) -> list[NodePlan]:
+    """Cluster nodes with a directory under the state dir and an index at or past ``size``."""
+    cluster = dep.spec.cluster
+    assert cluster is not None
+    pattern = re.compile(rf"{re.escape(cluster.name)}-(\d+)")
+    indexes = sorted(int(m.group(1)) for d in (dep.runtime.state_dir.iterdir() if dep.runtime.state_dir.is_dir()
+                                                else ()) if (m := pattern.fullmatch(d.name)))
+    nodes = [cluster_node(cluster, i) for i in indexes if i >= size]
+    return [n for n in nodes if dep.runtime.exists(n)]
+
+
 def wait_healthy(dep: Deployment, *, only: str | None = None, timeout: float = 60.0,
                  progress: Progress = lambda _msg: None, clock: Clock | None = None) -> StatusReport:
     """Poll the status verdict until it is OK; raise :class:`HealthTimeout` with the reasons."""
@@ -149,7 +250,9 @@ def wait_healthy(dep: Deployment, *, only: str | None = None, timeout: float = 6
 def down(dep: Deployment, *, purge: bool = False, progress: Progress = lambda _msg: None) -> DownResult:
     """Stop sentinels first (so none starts a failover while masters stop), then data nodes."""
     runtime = dep.runtime
-    nodes = dep.plan.nodes
+    # nodes an interrupted scale-in left behind count too: they are ours and may still run
+    leftover = _retired_nodes(dep, dep.spec.cluster.size) if dep.spec.cluster is not None else []
+    nodes = (*dep.plan.nodes, *leftover)
     running = runtime.running(nodes)
     sentinels = [n for n in nodes if n.kind is NodeKind.SENTINEL]
     data = [n for n in nodes if n.kind is not NodeKind.SENTINEL]

@@ -16,6 +16,7 @@ from redisops.cli import deploy as deploy_cmd
 from redisops.cli import drill as drill_cmd
 from redisops.cli import ha as ha_cmd
 from redisops.cli import render as render_cmd
+from redisops.cli import scale as scale_cmd
 from redisops.cli import status as status_cmd
 from redisops.cli import verify as verify_cmd
 from redisops.cli import watch as watch_cmd
@@ -33,7 +34,7 @@ app = typer.Typer(
 )
 
 for module in (config_cmd, deploy_cmd, status_cmd, render_cmd, watch_cmd, alerts_cmd, ha_cmd, cluster_cmd,
-               verify_cmd, backup_cmd, drill_cmd):
+               scale_cmd, verify_cmd, backup_cmd, drill_cmd):
     module.register(app)
 
 

@@ -13,7 +13,7 @@ from enum import Enum
 from redisops.address import Address
 from redisops.spec.models import ClusterSpec, SentinelGroup, Spec
 
-__all__ = ["ClusterLayout", "GroupLayout", "NodeKind", "NodePlan", "Plan", "build_plan", "slot_ranges"]
+__all__ = ["ClusterLayout", "GroupLayout", "NodeKind", "NodePlan", "Plan", "build_plan", "cluster_node", "slot_ranges"]
 
 SLOTS = 16384
 
@@ -134,19 +134,21 @@ def _sentinel_id(deployment: str, group: str, index: int) -> str:
     return hashlib.sha1(f"redisops/{deployment}/{group}/sentinel/{index}".encode()).hexdigest()
 
 
-def _cluster_layout(cluster: ClusterSpec) -> ClusterLayout:
+def cluster_node(cluster: ClusterSpec, index: int) -> NodePlan:
+    """Cluster node ``index`` of ``cluster`` (also past ``size``: the nodes a scale-in retires)."""
     hosts = cluster.hosts
-    nodes = tuple(
-        NodePlan(
-            name=f"{cluster.name}-{i}",
-            kind=NodeKind.CLUSTER,
-            group=cluster.name,
-            index=i,
-            address=Address(hosts[i % len(hosts)], cluster.port + i),
-            spec_path="cluster.port",
-        )
-        for i in range(cluster.size)
+    return NodePlan(
+        name=f"{cluster.name}-{index}",
+        kind=NodeKind.CLUSTER,
+        group=cluster.name,
+        index=index,
+        address=Address(hosts[index % len(hosts)], cluster.port + index),
+        spec_path="cluster.port",
     )
+
+
+def _cluster_layout(cluster: ClusterSpec) -> ClusterLayout:
+    nodes = tuple(cluster_node(cluster, i) for i in range(cluster.size))
     masters = nodes[: cluster.masters]
     return ClusterLayout(cluster, nodes, masters, _place_replicas(masters, nodes[cluster.masters:],
                                                                   cluster.replicas_per_master))

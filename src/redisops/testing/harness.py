@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import signal
+from contextlib import suppress
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -121,7 +122,15 @@ class Topology:
         return up(self.deployment, timeout=timeout)
 
     def stop(self) -> None:
+        """``down`` on the spec as it is now (a test may have scaled it)."""
+        with suppress(Exception):
+            self.deployment = Deployment.open(self.deployment.spec_file)
         down(self.deployment)
+
+    def reopen(self) -> Topology:
+        """Load the spec file again, after a command changed it (``scale``)."""
+        self.deployment = Deployment.open(self.deployment.spec_file)
+        return self
 
     def __enter__(self) -> Topology:
         return self
