@@ -40,3 +40,38 @@ def test_uncovered_slots_go_to_the_keys_or_to_the_emptiest_master() -> None:
     assert repair_for(7, None, [], {}, MASTERS).node == S
     with pytest.raises(PlanError, match="uncovered"):
         repair_for(7, None, [], {S: 1, U: 1}, MASTERS)
+
+
+def test_refusals_say_what_force_would_do() -> None:
+    with pytest.raises(PlanError, match=r"--force merges them into the owner; on a name clash the owner's copy is kept"):
+        repair_for(7, S, [], {S: 1, T: 1, U: 1}, MASTERS)
+    with pytest.raises(PlanError, match=r"--force gives it to uuuuuuuuuu, which holds most") as refused:
+        repair_for(7, None, [], {S: 1, U: 2}, MASTERS)
+    assert "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize(("markers", "holders", "sources"), [
+    (BOTH, {S: 1, T: 1, U: 1}, (T, U)),  # a move to T, and stray keys on U
+    ([OpenSlot(S, 7, "migrating", T)], {U: 2}, (U,)),  # keys on a master the move has nothing to do with
+    ([OpenSlot(T, 7, "importing", S), OpenSlot(U, 7, "importing", S)], {T: 1, U: 3}, (T, U)),
+])
+def test_force_merges_every_other_copy_into_the_owner(markers: list[OpenSlot], holders: dict[str, int],
+                                                     sources: tuple[str, ...]) -> None:
+    repair = repair_for(7, S, markers, holders, MASTERS, force=True)
+    assert (repair.action, repair.node, repair.sources) == ("merge", S, sources)
+    assert (repair.merged, repair.dropped, repair.dropped_keys) == (0, 0, ())
+
+
+def test_force_leaves_the_safe_repairs_alone() -> None:
+    assert repair_for(7, S, BOTH, {S: 2, T: 1}, MASTERS, force=True).action == "finish"
+    assert repair_for(7, S, BOTH, {S: 2}, MASTERS, force=True).action == "close"
+    assert repair_for(7, None, [], {U: 5}, MASTERS, force=True) == SlotRepair(7, "assign", U,
+                                                                              "the master holding its keys")
+
+
+def test_force_gives_an_uncovered_slot_to_the_master_holding_most_keys() -> None:
+    repair = repair_for(7, None, [], {S: 1, T: 4, U: 2}, MASTERS, force=True)
+    assert (repair.action, repair.node, repair.sources) == ("merge", T, (S, U))
+    # a tie goes to the master owning fewest slots, then to the smallest id
+    assert repair_for(7, None, [], {T: 2, U: 2}, {S: 10, T: 9, U: 8}, force=True).node == U
+    assert repair_for(7, None, [], {S: 2, T: 2, U: 1}, MASTERS, force=True).node == S

@@ -196,21 +196,28 @@ def remove_node(node: Annotated[str, typer.Argument(metavar="ID", help="Node id,
 @cluster_app.command("fix")
 def fix(file: FileOpt = DEFAULT_SPEC, json_out: JsonOpt = False, debug: DebugOpt = False,
         cluster: str | None = SeedOpt, password_env: str | None = PasswordEnvOpt,
-        journal: Path = FixJournalOpt) -> None:
+        journal: Path = FixJournalOpt,
+        force: bool = typer.Option(False, "--force", help="Merge keys found on several masters into one owner; "
+                                   "on a name clash the owner's copy is kept and the other dropped.")) -> None:
     """Close half-migrated slots and assign uncovered ones; refuses (and says why) where keys could be lost."""
 
     def body(ctx: Ctx) -> Result:
         from redisops.cluster.fix import fix_cluster_sync
 
         seeds, password = _seeds(ctx, cluster, password_env)
-        repairs = fix_cluster_sync(seeds, password, journal)
-        data = [{"slot": r.slot, "action": r.action, "node": r.node, "why": r.why} for r in repairs]
+        repairs = fix_cluster_sync(seeds, password, journal, force=force)
+        data = [r.to_dict() for r in repairs]
 
         def render(out: Console) -> None:
             out.print(f"{len(repairs)} slots repaired" if repairs else "nothing to fix", highlight=False)
             for r in repairs:
-                out.print(f"  slot {r.slot}: {r.action}{' -> ' + r.node[:10] if r.node else ''} ({r.why})",
-                          highlight=False)
+                line = f"  slot {r.slot}: {r.action}{' -> ' + r.node[:10] if r.node else ''} ({r.why})"
+                if r.action == "merge":
+                    line += f": {r.merged} keys merged from {', '.join(s[:10] for s in r.sources)}, {r.dropped} dropped"
+                    if r.dropped_keys:
+                        more = ", ..." if r.dropped > len(r.dropped_keys) else ""
+                        line += f" ({', '.join(r.dropped_keys)}{more})"
+                out.print(line, highlight=False, markup=False)  # key names are data, not markup
 
         return Result({"repairs": data}, render)
 
