@@ -1,7 +1,10 @@
 """``redisops cluster check / reshard / rebalance`` against a real 3+3 cluster (redis-server 7.0).
 
 Every move is judged independently by ``redis-cli --cluster check`` and by a
-checksum of every key read straight from the masters.
+checksum of every key read straight from the masters, and by the data layer's own
+checks (what ``redisops verify`` runs): ``verify cluster`` (slot agreement, no key
+outside its slot owner), ``verify replicas`` (every replica equal to its master) and
+a key-by-key compare of type, value digest and TTL before and after the move.
 """
 
 from __future__ import annotations
@@ -27,12 +30,18 @@ from test_cluster_support import (
     seeds,
 )
 
+from redisops.address import Address
 from redisops.cluster.asm import ASM_PROBE, Strategy, choose_strategy
 from redisops.cluster.live import fetch_view
 from redisops.cluster.mover import MoverSettings, move_slots_sync
 from redisops.cluster.planner import plan_reshard
+from redisops.data import KeyState, VerifyOptions, check_cluster, classify, open_space, verify_replicas
+from redisops.data.compare import key_text
 from redisops.testing import Topology
+from redisops.topology import ClusterTarget
 from redisops.topology.probe import ask
+
+Snapshot = dict[bytes, KeyState]
 
 
 @pytest.fixture
@@ -43,6 +52,39 @@ def topo(tmp_path: Path) -> Iterator[Topology]:
 
 def view_of(topo: Topology):  # type: ignore[no-untyped-def]
     return asyncio.run(fetch_view(seeds(topo)[:1], topo.secrets.redis_password))
+
+
+def cluster_target(topo: Topology, seed: Address | None = None) -> ClusterTarget:
+    return ClusterTarget(topo.plan.cluster.spec.name, (seed or seeds(topo)[0],), topo.secrets.redis_password)
+
+
+def snapshot(topo: Topology, seed: Address | None = None) -> Snapshot:
+    """Every key's state (type, server-side value digest, absolute expiry), read from the slot owners."""
+    space = open_space(cluster_target(topo, seed), topo.secrets.redis_password)
+    try:
+        out: Snapshot = {}
+        for reader, keys in space.scan_batches(500):
+            out.update(zip(keys, reader.states(keys), strict=True))
+        return out
+    finally:
+        space.close()
+
+
+def changes(before: Snapshot, after: Snapshot) -> list[tuple[str, str]]:
+    """(key, difference kind) for every key whose state differs between the two snapshots, as ``verify`` judges."""
+    absent = KeyState("none", -2, "")
+    return sorted((key_text(k), kind.value) for k in before.keys() | after.keys()
+                  if (kind := classify(before.get(k, absent), after.get(k, absent), 1500)) is not None)
+
+
+def assert_verified(topo: Topology, seed: Address | None = None) -> None:
+    """``verify cluster`` and ``verify replicas`` through the library: zero findings, zero differences."""
+    target = cluster_target(topo, seed)
+    check = check_cluster(target)
+    assert check.exit_code == 0, check.to_dict()
+    reports = verify_replicas([], [target], VerifyOptions(interval=0.5))
+    assert reports, "no master/replica pair to verify"
+    assert all(r.error is None and not r.differences for r in reports), [r.to_dict(5) for r in reports]
 
 
 def test_check_reports_open_slots_and_stray_keys(topo: Topology) -> None:
@@ -77,6 +119,7 @@ def test_check_reports_open_slots_and_stray_keys(topo: Topology) -> None:
 def test_reshard_moves_slots_and_keys_intact(topo: Topology, tmp_path: Path) -> None:
     load_keys(topo, 20000)
     before = checksum(topo)
+    states = snapshot(topo)
     view = view_of(topo)
     source, target = view.slot_map.ranges[0][2], view.slot_map.ranges[-1][2]
     result = cli("reshard", *remote(topo), "--from", source[:10], "--to", str(view.address(target)),
@@ -89,6 +132,8 @@ def test_reshard_moves_slots_and_keys_intact(topo: Topology, tmp_path: Path) -> 
     owned_before = sum(b - a + 1 for a, b in view.slot_map.ranges_of(target))
     assert sum(b - a + 1 for a, b in after.ranges_of(target)) == owned_before + 500
     assert checksum(topo) == before
+    assert changes(states, snapshot(topo)) == []
+    assert_verified(topo)
 
 
 class AppLoad:
@@ -132,6 +177,7 @@ def test_rebalance_under_client_load_no_error_reaches_the_app(topo: Topology, tm
     skew = cli("reshard", *remote(topo), "--from", view.slot_map.ranges[0][2], "--to",
                view.slot_map.ranges[-1][2], "--slots", "3000", "--journal", str(tmp_path / "j.jsonl"), password=pw)
     assert skew.returncode == 0, skew.stderr
+    states = snapshot(topo)
     for by in ("keys", "memory"):
         plan = cli("rebalance", *remote(topo), "--by", by, "--dry-run", "--json", password=pw)
         assert plan.returncode == 0, plan.stderr
@@ -145,6 +191,10 @@ def test_rebalance_under_client_load_no_error_reaches_the_app(topo: Topology, tm
     counts = [sum(b - a + 1 for a, b in view_of(topo).slot_map.ranges_of(m)) for m in view.masters]
     assert max(counts) - min(counts) <= 2 * 16384 // 3 // 50 + 1  # within the 2 % threshold
     assert checksum(topo)[0] == 20000 + min(app.ops, 5000)
+    moved = changes(states, snapshot(topo))  # the loaded keys are untouched; only the app's keys are new
+    assert len(moved) == min(app.ops, 5000) and all(k.startswith("app:") and kind == "extra_on_target"
+                                                    for k, kind in moved), moved[:5]
+    assert_verified(topo)
 
 
 def _is_redis_py_ask_bug(exc: BaseException) -> bool:
@@ -155,6 +205,7 @@ def _is_redis_py_ask_bug(exc: BaseException) -> bool:
 def test_scale_out_rebalance_under_client_load(topo: Topology, tmp_path: Path) -> None:
     pw = topo.secrets.redis_password
     load_keys(topo, 20000)
+    states = snapshot(topo)
     with extra_node(tmp_path / "extra", pw) as new:
         join(topo, new)
         with AppLoad(topo) as app:
@@ -169,6 +220,10 @@ def test_scale_out_rebalance_under_client_load(topo: Topology, tmp_path: Path) -
         view = view_of(topo)
         assert any(n.address == new for n in view.nodes.values() if n.id in view.slot_map.owners)
         assert checksum(topo)[0] == 20000 + min(app.ops, 5000)
+        moved = changes(states, snapshot(topo))
+        assert len(moved) == min(app.ops, 5000) and all(k.startswith("app:") and kind == "extra_on_target"
+                                                        for k, kind in moved), moved[:5]
+        assert_verified(topo)  # the new master owns slots; every old shard's replica still equals its master
         again = cli("rebalance", *remote(topo), "--use-empty-masters", "--json", "--journal",
                     str(tmp_path / "j.jsonl"), password=pw)
         assert json.loads(again.stdout)["slots"] == 0  # balanced: nothing left to do
@@ -204,6 +259,7 @@ def test_scale_in_removes_a_master_and_rehomes_its_replica(topo: Topology, tmp_p
     pw = topo.secrets.redis_password
     load_keys(topo, 20000)
     before = checksum(topo)
+    states = snapshot(topo)
     view = view_of(topo)
     victim, survivor = view.slot_map.ranges[0][2], view.slot_map.ranges[-1][2]
     seed = view.address(survivor)
@@ -216,6 +272,8 @@ def test_scale_in_removes_a_master_and_rehomes_its_replica(topo: Topology, tmp_p
     assert victim not in after.nodes and len(after.slot_map.owners) == 2
     assert after.nodes[replica].master_id in after.slot_map.owners  # its replica follows a remaining master
     assert checksum(topo, seed) == before
+    assert changes(states, snapshot(topo, seed)) == []
+    assert_verified(topo, seed)  # the re-homed replica has resynced from its new master
     second = next(m for m in after.slot_map.owners if m != survivor)
     assert cli("remove-node", second, *remote(topo, seed), "--journal", str(tmp_path / "j2.jsonl"),
                password=pw).returncode == 0

@@ -1,4 +1,5 @@
-"""`redisops drill failover` against real sentinels: safe rounds lose nothing, the old master rejoins."""
+"""`redisops drill failover` against real sentinels: safe rounds lose nothing, the old master rejoins, and the
+drill's own `verify replicas` finds every replica (the rejoined old master too) equal to the master."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ def test_safe_kill_rounds_lose_no_acknowledged_write(topo: Topology) -> None:
     report = json.loads(done.stdout)
     assert report["overall"]["lost_acked"] == 0 and report["overall"]["rejoined"]
     assert report["overall"]["alerted"]  # the watcher raised a failover incident in every round
+    assert_replicas_consistent(report)
     for r in report["rounds"]:
         assert r["acked"] > 100 and r["lost_acked"] == 0 and r["lost_increments"] == 0
         assert r["new_master"] != r["old_master"]
@@ -50,6 +52,16 @@ def test_pause_round_detects_and_rejoins(topo: Topology) -> None:
     round_ = report["rounds"][0]
     assert round_["rejoined_s"] is not None
     assert round_["outage_s"] >= round_["detection_s"]
+    assert_replicas_consistent(report)
+
+
+def assert_replicas_consistent(report: dict[str, Any]) -> None:
+    """The drill ran `verify replicas` at the end: both replicas compared, zero differences."""
+    assert report["overall"]["replicas_consistent"] is True, report["replicas"]
+    assert report["overall"]["replica_differences"] == 0
+    pairs = report["replicas"]["pairs"]
+    assert len(pairs) == 2 and all(p["error"] is None and p["different"] == 0 for p in pairs), pairs
+    assert report["rounds"][-1]["old_master"] in {p["target"] for p in pairs}  # the rejoined node was compared
 
 
 def test_sleep_fault_needs_the_debug_command(topo: Topology) -> None:

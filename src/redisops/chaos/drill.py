@@ -10,6 +10,12 @@ every write.  Timings come from the sentinels' own Pub/Sub events.
 ``safe`` sets ``min-replicas-to-write 1`` on every data node for the drill and
 acknowledges a write only after ``WAIT 1``: the promoted replica (the one with
 the highest offset) then holds every acknowledged write, so none may be lost.
+
+After the last round the group is verified as ``redisops verify replicas`` does
+(:func:`~redisops.data.replicas.verify_replicas`): every replica, the rejoined
+old master included, against the master key by key, lag-aware.  The report's
+``replicas`` (:class:`ReplicaCheck`) says whether they are consistent and how
+many keys differ: a failover that leaves a replica diverged is a failed drill.
 """
 
 from __future__ import annotations
@@ -33,6 +39,9 @@ from redisops.address import Address
 from redisops.alerts.model import Incident, IncidentKind
 from redisops.chaos.writer import WriteBook, Writer
 from redisops.clients import connect
+from redisops.data.compare import PairReport
+from redisops.data.replicas import verify_replicas
+from redisops.data.verify import VerifyOptions
 from redisops.errors import RedisopsError, UsageError
 from redisops.ha.listen import sentinel_events
 from redisops.ha.metrics import WatchMetrics
@@ -44,7 +53,7 @@ from redisops.topology.model import Role
 from redisops.topology.status import collect_status_sync
 from redisops.topology.targets import SentinelTarget, targets_from_plan
 
-__all__ = ["DrillError", "DrillReport", "Fault", "RoundResult", "drill_failover"]
+__all__ = ["DrillError", "DrillReport", "Fault", "ReplicaCheck", "RoundResult", "drill_failover"]
 
 Progress = Callable[[str], None]
 
@@ -82,11 +91,48 @@ class RoundResult:
 
 
 @dataclass(frozen=True)
+class ReplicaCheck:
+    """``verify replicas`` of the group after the drill: one comparison per replica against the master."""
+
+    pairs: tuple[PairReport, ...]
+    expected: int  # replicas the spec has: each one must have been compared
+
+    @property
+    def differences(self) -> int:
+        return sum(len(p.differences) for p in self.pairs)
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """Replicas that could not be compared (down, not replicating the master), with the reason."""
+        out = [f"{p.target}: {p.error}" for p in self.pairs if p.error is not None]
+        if len(self.pairs) < self.expected:
+            out.append(f"only {len(self.pairs)} of {self.expected} replicas replicate the master")
+        return tuple(out)
+
+    @property
+    def consistent(self) -> bool:
+        return not self.problems and self.differences == 0
+
+    @property
+    def summary(self) -> str:
+        compared = sum(1 for p in self.pairs if p.error is None)
+        if self.consistent:
+            return f"consistent: {compared}/{self.expected} replicas equal to the master"
+        parts = [f"{self.differences} keys differ" if self.differences else "", *self.problems]
+        return "NOT consistent: " + "; ".join(p for p in parts if p)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"consistent": self.consistent, "differences": self.differences, "problems": list(self.problems),
+                "pairs": [p.to_dict(10) for p in self.pairs]}
+
+
+@dataclass(frozen=True)
 class DrillReport:
     group: str
     fault: Fault
     safe: bool
     rounds: tuple[RoundResult, ...]
+    replicas: ReplicaCheck | None = None  # None: not verified
 
     def percentiles(self, attr: str) -> dict[str, float | None]:
         values = sorted(v for r in self.rounds if (v := getattr(r, attr)) is not None)
@@ -107,8 +153,11 @@ class DrillReport:
                         "acked": sum(r.acked for r in self.rounds), "lost_acked": self.lost_acked,
                         "unacked_applied": sum(r.unacked_applied for r in self.rounds),
                         "rejoined": all(r.rejoined_s is not None for r in self.rounds),
-                        "alerted": all(r.alert_s is not None for r in self.rounds)},
+                        "alerted": all(r.alert_s is not None for r in self.rounds),
+                        "replicas_consistent": None if self.replicas is None else self.replicas.consistent,
+                        "replica_differences": None if self.replicas is None else self.replicas.differences},
             "rounds": [{**r.__dict__, "fault": r.fault.value} for r in self.rounds],
+            "replicas": None if self.replicas is None else self.replicas.to_dict(),
         }
 
 
@@ -123,7 +172,16 @@ def drill_failover(dep: Deployment, *, group: str | None = None, rounds: int = 1
             progress(f"round {index}/{rounds}: waiting for a healthy group")
             wait_healthy(dep, only="sentinel", timeout=120, progress=progress)
             results.append(_round(dep, layout, target, index, fault, safe, rate, progress))
-    return DrillReport(layout.spec.name, fault, safe, tuple(results))
+    return DrillReport(layout.spec.name, fault, safe, tuple(results), _verify(dep, layout, target, progress))
+
+
+def _verify(dep: Deployment, layout: GroupLayout, target: SentinelTarget, progress: Progress) -> ReplicaCheck:
+    """Every replica against the master, once the group is healthy again (or after a minute, as it is)."""
+    progress(f"verifying the replicas of {target.name} against the master")
+    with suppress(RedisopsError):  # an unhealthy group still gets verified: the check then says what is off
+        wait_healthy(dep, only="sentinel", timeout=60, progress=progress)
+    pairs = verify_replicas([target], [], VerifyOptions(interval=0.5, lag_timeout=15.0))
+    return ReplicaCheck(tuple(pairs), expected=len(layout.replicas))
 
 
 def _group(dep: Deployment, name: str | None) -> tuple[GroupLayout, SentinelTarget]:

@@ -30,7 +30,9 @@ def failover(
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Fail the master over under a steady writer; report detection, promotion, outage and lost writes."""
+    """Fail the master over under a steady writer; report detection, promotion, outage and lost writes,
+    then verify every replica against the master (exit 1 if writes were lost, the old master did not rejoin
+    or a replica differs)."""
 
     def body(ctx: Ctx) -> Result:
         from redisops.chaos.drill import Fault, drill_failover
@@ -47,7 +49,8 @@ def failover(
             report = drill_failover(dep, group=group, rounds=rounds, fault=chosen, safe=safe, rate=rate,
                                     progress=progress)
         data = report.to_dict()
-        failed = report.lost_acked > 0 or not data["overall"]["rejoined"]  # type: ignore[index]
+        diverged = report.replicas is not None and not report.replicas.consistent
+        failed = report.lost_acked > 0 or not data["overall"]["rejoined"] or diverged  # type: ignore[index]
 
         def render(out: Console) -> None:
             out.print(f"{report.group}: {len(report.rounds)} rounds, fault {report.fault.value}"
@@ -63,6 +66,9 @@ def failover(
             out.print(f"overall: outage p50/p95 {overall['outage_s']['p50']}/{overall['outage_s']['p95']} s, "  # type: ignore[index]
                       f"detection p50 {overall['detection_s']['p50']} s, "  # type: ignore[index]
                       f"acknowledged writes lost: {report.lost_acked}", highlight=False)
+            if report.replicas is not None:
+                out.print(f"replicas (verify replicas): {report.replicas.summary}, "
+                          f"{report.replicas.differences} differences", highlight=False, soft_wrap=True)
 
         return Result(data, render, 1 if failed else 0)
 

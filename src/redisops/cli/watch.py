@@ -7,6 +7,14 @@ settings and alert channels come from the spec when the file exists.
 ``--json`` writes one JSON line per incident and per poll cycle on stdout.
 ``--once`` runs one poll cycle, prints its sentence and exits with the status
 code (0 ok, 1 degraded, 3 down); it sends no alerts.
+
+When the spec sets ``backup.schedule`` (and the targets come from the spec), the
+daemon also runs that backup schedule in a thread next to the watcher, exactly as
+``redisops backup schedule`` does: every set backed up, then pruned to
+``backup.keep``; each run's sentence is logged (and a ``backup`` JSON line with
+``--json``), a failure raises the ``backup_failed`` alert through the same
+channels and the next success resolves it; ``redisops_backup_*`` series show on
+/metrics.  ``--no-backups`` leaves the schedule to a separate process.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import json
 import logging
 import signal
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +43,7 @@ from redisops.errors import UsageError
 
 if TYPE_CHECKING:
     from redisops.alerts.model import AlertSink, Incident
+    from redisops.data.backup.schedule import Scheduler
     from redisops.ha.watcher import Watcher
     from redisops.spec.alerts import AlertsSpec
     from redisops.spec.watch import WatchSpec
@@ -60,6 +70,8 @@ def watch(
     cluster: ClusterOpt = None,
     password_env: PasswordEnvOpt = None,
     sentinel_password_env: SentinelPasswordEnvOpt = None,
+    no_backups: bool = typer.Option(False, "--no-backups",
+                                    help="Do not run the spec's backup.schedule inside the watcher."),
 ) -> None:
     """Watch every sentinel and node; hand failovers and other incidents to the alert channels."""
 
@@ -71,7 +83,7 @@ def watch(
         if once:
             return _once(ctx, setup)
         port = setup.settings.metrics_port if metrics_port is None else metrics_port
-        return _daemon(ctx, setup, port)
+        return _daemon(ctx, setup, port, backups=not no_backups)
 
     run(body, file=file, json_out=json_out, debug=debug)
 
@@ -84,6 +96,7 @@ class _Setup:
     alerts: AlertsSpec
     remote: bool
     base_dir: Path  # the spec's directory: the alert outbox and *_file secrets are relative to it
+    backup_schedule: str | None = None  # backup.schedule of the spec (not with --sentinel / --cluster)
 
 
 def _setup(ctx: Ctx, remote: tuple[list[SentinelTarget], list[ClusterTarget]] | None) -> _Setup:
@@ -95,7 +108,8 @@ def _setup(ctx: Ctx, remote: tuple[list[SentinelTarget], list[ClusterTarget]] | 
         return _Setup(remote[0], remote[1], WatchSpec(), AlertsSpec(), True, Path.cwd())
     spec = ctx.load_spec()
     groups, clusters = remote if remote is not None else spec_targets(ctx)
-    return _Setup(groups, clusters, spec.watch, spec.alerts, remote is not None, ctx.file.parent.resolve())
+    return _Setup(groups, clusters, spec.watch, spec.alerts, remote is not None, ctx.file.parent.resolve(),
+                  None if remote is not None else spec.backup.schedule)
 
 
 # --- --once -----------------------------------------------------------------------------------------
@@ -148,24 +162,29 @@ class _JsonLines:
         _line(incident_record(incident))
 
 
-def _daemon(ctx: Ctx, setup: _Setup, port: int) -> Result:
+def _daemon(ctx: Ctx, setup: _Setup, port: int, *, backups: bool = True) -> Result:
     from redisops.ha.metrics import WatchMetrics
     from redisops.ha.watcher import Watcher
 
     logging.getLogger("redisops.watch").setLevel(logging.DEBUG if ctx.debug else logging.INFO)
     metrics = WatchMetrics()
-    server = _metrics_server(metrics, port)
     dispatcher = _dispatcher(setup, metrics.registry)
     sinks: list[AlertSink] = [dispatcher]
     if ctx.json:
         sinks.append(_JsonLines())
+    schedule = _backup_thread(ctx, setup, _Counted(metrics, sinks), metrics.registry) if backups else None
+    server = _metrics_server(metrics, port)
     on_cycle = (lambda sentence, report: _line(cycle_record(sentence, report))) if ctx.json else None
     watcher = Watcher(setup.groups, setup.clusters, _FanOut(sinks), settings=setup.settings, metrics=metrics,
                       on_cycle=on_cycle)
     dispatcher.start()
+    if schedule is not None:
+        schedule.start()
     try:
         asyncio.run(_until_signalled(watcher))
     finally:
+        if schedule is not None:
+            schedule.stop(_BACKUP_STOP_S)
         dispatcher.stop(5.0)
         if server is not None:
             server.stop()
@@ -181,6 +200,75 @@ async def _until_signalled(watcher: Watcher) -> None:
              watcher.settings.poll_interval_s)
     await watcher.run(stop)
     log.info("stopped")
+
+
+# --- the backup schedule ----------------------------------------------------------------------------
+
+#: On SIGTERM a backup that is running gets this long to finish; after that it is abandoned (its files
+#: have no manifest, so it never lists) and the process exits anyway.
+_BACKUP_STOP_S = 30.0
+
+
+class _Counted(_FanOut):
+    """The backup alerts' sink: the watcher's sinks, counted in ``redisops_incidents_total`` as its own are."""
+
+    def __init__(self, metrics: Any, sinks: list[AlertSink]) -> None:
+        super().__init__(sinks)
+        self.metrics = metrics
+
+    def notify(self, incident: Incident) -> None:
+        self.metrics.incident(incident)
+        super().notify(incident)
+
+
+class _BackupThread:
+    """The spec's backup schedule in a daemon thread; :meth:`stop` ends the wait for the next time at once."""
+
+    def __init__(self, scheduler: Scheduler, json_lines: bool) -> None:
+        self.scheduler = scheduler
+        self.json_lines = json_lines
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._main, name="redisops-backups", daemon=True)
+
+    def start(self) -> None:
+        log.info("backups at '%s' (UTC); failures alert through the alert channels", self.scheduler.cron)
+        self._thread.start()
+
+    def stop(self, timeout: float) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.warning("a scheduled backup was still running after %g s: abandoned (it has no manifest, "
+                        "so it never lists)", timeout)
+
+    def _main(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.scheduler.run(self._stop, self._report)
+            except Exception:  # the schedule outlives any one surprise; the next time is awaited again
+                log.exception("backup schedule")
+                self._stop.wait(1.0)
+
+    def _report(self, sentence: str) -> None:
+        ok = bool(self.scheduler.last_ok)
+        log.log(logging.INFO if ok else logging.WARNING, "backup: %s", sentence)
+        if self.json_lines:
+            _line({"type": "backup", "ok": ok, "sentence": sentence})
+
+
+def _backup_thread(ctx: Ctx, setup: _Setup, sink: AlertSink, registry: Any) -> _BackupThread | None:
+    """The thread for ``backup.schedule`` (None without one); a schedule without a store is a usage error."""
+    from redisops.cli.backup import scheduled_backups
+    from redisops.data.backup.schedule import ScheduleMetrics
+
+    if setup.backup_schedule is None:
+        return None
+    try:
+        scheduler = scheduled_backups(ctx, sink, progress=False, metrics=ScheduleMetrics(registry))
+    except UsageError as exc:
+        raise UsageError(f"backup.schedule is set, but {exc.message}",
+                         hint="set backup.target in the spec, or run the watcher with --no-backups") from None
+    return _BackupThread(scheduler, ctx.json)
 
 
 def _metrics_server(metrics: Any, port: int) -> Any:
@@ -209,9 +297,14 @@ def _dispatcher(setup: _Setup, registry: Any) -> Any:
 # --- JSON records -----------------------------------------------------------------------------------
 
 
+_stdout = threading.Lock()  # the backup thread writes lines too
+
+
 def _line(record: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(record, default=str) + "\n")
-    sys.stdout.flush()
+    text = json.dumps(record, default=str) + "\n"
+    with _stdout:
+        sys.stdout.write(text)
+        sys.stdout.flush()
 
 
 def incident_record(incident: Incident) -> dict[str, Any]:
