@@ -74,6 +74,7 @@ def test_create_add_and_health(loose_nodes: list[Address]) -> None:
     redis_cli_clean(six[0])
     role = redis.Redis(spare[1].host, spare[1].port, password=PASSWORD).info("replication")
     assert role["role"] == "slave" and int(role["master_port"]) == master.port
+    assert role["master_link_status"] == "up"  # add-node returns after the first sync, not before
 
     health = assert_eventually(lambda: healthy(six[0]), within=15)  # the new replica's first sync
     data = json.loads(health.stdout)

@@ -98,11 +98,26 @@ def add_node(seeds: Sequence[Address], new: Address, password: str | None, *, re
         if master is not None:
             client.execute_command("CLUSTER", "REPLICATE", master)
             asyncio.run(wait_converged([seed, new], password, clock, timeout))
+            _wait_synced(client, new, clock, timeout)
     finally:
         client.close()
     role = f"replica of {view.address(master)}" if master is not None else "master without slots"
     hint = "" if master is not None else "; give it slots with `redisops cluster rebalance --use-empty-masters`"
     return f"added {new} as {role}{hint}"
+
+
+def _wait_synced(client: redis.Redis, new: Address, clock: Clock, timeout: float) -> None:
+    """Until the first full sync is done: before it, the new replica holds nothing and a failover to it loses all."""
+    deadline = clock.now() + timeout
+    while True:
+        info = client.info("replication")
+        if info.get("master_link_status") == "up" and not info.get("master_sync_in_progress"):
+            return
+        if clock.now() > deadline:
+            raise ClusterFormationError(f"{new} has not finished its first sync from its master within "
+                                        f"{timeout:.0f} s (master_link_status:{info.get('master_link_status')})",
+                                        hint="check its log; a big dataset needs a longer --timeout")
+        clock.sleep(0.05)
 
 
 def _refuse_foreign(client: redis.Redis, new: Address) -> None:
