@@ -183,3 +183,16 @@ def test_client_side_fallback_agrees_with_the_script(group: Topology) -> None:
         master_client = group.client("mymaster-0")
         master_client.delete("k6", "fallback-extra")
         fill(master_client, "k", 7)
+
+
+def test_a_ttl_only_the_replica_has_is_found_when_the_master_has_no_volatile_key(tmp_path: Path) -> None:
+    """The digest skips PEXPIRETIME on a node without any key with an expiry; the replica's own TTL still shows."""
+    with Topology.start(tmp_path, cluster=False, replicas=1) as topo:
+        master, replica = topo.client("mymaster-0"), topo.client("mymaster-1")
+        master.mset({f"plain{i}": str(i) for i in range(300)})
+        master.wait(1, 2000)
+        assert reports(topo)[addr(topo, "mymaster-1")].differences == ()
+        replica.config_set("replica-read-only", "no")
+        replica.pexpire("plain7", 3_600_000)
+        report = reports(topo, VerifyOptions(rounds=1))[addr(topo, "mymaster-1")]
+        assert [(d.key, d.kind.value) for d in report.differences] == [(b"plain7", "ttl")]

@@ -82,12 +82,20 @@ if mode == 'exists' then
   for i = 2, #ARGV do n = n + redis.call('EXISTS', ARGV[i]) end
   return n
 end
+-- no key with an expiry in any db (INFO keyspace: every expires=0): PEXPIRETIME would say -1 for each key
+-- (an ACL without INFO: ask every key)
+local info = redis.pcall('INFO', 'keyspace')
+local volatile = type(info) ~= 'string' or string.find(info, 'expires=[1-9]') ~= nil
 local out = {}
 for i = 2, #ARGV do
   local k = ARGV[i]
   local t, v = read(k)
   local at = -2
-  if v then at = redis.call('PEXPIRETIME', k) else v = '' end
+  if v then
+    if volatile then at = redis.call('PEXPIRETIME', k) else at = -1 end
+  else
+    v = ''
+  end
   if mode == 'batch' then
     -- raw values up to 4 KiB go into the batch hash as they are: one sha1 per batch, not per key
     if #v > 4096 then v = redis.sha1hex(v) end

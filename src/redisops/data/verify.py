@@ -22,19 +22,24 @@ competing with production traffic; the clock is injected so tests need not wait.
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
 from redisops.clock import Clock, SystemClock
 from redisops.data.compare import Difference, DiffKind, PairReport, classify
-from redisops.data.digest import KeyState
+from redisops.data.digest import KeyState, NodeReader
 from redisops.data.keyspace import KeySpace, Single, choose_mode
 
 __all__ = ["RateCap", "VerifyOptions", "compare_spaces", "wait_caught_up"]
+
+#: batches handed from the source's scan to the target's worker before the scan waits
+PIPELINE_DEPTH = 8
 
 
 @dataclass(frozen=True)
@@ -111,7 +116,7 @@ def _full_round(source: KeySpace, target: KeySpace, options: VerifyOptions,
     written during the scan change a count, and then the reverse scan runs.
     """
     before = _counts(source, target)
-    with ThreadPoolExecutor(1, thread_name_prefix="verify") as pool:
+    with ThreadPoolExecutor(2, thread_name_prefix="verify") as pool:
         found, scanned = _forward(source, target, options, cap, pool)
     if (before is not None and before[0] == before[1] and _counts(source, target) == before
             and not any(d.kind is DiffKind.MISSING for d in found)):
@@ -130,19 +135,94 @@ def _counts(source: KeySpace, target: KeySpace) -> tuple[int, int] | None:
         return None
 
 
+Job = tuple[NodeReader, list[bytes], str | None]
+
+
 def _forward(source: KeySpace, target: KeySpace, options: VerifyOptions, cap: RateCap,
              pool: ThreadPoolExecutor) -> tuple[list[Difference], int]:
-    found: list[Difference] = []
+    """A three-stage pipeline, so that no node waits for another batch by batch.
+
+    This thread SCANs the source; a worker digests each batch on the source
+    (over a second connection, when the source can open one), another on the
+    target.  Bounded queues (``PIPELINE_DEPTH`` batches) link the stages; the
+    batches whose hashes differ are read key by key here, after the scan.  On
+    a busy machine the waiting this removes is most of the time.
+    """
+    second = source.fork()
+    scanned_q: queue.Queue[Job | None] = queue.Queue(PIPELINE_DEPTH)
+    digested_q: queue.Queue[Job | None] = queue.Queue(PIPELINE_DEPTH)
+    abort = threading.Event()  # the target's worker failed: the source's must not wait for it forever
+    workers: list[Future[Any]] = []
+    if second is not None:
+        workers.append(pool.submit(_digest_source, second, scanned_q, digested_q, abort))
+    workers.append(pool.submit(_digest_target, target, digested_q))
+    first = scanned_q if second is not None else digested_q
     scanned = 0
-    for reader, keys in source.scan_batches(options.batch):
-        cap.take(len(keys))
-        scanned += len(keys)
-        pending = pool.submit(target.batch_digest, keys)
-        ours = reader.batch_digest(keys)
-        theirs = pending.result()
-        if theirs is None or theirs != ours:
-            found += _differences(keys, reader.states(keys), target.states(keys), options)
+    try:
+        for reader, keys in source.scan_batches(options.batch):
+            cap.take(len(keys))
+            scanned += len(keys)
+            job: Job = (reader, keys, None) if second is not None else (reader, keys, reader.batch_digest(keys))
+            if not _hand_on(first, job, workers):
+                break
+    finally:
+        _hand_on(first, None, workers)
+    try:
+        differing: list[tuple[NodeReader, list[bytes]]] = workers[-1].result()
+        if second is not None:
+            workers[0].result()
+    finally:
+        abort.set()
+        if second is not None:
+            second.close()
+    found: list[Difference] = []
+    for reader, keys in differing:
+        found += _differences(keys, reader.states(keys), target.states(keys), options)
     return found, scanned
+
+
+def _hand_on(out: queue.Queue[Job | None], job: Job | None, workers: Sequence[Future[Any]]) -> bool:
+    """Put ``job`` on ``out`` unless a worker has died (its exception surfaces from its result)."""
+    while True:
+        try:
+            out.put(job, timeout=0.5)
+            return True
+        except queue.Full:
+            if any(w.done() for w in workers):
+                return False
+
+
+def _digest_source(source: KeySpace, jobs: queue.Queue[Job | None], out: queue.Queue[Job | None],
+                   abort: threading.Event) -> None:
+    job: Job | None = None
+    try:
+        while (job := jobs.get()) is not None:
+            reader, keys, _ = job
+            if not _put_unless(out, (reader, keys, source.batch_digest(keys)), abort):
+                return
+    finally:
+        _put_unless(out, None, abort)
+
+
+def _put_unless(out: queue.Queue[Job | None], item: Job | None, abort: threading.Event) -> bool:
+    while not abort.is_set():
+        try:
+            out.put(item, timeout=0.5)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _digest_target(target: KeySpace, jobs: queue.Queue[Job | None]) -> list[tuple[NodeReader, list[bytes]]]:
+    """The target's hash of each batch; the batches whose hashes differ."""
+    differing = []
+    while (job := jobs.get()) is not None:
+        reader, keys, ours = job
+        theirs = target.batch_digest(keys)
+        if ours is None or theirs is None or theirs != ours:
+            differing.append((reader, keys))
+    return differing
 
 
 def _reverse(source: KeySpace, target: KeySpace, options: VerifyOptions,
