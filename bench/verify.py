@@ -11,7 +11,7 @@ they do the same work except for where values are digested:
   dump       pipelined DUMP of the batch on both nodes, payloads compared client-side (values cross the network)
 
 Runs alternate (dump, redisops, dump, redisops, ...) so both see the same machine load; medians are reported.
-Usage: .venv/bin/python bench/verify.py [--keys 1000000] [--rounds 3] [--value-size 64]
+Usage: .venv/bin/python bench/verify.py [--keys 1000000] [--rounds 3] [--value-size 64] [--ttl-every N]
 """
 
 from __future__ import annotations
@@ -88,9 +88,16 @@ def wait_synced(replica: Address) -> None:
     raise RuntimeError(f"{replica} did not sync")
 
 
-def fill(master: redis.Redis, keys: int, value_size: int) -> None:
+def fill(master: redis.Redis, keys: int, value_size: int, ttl_every: int = 0) -> None:
     strings = keys * 4 // 5
     master.execute_command("DEBUG", "POPULATE", strings, "s", value_size)
+    if ttl_every:  # an hour's expiry on every n-th string: the nodes then read each key's PEXPIRETIME
+        pipe = master.pipeline(transaction=False)
+        for i in range(0, strings, ttl_every):
+            pipe.expire(f"s:{i}", 3600)
+            if len(pipe) >= 5000:
+                pipe.execute()
+        pipe.execute()
     pipe = master.pipeline(transaction=False)
     for i in range(keys - strings):
         key, kind = f"c:{i}", i % 4
@@ -163,11 +170,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--value-size", type=int, default=64)
+    parser.add_argument("--ttl-every", type=int, default=0, metavar="N",
+                        help="give every N-th string key an expiry (0: none)")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="redisops-bench-verify-"))
     try:
         began = time.perf_counter()
-        with servers(workdir, lambda a: fill(redis.Redis(a.host, a.port), args.keys, args.value_size)) as (
+        with servers(workdir, lambda a: fill(redis.Redis(a.host, a.port), args.keys, args.value_size,
+                                                args.ttl_every)) as (
                 master, replica):
             wait_caught_up(connect(master, None), connect(replica, None), 300)
             print(f"filled {args.keys} keys and synced the replica in {time.perf_counter() - began:.1f} s; "

@@ -17,6 +17,7 @@ backup never looks complete either.  Errors of any backend become one
 from __future__ import annotations
 
 import errno
+import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -47,11 +48,38 @@ def open_store(url: str, *, base_dir: Path | None = None, endpoint_url: str | No
         if endpoint:
             options["client_kwargs"] = {"endpoint_url": endpoint}
     try:
-        fs = fsspec.filesystem(protocol, **options)
+        if protocol in ("gs", "gcs"):
+            _quiet_gcsfs()
+        if protocol in ("gs", "gcs") and os.environ.get("STORAGE_EMULATOR_HOST", "default") != "default":
+            fs = _gcs_emulator_filesystem()
+        else:
+            fs = fsspec.filesystem(protocol, **options)
     except (ImportError, ValueError) as exc:
         hint = "pip install 'redisops[gcs]'" if protocol == "gs" else "use file://, s3:// or gs://"
         raise StorageError(url, f"no backend for {protocol}:// ({exc})", hint=hint) from exc
     return Store(url, fs, rest.rstrip("/"))
+
+
+def _gcs_emulator_filesystem() -> Any:
+    """gcsfs against ``STORAGE_EMULATOR_HOST`` (which gcsfs reads itself): anonymous, plain JSON API.
+
+    Without ``token="anon"`` gcsfs first looks for Google credentials (asking the GCE metadata server);
+    its default class also probes each bucket's type over gRPC, which an HTTP-only emulator does not
+    speak: logged warnings on every call, and with ``token="anon"`` a minute of retries each.
+    """
+    import gcsfs
+
+    return gcsfs.core.GCSFileSystem(token="anon")
+
+
+def _quiet_gcsfs() -> None:
+    """gcsfs logs a traceback at ERROR when it gives up retrying; the caller gets one StorageError instead.
+
+    Left alone under ``--debug`` (root logger at DEBUG) or when the gcsfs logger was configured on purpose.
+    """
+    log = logging.getLogger("gcsfs")
+    if log.level == logging.NOTSET and not logging.getLogger().isEnabledFor(logging.DEBUG):
+        log.setLevel(logging.CRITICAL)
 
 
 class Store:
@@ -73,15 +101,22 @@ class Store:
         except Exception as exc:  # botocore / aiohttp errors have no common base we can name
             raise StorageError(self.url, f"{what}: {type(exc).__name__}: {exc}") from exc
 
+    def _write_call(self, what: str, action: Callable[[], T]) -> T:
+        """:meth:`_call` for writes, where a missing file can only mean a missing bucket (or directory)."""
+        try:
+            return self._call(what, action)
+        except FileNotFoundError as exc:
+            raise _storage_error(self.url, what, exc) from exc
+
     @contextmanager
     def writer(self, *parts: str) -> Iterator[_Writer]:
         """A file being written; on any error it is aborted (S3: the multipart upload is discarded)."""
         path = self.path(*parts)
-        self._call("create directory", lambda: self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True))
-        handle = self._call(f"open {path}", lambda: self.fs.open(path, "wb"))
+        self._write_call("create directory", lambda: self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True))
+        handle = self._write_call(f"open {path}", lambda: self.fs.open(path, "wb"))
         try:
             yield _Writer(handle, self.url, path)
-            self._call(f"write {path}", handle.close)
+            self._write_call(f"write {path}", handle.close)  # gcsfs: a missing bucket shows here (404)
         except BaseException:
             _abort(handle)
             raise
@@ -106,7 +141,9 @@ class Store:
         """Complete backups only: directories that hold a manifest."""
         try:
             found = self._call("list", lambda: self.fs.glob(self.path("*", MANIFEST)))
-        except FileNotFoundError:
+        except FileNotFoundError as exc:
+            if self.url.startswith(("gs://", "gcs://")):  # gcsfs: a missing bucket, not an empty prefix
+                raise _storage_error(self.url, "list", exc) from exc
             return []
         return sorted(str(p).rstrip("/").rsplit("/", 2)[-2] for p in found)
 
@@ -154,6 +191,9 @@ def _abort(handle: Any) -> None:
 
 
 def _storage_error(url: str, what: str, exc: OSError) -> StorageError:
+    if isinstance(exc, FileNotFoundError) and url.startswith(("gs://", "gcs://", "s3://")):
+        bucket = url.partition("://")[2].split("/", 1)[0]
+        return StorageError(url, f"{what}: not found (is there a bucket named {bucket!r}?)")
     if exc.errno == errno.ENOSPC:
         return StorageError(url, f"{what}: no space left on device",
                             hint="free space or point backup.target elsewhere; the partial backup was removed")
