@@ -30,10 +30,9 @@ from pathlib import Path
 import redis
 from redis.crc import key_slot
 
-from redisops.address import Address
 from redisops.clock import SystemClock
 from redisops.cluster.live import fetch_view, wait_converged
-from redisops.testing import Topology, allocate_ports
+from redisops.testing import Topology, empty_cluster_node
 
 REDISOPS = str(Path(sys.executable).parent / "redisops")
 
@@ -85,29 +84,11 @@ def load(topo: Topology, keys: int, value_bytes: int) -> None:
         pipe.execute()
 
 
-def start_extra(directory: Path, password: str) -> tuple[subprocess.Popen[bytes], Address]:
-    port = allocate_ports()
-    directory.mkdir(parents=True)
-    conf = directory / "redis.conf"
-    conf.write_text(f"port {port}\nbind 127.0.0.1\ncluster-enabled yes\ncluster-config-file nodes.conf\n"
-                    f"requirepass {password}\nmasterauth {password}\nsave \"\"\nappendonly no\ndir {directory}\n")
-    proc = subprocess.Popen(["redis-server", str(conf)], cwd=directory, stdout=subprocess.DEVNULL)
-    client = redis.Redis("127.0.0.1", port, password=password)
-    for _ in range(200):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    return proc, Address("127.0.0.1", port)
-
-
 def run_one(contestant: Contestant, root: Path, keys: int, value_bytes: int) -> Result:
     with Topology.start(root / "cluster", sentinel=False, persistence="none") as topo:
         password = topo.secrets.redis_password
         load(topo, keys, value_bytes)
-        proc, new = start_extra(root / "extra", password)
-        try:
+        with empty_cluster_node(root / "extra", password) as new:
             seed = topo.plan.cluster.nodes[0].address
             redis.Redis(new.host, new.port, password=password).cluster("MEET", seed.host, seed.port)
             asyncio.run(wait_converged([seed, new], password, SystemClock(), 30))
@@ -121,9 +102,6 @@ def run_one(contestant: Contestant, root: Path, keys: int, value_bytes: int) -> 
                                  f"{done.stderr[-500:]}")
             moved = redis.Redis(new.host, new.port, password=password).dbsize()
             return Result(contestant.name, moved, seconds)
-        finally:
-            proc.kill()
-            proc.wait()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

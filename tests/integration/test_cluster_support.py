@@ -10,14 +10,12 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import redis
 
 from redisops.address import Address
-from redisops.testing import Topology, allocate_ports
+from redisops.testing import Topology, empty_cluster_node
 
 REDISOPS = str(Path(sys.executable).parent / "redisops")
 
@@ -103,34 +101,7 @@ def remote(topo: Topology, seed: Address | None = None) -> list[str]:
     return ["--cluster", str(seed or seeds(topo)[0]), "--password-env", "CLUSTER_PW"]
 
 
-@contextmanager
-def extra_node(directory: Path, password: str) -> Iterator[Address]:
-    """An empty cluster-enabled redis-server (same password) in ``directory``; always stopped."""
-    port = allocate_ports()
-    directory.mkdir(parents=True, exist_ok=True)
-    conf = directory / "redis.conf"
-    conf.write_text(f"port {port}\nbind 127.0.0.1\ncluster-enabled yes\ncluster-config-file nodes.conf\n"
-                    f"cluster-node-timeout 5000\nrequirepass {password}\nmasterauth {password}\n"
-                    f"save \"\"\nappendonly no\ndir {directory}\n")
-    proc = subprocess.Popen(["redis-server", str(conf)], cwd=directory, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    address = Address("127.0.0.1", port)
-    try:
-        client = redis.Redis(address.host, port, password=password)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        client.close()
-        yield address
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
+extra_node = empty_cluster_node  # the name the cluster tests use
 
 
 def join(topo: Topology, new: Address) -> None:

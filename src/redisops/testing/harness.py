@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import random
 import signal
-from contextlib import suppress
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -12,12 +15,13 @@ from typing import Any
 import redis
 import yaml
 
+from redisops.address import Address
 from redisops.clients import make_client
 from redisops.lifecycle import Deployment, down, init_files, up
 from redisops.runtime.plan import NodeKind, NodePlan
 from redisops.runtime.processes import port_is_free
 
-__all__ = ["Topology", "allocate_ports"]
+__all__ = ["Topology", "allocate_ports", "empty_cluster_node"]
 
 #: Ports a topology may use: below Linux's ephemeral range (32768+), cluster bus ports included.
 _PORT_LOW, _PORT_HIGH, _BLOCK = 10000, 20000, 50
@@ -32,6 +36,38 @@ def allocate_ports(host: str = "127.0.0.1", attempts: int = 200) -> int:
         if all(port_is_free(host, p) for p in ports):
             return base
     raise RuntimeError("no free block of ports found")
+
+
+@contextmanager
+def empty_cluster_node(directory: Path, password: str) -> Iterator[Address]:
+    """A plain, empty cluster-enabled redis-server outside any spec (to add to a cluster); always stopped."""
+    port = allocate_ports()
+    directory.mkdir(parents=True, exist_ok=True)
+    conf = directory / "redis.conf"
+    conf.write_text(f"port {port}\nbind 127.0.0.1\ncluster-enabled yes\ncluster-config-file nodes.conf\n"
+                    f"cluster-node-timeout 5000\nrequirepass {password}\nmasterauth {password}\n"
+                    f"save \"\"\nappendonly no\ndir {directory}\nlogfile {directory / 'redis.log'}\n")
+    proc = subprocess.Popen(["redis-server", str(conf)], cwd=directory, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    address = Address("127.0.0.1", port)
+    try:
+        client = redis.Redis(address.host, port, password=password)
+        deadline = time.monotonic() + 10
+        try:
+            while True:
+                try:
+                    client.ping()
+                    break
+                except redis.ConnectionError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
+        finally:
+            client.close()
+        yield address
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
 
 
 class Topology:
