@@ -240,3 +240,19 @@ def test_stale_lead_up_is_dropped() -> None:
     assert [e.event for e in incident.timeline] == ["+switch-master"]
     assert incident.key == "failover:mymaster:127.0.0.1:12500->127.0.0.1:12501"
     assert replace(incident, timeline=()).started_at == T0 + 500
+
+
+def test_rival_leaders_promoting_different_replicas_are_one_failover() -> None:
+    """Epoch 1 promotes 12501, epoch 2 promotes 12502, a third sentinel then adopts epoch 2: one incident."""
+    correlator = EventCorrelator()
+    rows = [event("+sdown", "master mymaster 127.0.0.1 12500", 12510, t=0.0),
+            event("+new-epoch", "1", 12510, t=1.0), event("+new-epoch", "2", 12511, t=1.01),
+            event("+switch-master", "mymaster 127.0.0.1 12500 127.0.0.1 12501", 12510, t=1.5),
+            event("+switch-master", "mymaster 127.0.0.1 12500 127.0.0.1 12502", 12511, t=1.6),
+            event("+switch-master", "mymaster 127.0.0.1 12501 127.0.0.1 12502", 12512, t=2.0),
+            event("+failover-end", "master mymaster 127.0.0.1 12500", 12511, t=3.0)]
+    handed = [i for e in rows for i in correlator.feed(e)]
+    assert [i.resolved for i in handed] == [False, True]
+    assert handed[0].key == handed[1].key
+    assert handed[1].labels["new_master"] == "127.0.0.1:12502"
+    assert [e.event for e in handed[1].timeline].count("+switch-master") == 3

@@ -14,7 +14,9 @@ come about a second earlier, when the leader's new configuration reaches them).
   find the new master is the moment the on-call needs to know);
 * ``+failover-end`` (or a poll that sees the new master healthy, see
   :meth:`EventCorrelator.on_group_status`) resolves it;
-* later ``+switch-master`` naming the same old -> new pair join it silently.
+* later ``+switch-master`` naming the same old -> new pair join it silently, and so do, while it is open,
+  switches from its old or new master to another one (two leaders of consecutive epochs promoting
+  different replicas): one outage, one alert, the newest choice named at resolution.
 
 The key is ``failover:<group>:<epoch>`` when the epoch was seen (``+new-epoch``),
 else ``failover:<group>:<old>-><new>``.  ``-failover-abort-*``, ``+tilt``,
@@ -51,6 +53,8 @@ class _GroupState:
     epoch: int | None = None
     failover: Incident | None = None  # the current or last failover
     failover_epoch: int | None = None
+    #: every master the current failover went from or to (rival leaders can promote several)
+    failover_masters: set[str] = field(default_factory=set)
     aborted: Incident | None = None
 
 
@@ -130,6 +134,14 @@ class EventCorrelator:
                 state.epoch is None or state.epoch == state.failover_epoch):
             state.failover = current if current.resolved else _append(current, entry)
             return []
+        if current is not None and not current.resolved and str(event.master) in state.failover_masters:
+            # Two leaders of consecutive epochs each promoted a replica (old -> X, old -> Y), or a sentinel
+            # adopts the later epoch's choice (X -> Y): one outage still under way, so no second alert;
+            # the newest choice is the master the resolution will name.
+            state.failover = _retarget(_append(current, entry), str(event.new_master), state.epoch)
+            state.failover_epoch = state.epoch
+            state.failover_masters.add(str(event.new_master))
+            return []
         return self._new_failover(state, event, entry)
 
     def _new_failover(self, state: _GroupState, event: SentinelEvent, entry: TimelineEntry) -> list[Incident]:
@@ -150,6 +162,7 @@ class EventCorrelator:
         )
         state.pending.clear()
         state.failover, state.failover_epoch = incident, epoch
+        state.failover_masters = {str(old), str(new)}
         out = [incident]
         if ended:  # the leader's +failover-end came before any +switch-master reached us
             state.failover = replace(incident, resolved_at=ended[-1].at)
@@ -274,6 +287,15 @@ def _settled(status: GroupStatus, master: str | None) -> bool:
 
 def _pair(incident: Incident) -> tuple[str | None, str | None]:
     return incident.labels.get("old_master"), incident.labels.get("new_master")
+
+
+def _retarget(incident: Incident, new_master: str, epoch: int | None) -> Incident:
+    labels = {**incident.labels, "new_master": new_master}
+    if epoch is not None:
+        labels["epoch"] = str(epoch)
+    old = labels.get("old_master")
+    return replace(incident, labels=labels, title=f"{incident.group} failed over from {old} to {new_master}",
+                   summary=f"clients that ask the sentinels now reach {new_master}")
 
 
 def _append(incident: Incident, entry: TimelineEntry) -> Incident:
