@@ -28,8 +28,26 @@ up: bootstrap ## install, init a spec if there is none, start it, print the stat
 	  fi; \
 	fi
 
-down: ## stop the watcher and every node of the spec (data kept; `redisops down --purge` deletes it)
-	-@if [ -f $(WATCH_PID) ]; then kill $$(cat $(WATCH_PID)) 2>/dev/null; rm -f $(WATCH_PID); fi
+# `down` waits for the watcher to exit, so a script checking right after `make down` no longer sees it.  On SIGTERM
+# the watcher gives a running backup up to 30 s and its alert channels 5 s (cli/watch.py), hence the bound; one still
+# alive after it is hung, and is killed so that the nodes still stop.  Usually it exits within a second.
+WATCH_STOP_S ?= 40
+
+down: ## stop the watcher (waiting until it has exited) and every node of the spec (data kept; `redisops down --purge` deletes it)
+	@if [ -f $(WATCH_PID) ]; then \
+	  pid=$$(cat $(WATCH_PID)); \
+	  if kill $$pid 2>/dev/null; then \
+	    for _ in $$(seq $$(( $(WATCH_STOP_S) * 10 ))); do kill -0 $$pid 2>/dev/null || break; sleep 0.1; done; \
+	    if kill -0 $$pid 2>/dev/null; then \
+	      echo "the watcher (pid $$pid) did not exit within $(WATCH_STOP_S) s; killing it (see .redisops/watch.log)" >&2; \
+	      kill -KILL $$pid 2>/dev/null; \
+	      for _ in $$(seq 20); do kill -0 $$pid 2>/dev/null || break; sleep 0.1; done; \
+	    else \
+	      echo "watcher stopped (pid $$pid)"; \
+	    fi; \
+	  fi; \
+	  rm -f $(WATCH_PID); \
+	fi
 	@if [ -x $(REDISOPS) ] && [ -f $(SPEC) ]; then $(REDISOPS) down -f $(SPEC); else echo "nothing to stop"; fi
 
 status:

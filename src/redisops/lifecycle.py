@@ -14,7 +14,7 @@ import re
 import shutil
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -183,7 +183,7 @@ def scale_cluster(dep: Deployment, *, masters: int | None = None, replicas_per_m
     binaries = find_binaries(need_sentinel=False)
     existing = [n for n in (*target.nodes, *retired) if dep.runtime.exists(n) and dep.runtime.pid(n) is None]
     if existing:
-        progress(f"restarting {len(existing)} stopped nodes")
+        progress(f"restarting {len(existing)} stopped node{_s(existing)}")
         dep.runtime.check_ready_to_start(existing)
         dep.runtime.wait_listening([dep.runtime.start(n, binaries) for n in existing])
     progress("checking the cluster")
@@ -194,7 +194,7 @@ def scale_cluster(dep: Deployment, *, masters: int | None = None, replicas_per_m
     new = Deployment.open(dep.spec_file, clock=clock)
     fresh = [n for n in target.nodes if not new.runtime.exists(n)]
     if fresh:
-        progress(f"starting {len(fresh)} new nodes")
+        progress(f"starting {len(fresh)} new node{_s(fresh)}")
         new.runtime.check_ready_to_start(fresh)
         new.runtime.wait_listening([new.runtime.start(n, binaries) for n in fresh])
     report = converge_cluster([n.address for n in target.nodes], [n.address for n in retired], password, journal,
@@ -204,7 +204,7 @@ def scale_cluster(dep: Deployment, *, masters: int | None = None, replicas_per_m
     status = None
     if not report.stopped:
         if retired:
-            progress(f"stopping {len(retired)} retired nodes")
+            progress(f"stopping {len(retired)} retired node{_s(retired)}")
             new.runtime.stop(retired)
             for node in retired:
                 shutil.rmtree(new.runtime.node_dir(node), ignore_errors=True)
@@ -256,7 +256,7 @@ def down(dep: Deployment, *, purge: bool = False, progress: Progress = lambda _m
     running = runtime.running(nodes)
     sentinels = [n for n in nodes if n.kind is NodeKind.SENTINEL]
     data = [n for n in nodes if n.kind is not NodeKind.SENTINEL]
-    progress(f"stopping {len(running)} nodes")
+    progress(f"stopping {len(running)} node{_s(running)}")
     killed = runtime.stop(sentinels) + runtime.stop(data)
     if purge:
         progress(f"deleting {runtime.state_dir}")
@@ -336,3 +336,8 @@ def _persist_role(dep: Deployment, node: NodePlan) -> None:
     """Write the new role into the node's own config, so a later restart keeps it."""
     with connect(node.address, dep.secrets.redis_password, timeout=5.0) as client:
         client.config_rewrite()
+
+
+def _s(items: Sized) -> str:
+    """The plural ending of a progress message's noun: ``stopping 1 node``, ``stopping 6 nodes``."""
+    return "" if len(items) == 1 else "s"

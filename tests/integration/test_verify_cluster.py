@@ -46,7 +46,7 @@ def test_cluster_replicas_compare_per_shard(topo: Topology) -> None:
     result = verify_replicas([], clusters, FAST)
     assert len(result) == 3
     assert all(r.error is None and r.differences == () and r.mode == "lua" for r in result)
-    assert sum(r.scanned for r in result) == 2 * 600
+    assert sum(r.scanned for r in result) == 600  # each master's keys once, though every shard scans both ways
 
 
 def test_verify_cluster_finds_a_key_in_a_slot_its_node_does_not_own(topo: Topology) -> None:

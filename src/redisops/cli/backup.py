@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from redisops.cli.common import DEFAULT_SPEC, Ctx, DebugOpt, FileOpt, JsonOpt, Result, run
+from redisops.cli.common import DEFAULT_SPEC, Ctx, DebugOpt, FileOpt, JsonOpt, Result, plural, run
 from redisops.errors import RedisopsError, UsageError
 
 if TYPE_CHECKING:
@@ -120,7 +120,7 @@ def scheduled_backups(ctx: Ctx, sink: AlertSink, *, cron: str | None = None, to:
         except Exception as exc:  # a bug or an unwrapped client error: still a failed backup, alerted
             logging.getLogger("redisops.backup").debug("scheduled backup failed", exc_info=True)
             raise BackupError(f"{type(exc).__name__}: {exc}") from exc
-        sentence = "backed up " + ", ".join(f"{m.id} ({m.keys} keys)" for m in manifests)
+        sentence = "backed up " + ", ".join(f"{m.id} ({_keys(m.keys)})" for m in manifests)
         alerts.succeeded(sentence)
         return sentence
 
@@ -190,7 +190,7 @@ def verify_cmd(backup_id: str = typer.Argument(..., metavar="ID"), file: FileOpt
 
         def render(out: Any) -> None:
             for c in checks:
-                keys = f", {c.keys} keys, digest matches" if c.keys is not None else ""
+                keys = f", {plural(c.keys, 'key')}, digest matches" if c.keys is not None else ""
                 out.print(f"{c.shard}: checksums ok, redis-check-rdb {c.check_rdb}{keys}", markup=False)
             out.print(f"backup {backup_id} verified", markup=False)
 
@@ -226,7 +226,7 @@ def restore_cmd(backup_id: str = typer.Argument(..., metavar="ID"), file: FileOp
                                     progress=None if ctx.json else ctx.err.print)
         finally:
             space.close()
-        text = (f"restored {result.keys} keys of {backup_id} into {result.target}"
+        text = (f"restored {plural(result.keys, 'key')} of {backup_id} into {result.target}"
                 + (f" ({result.expired} had expired since the backup)" if result.expired else ""))
         return Result(result.to_dict(), lambda out: out.print(text, markup=False))
 
@@ -330,6 +330,11 @@ def _render_list(out: Any, manifests: list[Manifest]) -> None:
         s = _summary(m)
         table.add_row(m.id, m.kind, m.source, str(s["shards"]), str(s["keys"]), _size(s["stored_bytes"]))
     out.print(table)
+
+
+def _keys(count: int | None) -> str:
+    """``1 key``, ``5 keys``; a backup taken with ``--no-digest`` was never counted."""
+    return "keys not counted" if count is None else plural(count, "key")
 
 
 def _size(n: int) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
-from redisops.cli.common import DEFAULT_SPEC, Ctx, DebugOpt, FileOpt, JsonOpt, Result, run
+from redisops.cli.common import DEFAULT_SPEC, Ctx, DebugOpt, FileOpt, JsonOpt, Result, plural, run
 
 __all__ = ["register"]
 
@@ -61,7 +61,7 @@ def validate(file: FileOpt = DEFAULT_SPEC, json_out: JsonOpt = False, debug: Deb
                 out.print(f"{ctx.file}: valid", highlight=False)
             else:
                 warnings = len(problems) - len(errors)
-                out.print(f"{len(errors)} errors, {warnings} warnings", highlight=False)
+                out.print(f"{plural(len(errors), 'error')}, {plural(warnings, 'warning')}", highlight=False)
 
         data = {"file": str(ctx.file), "valid": not errors and spec is not None,
                 "problems": [p.__dict__ for p in problems]}

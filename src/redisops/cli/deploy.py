@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import typer
 from rich.console import Console
 
-from redisops.cli.common import DEFAULT_SPEC, Ctx, DebugOpt, FileOpt, JsonOpt, Result, run
+from redisops.cli.common import DEFAULT_SPEC, Ctx, DebugOpt, FileOpt, JsonOpt, Result, plural, run
 
 __all__ = ["progress_spinner", "register"]
 
@@ -56,7 +56,7 @@ def up(
                 "actions": result.actions, "seconds": round(result.seconds, 2), "status": result.report.to_dict()}
 
         def render(out: Console) -> None:
-            started = f"started {len(result.started)} nodes" if result.started else "all nodes were running"
+            started = f"started {plural(len(result.started), 'node')}" if result.started else "all nodes were running"
             out.print(f"{started}; healthy after {result.seconds:.1f} s", highlight=False)
             for action in result.actions:
                 out.print(f"- {action}", highlight=False)
@@ -85,7 +85,8 @@ def down(
         data = {"stopped": result.stopped, "killed": result.killed, "purged": result.purged}
 
         def render(out: Console) -> None:
-            out.print(f"stopped {len(result.stopped)} nodes" + (" and deleted their data" if purge else ""))
+            out.print(f"stopped {plural(len(result.stopped), 'node')}" + (" and deleted their data" if purge else ""),
+                      highlight=False)
             if result.killed:
                 out.print(f"killed after the grace period: {', '.join(result.killed)}", highlight=False)
 

@@ -16,7 +16,7 @@ from redisops.cli.cluster import (
     _settings,
     _stop_on_ctrl_c,
 )
-from redisops.cli.common import DEFAULT_SPEC, Ctx, DebugOpt, FileOpt, JsonOpt, Result, run
+from redisops.cli.common import DEFAULT_SPEC, Ctx, DebugOpt, FileOpt, JsonOpt, Result, plural, run
 from redisops.errors import UsageError
 
 if TYPE_CHECKING:
@@ -71,8 +71,7 @@ def cluster(masters: int | None = typer.Option(None, "--masters", min=3, help="M
 
 def _render(out: Console, result: ScaleResult) -> None:
     (m0, r0), (m1, r1) = result.before, result.after
-    out.print(f"cluster: {m0} masters with {r0} replicas each -> {m1} masters with {r1} replicas each, "
-              f"in {result.seconds:.1f} s", highlight=False)
+    out.print(f"cluster: {_shape(m0, r0)} -> {_shape(m1, r1)}, in {result.seconds:.1f} s", highlight=False)
     out.print(result.report.sentence(), highlight=False)
     if result.started:
         out.print(f"started: {', '.join(result.started)}", highlight=False)
@@ -82,3 +81,9 @@ def _render(out: Console, result: ScaleResult) -> None:
         from redisops.cli.status import render_report
 
         render_report(out, result.status)
+
+
+def _shape(masters: int, replicas: int) -> str:
+    """``3 masters with 1 replica each``; ``without replicas`` rather than ``with 0 replicas each``."""
+    each = f"with {plural(replicas, 'replica')} each" if replicas else "without replicas"
+    return f"{plural(masters, 'master')} {each}"

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from redisops.cli.common import DEFAULT_SPEC, Ctx, DebugOpt, FileOpt, JsonOpt, Result, run
+from redisops.cli.common import DEFAULT_SPEC, Ctx, DebugOpt, FileOpt, JsonOpt, Result, keep_whole, run, table
 from redisops.cli.targets import (
     ClusterOpt,
     MasterOpt,
@@ -43,9 +43,11 @@ if TYPE_CHECKING:
         StatusReport,
     )
 
-__all__ = ["register", "render_report"]
+__all__ = ["register", "render_report", "slots_summary"]
 
 _STYLE = {"ok": "green", "degraded": "yellow", "down": "bold red"}
+#: slot ranges a cluster table cell lists before it summarizes the rest (``--json`` has them all)
+SLOT_RANGES_SHOWN = 3
 
 
 def register(app: typer.Typer) -> None:
@@ -148,14 +150,10 @@ def _renderables(report: StatusReport) -> list[RenderableType]:
     return out
 
 
-def _table(title: str | None, health: str, columns: Sequence[str], right: Sequence[str] = ()) -> Table:
-    from rich.table import Table
-
-    table = Table(title=_text(title, _STYLE[health]) if title else None, title_justify="left", box=None,
-                  pad_edge=False, header_style="bold underline")
-    for column in columns:
-        table.add_column(column, justify="right" if column in right else "left", no_wrap=True)
-    return table
+def _table(title: str | None, health: str, columns: Sequence[str], right: Sequence[str] = (),
+           wrap: Sequence[str] = ()) -> Table:
+    """A status table (see :func:`~redisops.cli.common.table`), titled in the colour of its health."""
+    return table(columns, title=_text(title, _STYLE[health]) if title else None, right=right, wrap=wrap)
 
 
 def _group_tables(group: GroupStatus) -> list[RenderableType]:
@@ -164,7 +162,8 @@ def _group_tables(group: GroupStatus) -> list[RenderableType]:
     title = f"{group.name}: master {group.master or '?'}, sentinels {up}/{len(group.sentinels)}, " \
             f"quorum {quorum}"
     sentinels = _table(title, group.health.value,
-                       ("sentinel", "sees master", "flags", "replicas", "peers", "quorum", "ckquorum"))
+                       ("sentinel", "sees master", "flags", "replicas", "peers", "quorum", "ckquorum"),
+                       wrap=("flags",))
     for view in group.sentinels:
         if view.failure is not None:
             sentinels.add_row(_text(str(view.address)), _text(_down(view.failure), "red"))
@@ -179,7 +178,8 @@ def _group_tables(group: GroupStatus) -> list[RenderableType]:
             _text(view.ckquorum.split()[0] if view.ckquorum else "", "" if view.ckquorum_ok else "red"),
         )
     numbers = ("keys", "offset", "lag B", "lag s")
-    nodes = _table(None, group.health.value, ("node", "role", "replicates", "link", *numbers), numbers)
+    nodes = _table(None, group.health.value, ("node", "role", "replicates", "link", *numbers), numbers,
+                   wrap=("link",))
     for node in group.nodes:
         if node.failure is not None:
             nodes.add_row(_text(str(node.address)), _text(_down(node.failure), "red"))
@@ -193,6 +193,8 @@ def _group_tables(group: GroupStatus) -> list[RenderableType]:
             _text(link, "red" if link == "down" else ""),
             *(_text(_str(v)) for v in (node.keys, node.offset, lag_bytes, lag_seconds)),
         )
+    keep_whole(sentinels, ("sentinel", "sees master"))
+    keep_whole(nodes, ("node", "role", "replicates"))
     return [sentinels, nodes] if group.nodes else [sentinels]
 
 
@@ -201,25 +203,40 @@ def _cluster_table(cluster: ClusterStatus) -> RenderableType:
     title = (f"cluster {cluster.name}: slots {cluster.slots_covered}/16384, masters {masters}, "
              f"views agreeing {agreeing}, epoch {_str(cluster.current_epoch)}")
     columns = ("node", "id", "role", "slots", "keys", "flags", "link", "epoch", "state")
-    table = _table(title, cluster.health.value, columns, ("keys", "epoch"))
+    nodes = _table(title, cluster.health.value, columns, ("keys", "epoch"), wrap=("slots", "flags", "link"))
     for row in cluster.rows:
         label = _text(str(row.address or "noaddr"))
         if row.failure is not None and row.id is None:
-            table.add_row(label, _text(""), _text(_down(row.failure), "red"))
+            nodes.add_row(label, _text(""), _text(_down(row.failure), "red"))
             continue
         link = _cluster_link(row)
-        table.add_row(
+        nodes.add_row(
             label,
             _text((row.id or "")[:8]),
             _role(row.role.value, row.failure),
-            _text(",".join(f"{a}-{b}" if a != b else str(a) for a, b in row.slots)),
+            _text(slots_summary(row.slots)),
             _text(_str(row.keys)),
             _text(",".join(sorted(row.flags)), "red" if row.flags else ""),
             _text(link, "" if link == "ok" else "red"),
             _text(_str(row.config_epoch)),
             _text(row.cluster_state or "", "" if row.cluster_state in ("ok", None) else "red"),
         )
-    return table
+    return keep_whole(nodes, ("node", "id", "role"))
+
+
+def slots_summary(slots: Sequence[tuple[int, int]], shown: int = SLOT_RANGES_SHOWN) -> str:
+    """The first ``shown`` slot ranges, then how many more and how many slots in all.
+
+    After a scale-in a master can own 1300+ ranges (``0-4123,4126,4129,…``);
+    listed in full, that cell alone is wider than any screen and squeezes every
+    other column out.  The table shows ``0-4123,4126,4129,… +1336 ranges (5461
+    slots)``; the full list is in ``--json``.
+    """
+    ranges = [f"{a}-{b}" if a != b else str(a) for a, b in slots]
+    if len(ranges) <= shown:
+        return ",".join(ranges)
+    total = sum(b - a + 1 for a, b in slots)
+    return f"{','.join(ranges[:shown])},… +{len(ranges) - shown} ranges ({total} slots)"
 
 
 def _cluster_link(row: ClusterRow) -> str:

@@ -6,7 +6,18 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from redisops.cli.common import DEFAULT_SPEC, Ctx, DebugOpt, FileOpt, JsonOpt, Result, run
+from redisops.cli.common import (
+    DEFAULT_SPEC,
+    Ctx,
+    DebugOpt,
+    FileOpt,
+    JsonOpt,
+    Result,
+    keep_whole,
+    plural,
+    run,
+    table,
+)
 from redisops.errors import UsageError
 
 if TYPE_CHECKING:
@@ -124,22 +135,36 @@ def compare(src: str = typer.Argument(..., help="spec.yaml[#group|#cluster] or h
 
 
 def _render_pairs(out: Console, reports: list[PairReport], first: int) -> None:
-    from rich.table import Table
+    """One row per pair; the differing keys below it.
 
-    table = Table("source", "target", "keys", "rounds", "mode", "missing", "extra", "type", "value", "ttl",
-                  "verdict")
+    ``keys`` is the source's keys checked (see ``data/verify.py``).  The five
+    difference counts share one ``verdict`` cell (``2 different: missing 1,
+    ttl 1``), which folds at a narrow width, so that the cells naming the pair
+    (``mymaster: 127.0.0.1:6400``) are never cut.
+    """
+    from rich.text import Text  # cells as Text: an address like [::1]:6400 is not markup
+
+    pairs = table(("source", "target", "keys", "rounds", "mode", "verdict"), right=("keys", "rounds"),
+                  wrap=("verdict",))
     for r in reports:
-        c = r.counts
-        verdict = r.error or ("same" if not r.differences else f"{len(r.differences)} different")
-        table.add_row(r.source, r.target, str(r.scanned), str(r.rounds), r.mode,
-                      *(str(c[k]) for k in ("missing_on_target", "extra_on_target", "type", "value", "ttl")),
-                      verdict)
-    out.print(table)
+        pairs.add_row(*(Text(cell) for cell in (r.source, r.target, str(r.scanned), str(r.rounds), r.mode,
+                                                _verdict(r))))
+    out.print(keep_whole(pairs, ("source", "target")))
     for r in reports:
         for d in r.differences[:first]:
             out.print(f"  {r.target}  {d.kind.value:<17} {_show(d.to_dict())}", markup=False, highlight=False)
         for note in r.notes:
             out.print(f"  note: {note}", markup=False)
+
+
+def _verdict(report: PairReport) -> str:
+    """``same``, ``N different: kind n, …`` (only the kinds found), or why the pair was not compared."""
+    if report.error is not None:
+        return report.error
+    if not report.differences:
+        return "same"
+    counts = ", ".join(f"{kind.removesuffix('_on_target')} {n}" for kind, n in report.counts.items() if n)
+    return f"{len(report.differences)} different: {counts}"
 
 
 def _show(diff: dict[str, Any]) -> str:
@@ -162,8 +187,8 @@ def _render_cluster(out: Console, check: ClusterCheck) -> None:
         out.print(f"  {line}", markup=False)
     for m in check.misplaced:
         owner = m.owner or "nobody"
-        out.print(f"  {m.node} holds {m.count} keys of slot {m.slot} (owner {owner}): {', '.join(m.examples)}",
-                  markup=False)
+        out.print(f"  {m.node} holds {plural(m.count, 'key')} of slot {m.slot} (owner {owner}): "
+                  f"{', '.join(m.examples)}", markup=False)
 
 
 def _env_password(var: str | None) -> str | None:

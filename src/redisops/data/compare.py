@@ -68,7 +68,7 @@ class PairReport:
 
     source: str
     target: str
-    scanned: int = 0  # keys looked at, both directions
+    scanned: int = 0  # keys of the source (master) side checked
     rounds: int = 0
     mode: str = ""
     differences: tuple[Difference, ...] = ()

@@ -3,7 +3,8 @@
 Round 1 scans the source: every source key is read on both (missing, type,
 value, TTL); then every target key is checked for existence on the source
 (extra), unless equal key counts already prove there is none (see
-:func:`_full_round`).
+:func:`_full_round`).  The report's ``scanned`` counts the source's keys only,
+so it means the same with or without that reverse scan.
 The common case — a batch that is identical — costs one script call per side
 returning one 40-byte hash of the batch's states (``batch`` mode), and one
 count for the reverse direction; only a batch whose hashes differ is read key
@@ -114,6 +115,12 @@ def _full_round(source: KeySpace, target: KeySpace, options: VerifyOptions,
     target cannot hold a key the source lacks: set inclusion plus equal size
     is equality, and the reverse scan (half the work) is skipped.  Keys
     written during the scan change a count, and then the reverse scan runs.
+
+    The count returned is the source's keys checked, whether or not the
+    reverse scan ran: a replica of a 5034-key shard reports 5034, not 10068
+    (a cluster shard's slot range always takes the reverse scan, which adds
+    the target's own keys; counting those too made the same master's keys
+    look twice as many as a Sentinel group's).
     """
     before = _counts(source, target)
     with ThreadPoolExecutor(2, thread_name_prefix="verify") as pool:
@@ -121,8 +128,8 @@ def _full_round(source: KeySpace, target: KeySpace, options: VerifyOptions,
     if (before is not None and before[0] == before[1] and _counts(source, target) == before
             and not any(d.kind is DiffKind.MISSING for d in found)):
         return found, scanned
-    extra, scanned_back = _reverse(source, target, options, cap)
-    return _unique(found + extra), scanned + scanned_back
+    extra = _reverse(source, target, options, cap)
+    return _unique(found + extra), scanned
 
 
 def _counts(source: KeySpace, target: KeySpace) -> tuple[int, int] | None:
@@ -225,20 +232,17 @@ def _digest_target(target: KeySpace, jobs: queue.Queue[Job | None]) -> list[tupl
     return differing
 
 
-def _reverse(source: KeySpace, target: KeySpace, options: VerifyOptions,
-             cap: RateCap) -> tuple[list[Difference], int]:
+def _reverse(source: KeySpace, target: KeySpace, options: VerifyOptions, cap: RateCap) -> list[Difference]:
     """Keys only the target has: one multi-key EXISTS per batch, key by key only when counts differ."""
     found: list[Difference] = []
-    scanned = 0
     for reader, keys in target.scan_batches(options.batch):
         cap.take(len(keys))
-        scanned += len(keys)
         if source.count_existing(keys) == len(keys):
             continue
         absent = [k for k, there in zip(keys, source.exists(keys), strict=True) if not there]
         if absent:
             found += _differences(absent, source.states(absent), reader.states(absent), options)
-    return found, scanned
+    return found
 
 
 def _recheck(keys: Sequence[bytes], source: KeySpace, target: KeySpace, options: VerifyOptions,

@@ -38,10 +38,23 @@ def validate(path: str | Path) -> tuple[Spec | None, list[Problem]]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise SpecError(str(path), [Problem("", "no such file; create one with `redisops init`")]) from None
+        raise _unreadable(path, "no such file", "create one with `redisops init`, or pass -f PATH") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(str(path), [Problem("", f"cannot read it ({exc})")]) from exc
+        raise _unreadable(path, f"cannot read it ({exc})") from exc
     return load_text(text)
+
+
+def _unreadable(path: Path, message: str, hint: str | None = None) -> SpecError:
+    """A spec that could not be read at all: one problem, and a hint that fits it.
+
+    A :class:`SpecError` (``except SpecError`` catches every spec problem) but
+    without its usual hint, ``run `redisops config validate` to list them
+    all``: there is nothing to list, and ``config validate`` would fail the same
+    way.
+    """
+    error = SpecError(str(path), [Problem("", message)])
+    error.hint = hint
+    return error
 
 
 def load_text(text: str) -> tuple[Spec | None, list[Problem]]:
