@@ -32,6 +32,7 @@ from test_cluster_support import (
 
 from redisops.address import Address
 from redisops.cluster.asm import ASM_PROBE, Strategy, choose_strategy
+from redisops.cluster.errors import PlanError
 from redisops.cluster.live import fetch_view
 from redisops.cluster.mover import MoverSettings, move_slots_sync
 from redisops.cluster.planner import plan_reshard
@@ -142,7 +143,8 @@ class AppLoad:
     def __init__(self, topo: Topology) -> None:
         self.topo = topo
         self.errors: list[BaseException] = []
-        self.ops = 0
+        self.ops = 0  # loops completed
+        self.sets = 0  # SETs acknowledged: one more than ops when an error ended a loop after its SET
         self.done = threading.Event()
         self.thread = threading.Thread(target=self.run)
 
@@ -152,6 +154,7 @@ class AppLoad:
             while not self.done.is_set() and self.ops < 200_000:
                 key = f"app:{self.ops % 5000}"
                 client.set(key, str(self.ops))
+                self.sets += 1
                 assert client.get(key) == str(self.ops)
                 client.get(f"key:{(self.ops * 7) % 20000}")
                 self.ops += 1
@@ -159,6 +162,11 @@ class AppLoad:
             self.errors.append(exc)
         finally:
             client.close()
+
+    @property
+    def keys(self) -> int:
+        """Distinct ``app:*`` keys written (the loop reuses 5000 names)."""
+        return min(self.sets, 5000)
 
     def __enter__(self) -> AppLoad:
         self.thread.start()
@@ -190,9 +198,9 @@ def test_rebalance_under_client_load_no_error_reaches_the_app(topo: Topology, tm
     redis_cli_check(topo)
     counts = [sum(b - a + 1 for a, b in view_of(topo).slot_map.ranges_of(m)) for m in view.masters]
     assert max(counts) - min(counts) <= 2 * 16384 // 3 // 50 + 1  # within the 2 % threshold
-    assert checksum(topo)[0] == 20000 + min(app.ops, 5000)
+    assert checksum(topo)[0] == 20000 + app.keys
     moved = changes(states, snapshot(topo))  # the loaded keys are untouched; only the app's keys are new
-    assert len(moved) == min(app.ops, 5000) and all(k.startswith("app:") and kind == "extra_on_target"
+    assert len(moved) == app.keys and all(k.startswith("app:") and kind == "extra_on_target"
                                                     for k, kind in moved), moved[:5]
     assert_verified(topo)
 
@@ -219,9 +227,9 @@ def test_scale_out_rebalance_under_client_load(topo: Topology, tmp_path: Path) -
         redis_cli_check(topo)
         view = view_of(topo)
         assert any(n.address == new for n in view.nodes.values() if n.id in view.slot_map.owners)
-        assert checksum(topo)[0] == 20000 + min(app.ops, 5000)
+        assert checksum(topo)[0] == 20000 + app.keys
         moved = changes(states, snapshot(topo))
-        assert len(moved) == min(app.ops, 5000) and all(k.startswith("app:") and kind == "extra_on_target"
+        assert len(moved) == app.keys and all(k.startswith("app:") and kind == "extra_on_target"
                                                         for k, kind in moved), moved[:5]
         assert_verified(topo)  # the new master owns slots; every old shard's replica still equals its master
         again = cli("rebalance", *remote(topo), "--use-empty-masters", "--json", "--journal",
@@ -248,6 +256,10 @@ def test_seven_oh_has_no_atomic_slot_migration_so_migrate_is_used(topo: Topology
     assert choose_strategy(replies) is Strategy.MIGRATE
     load_keys(topo, 2000)
     source, target = view.slot_map.ranges[1][2], view.slot_map.ranges[0][2]
+    with pytest.raises(PlanError, match="not every master supports atomic slot migration"):
+        move_slots_sync(seeds(topo)[:1], pw, plan_reshard(view.slot_map, source, target, 20), tmp_path / "j.jsonl",
+                        settings=MoverSettings(strategy="atomic"))
+    assert not (tmp_path / "j.jsonl").exists()  # refused before anything was planned or moved
     report = move_slots_sync(seeds(topo)[:1], pw, plan_reshard(view.slot_map, source, target, 20),
                              tmp_path / "j.jsonl", settings=MoverSettings(batch_keys=3, slots_per_wave=7, waves_in_flight=2))
     assert report.strategy is Strategy.MIGRATE

@@ -19,7 +19,7 @@ PUBLIC = {
                          "remove_node"],
     "redisops.lifecycle": ["Deployment", "DownResult", "ScaleResult", "UpResult", "down", "init_files", "scale_cluster",
                            "up", "wait_healthy"],
-    "redisops.testing": ["Topology", "allocate_ports", "assert_eventually", "empty_cluster_node"],
+    "redisops.testing": ["Topology", "allocate_ports", "assert_eventually", "empty_cluster_node", "valkey_server"],
     "redisops.chaos": ["DrillReport", "Fault", "RoundResult", "WriteBook", "Writer", "drill_failover"],
     "redisops.ha": ["Condition", "ConditionTracker", "EventCorrelator", "FailoverError", "FailoverResult", "Finding",
                     "Instance", "InstanceType", "MetricsServer", "SentinelEvent", "WatchMetrics", "Watcher",

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -50,6 +51,17 @@ KeysRateOpt = typer.Option(None, "--max-keys-per-s", min=1, help="Throttle: keys
 MbRateOpt = typer.Option(None, "--max-mb-per-s", min=0.1, help="Throttle: MiB per second (MEMORY USAGE).")
 
 
+class MoveStrategy(str, Enum):
+    AUTO = "auto"
+    MIGRATE = "migrate"
+    ATOMIC = "atomic"
+
+
+StrategyOpt = typer.Option(MoveStrategy.AUTO, "--strategy",
+                           help="auto: atomic slot migration where every master has it (Valkey >= 9), else "
+                                "MIGRATE batches; migrate; atomic (refuse without it).")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(cluster_app)
 
@@ -79,9 +91,9 @@ def reshard(source: str = typer.Option(..., "--from", help="Source node id, id p
             journal: Path = JournalOpt, batch: int = BatchOpt, slots_per_wave: int = WaveOpt,
               waves: int = WavesOpt,
             replace: bool = ReplaceOpt, max_keys_per_s: float | None = KeysRateOpt,
-            max_mb_per_s: float | None = MbRateOpt) -> None:
+            max_mb_per_s: float | None = MbRateOpt, strategy: MoveStrategy = StrategyOpt) -> None:
     """Move N slots from one master to another (journalled; rerun to resume)."""
-    settings = _settings(batch, slots_per_wave, waves, replace, max_keys_per_s, max_mb_per_s)
+    settings = _settings(batch, slots_per_wave, waves, replace, max_keys_per_s, max_mb_per_s, strategy)
 
     def body(ctx: Ctx) -> Result:
         from redisops.cluster.balance import reshard_plan
@@ -104,9 +116,9 @@ def rebalance(by: str = typer.Option("slots", "--by", help="Balance slots, keys 
               journal: Path = JournalOpt, batch: int = BatchOpt, slots_per_wave: int = WaveOpt,
               waves: int = WavesOpt,
               replace: bool = ReplaceOpt, max_keys_per_s: float | None = KeysRateOpt,
-              max_mb_per_s: float | None = MbRateOpt) -> None:
+              max_mb_per_s: float | None = MbRateOpt, strategy: MoveStrategy = StrategyOpt) -> None:
     """Even out slots, keys or memory across masters (journalled; rerun to resume)."""
-    settings = _settings(batch, slots_per_wave, waves, replace, max_keys_per_s, max_mb_per_s)
+    settings = _settings(batch, slots_per_wave, waves, replace, max_keys_per_s, max_mb_per_s, strategy)
 
     def body(ctx: Ctx) -> Result:
         from redisops.cluster.balance import rebalance_plan
@@ -254,11 +266,11 @@ def _seeds(ctx: Ctx, cluster: str | None, password_env: str | None) -> tuple[lis
 
 
 def _settings(batch: int, per_wave: int, waves: int, replace: bool, keys_per_s: float | None,
-              mb_per_s: float | None) -> MoverSettings:
+              mb_per_s: float | None, strategy: MoveStrategy = MoveStrategy.AUTO) -> MoverSettings:
     from redisops.cluster.mover import MoverSettings
 
     return MoverSettings(batch_keys=batch, slots_per_wave=per_wave, waves_in_flight=waves, replace=replace,
-                         max_keys_per_s=keys_per_s,
+                         max_keys_per_s=keys_per_s, strategy=strategy.value,
                          max_bytes_per_s=None if mb_per_s is None else mb_per_s * 1024 * 1024)
 
 
@@ -346,15 +358,17 @@ def _render_check(out: Console, report: CheckReport) -> None:
 
 
 def _render_health(out: Console, rows: Any) -> None:
-    from rich.table import Table
+    from redisops.cli.common import keep_whole
+    from redisops.cli.common import table as make_table
 
-    table = Table("node", "id", "role", "link", "ping ms", "memory", "offset", "problem")
+    table = make_table(("node", "id", "role", "link", "ping ms", "memory", "offset", "problem"),
+                       right=("ping ms", "memory", "offset"), wrap=("problem",))
     for r in rows:
         table.add_row(str(r.address), (r.node_id or "-")[:10], r.role, r.link,
                       "-" if r.latency_ms is None else f"{r.latency_ms:.2f}",
                       "-" if r.used_memory is None else f"{r.used_memory / 1048576:.1f} MiB",
                       "-" if r.offset is None else str(r.offset), r.problem or "")
-    out.print(table)
+    out.print(keep_whole(table, ("node", "id", "role")))
 
 
 def _render_plan(out: Console, summary: PlanSummary) -> None:

@@ -43,10 +43,17 @@ class Binaries:
 
 
 def find_binaries(need_sentinel: bool = True) -> Binaries:
-    """Locate Debian's redis binaries, or say which apt command installs them."""
-    server = shutil.which("redis-server")
+    """Locate Debian's redis binaries, or say which apt command installs them.
+
+    ``$REDISOPS_REDIS_SERVER`` names another server binary for the data nodes
+    (a Valkey build, say: it reads the same configs); sentinels stay Debian's.
+    """
+    server = os.environ.get("REDISOPS_REDIS_SERVER") or shutil.which("redis-server")
     if server is None:
         raise MissingBinaryError("redis-server", "redis-server")
+    if not os.access(server, os.X_OK):
+        raise UsageError(f"REDISOPS_REDIS_SERVER={server} is not an executable file",
+                         hint="point it at a redis-server or valkey-server binary, or unset it")
     sentinel = shutil.which("redis-sentinel")
     if sentinel is None and need_sentinel:
         raise MissingBinaryError("redis-sentinel", "redis-sentinel")

