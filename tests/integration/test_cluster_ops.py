@@ -256,7 +256,7 @@ def test_seven_oh_has_no_atomic_slot_migration_so_migrate_is_used(topo: Topology
     assert choose_strategy(replies) is Strategy.MIGRATE
     load_keys(topo, 2000)
     source, target = view.slot_map.ranges[1][2], view.slot_map.ranges[0][2]
-    with pytest.raises(PlanError, match="not every master supports atomic slot migration"):
+    with pytest.raises(PlanError, match="not every node supports atomic slot migration"):
         move_slots_sync(seeds(topo)[:1], pw, plan_reshard(view.slot_map, source, target, 20), tmp_path / "j.jsonl",
                         settings=MoverSettings(strategy="atomic"))
     assert not (tmp_path / "j.jsonl").exists()  # refused before anything was planned or moved

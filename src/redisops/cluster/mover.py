@@ -284,8 +284,10 @@ async def _strategy(view: ClusterView, password: str | None, settings: MoverSett
     """
     if settings.strategy == "migrate":
         return Strategy.MIGRATE
+    # every node that answers, replicas too: a replica left on an older version mid-upgrade could not follow
+    nodes = {p.myself.id: p.node.address for p in view.reachable if p.myself is not None}
     replies: dict[str, Any] = {}
-    for node, address in view.masters.items():
+    for node, address in nodes.items():
         try:
             (replies[node],) = await ask(address, password, [ASM_PROBE], 5.0)
         except (rx.RedisError, OSError):
@@ -294,7 +296,7 @@ async def _strategy(view: ClusterView, password: str | None, settings: MoverSett
     planned = {m.slot for m in moves}
     reason = None
     if detected is Strategy.MIGRATE:
-        reason = "not every master supports atomic slot migration (Valkey >= 9.0 CLUSTER MIGRATESLOTS)"
+        reason = "not every node supports atomic slot migration (Valkey >= 9.0 CLUSTER MIGRATESLOTS)"
     elif detected is Strategy.REDIS_ASM:
         reason = "Redis' CLUSTER MIGRATION (8.4) is detected but redisops drives only Valkey's MIGRATESLOTS so far"
     elif settings.max_keys_per_s or settings.max_bytes_per_s:
