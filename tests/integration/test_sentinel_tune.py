@@ -33,6 +33,11 @@ def test_a_deployment_as_specified_has_nothing_to_fix(topo: Topology) -> None:
     assert code == 0, data
     assert all(f["fix"] is None for f in data["findings"])
     assert [f["setting"] for f in data["findings"]] == ["min-replicas-to-write"]  # advice only
+    assert data["summary"] == "0 findings, 1 advice" and data["remaining"] == []
+    done = subprocess.run([*REDISOPS, "sentinel", "tune", "-f", str(topo.spec_file)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr  # advice is not a finding: exit 0, and said so
+    assert done.stdout.startswith("mymaster: 0 findings, 1 advice (slowest RTT "), done.stdout
 
 
 def test_drift_is_found_and_applied(topo: Topology) -> None:
@@ -43,7 +48,9 @@ def test_drift_is_found_and_applied(topo: Topology) -> None:
     topo.client("mymaster-sentinel-2").execute_command("SENTINEL", "SET", name, "down-after-milliseconds", "4000")
     topo.client("mymaster-1").config_set("min-replicas-to-write", 5)
     code, data = tune(spec=topo.spec_file)
-    assert code == 1
+    assert code == 1  # warnings and errors are findings: exit 1, as README says
+    counted = [f for f in data["findings"] if f["severity"] != "advice"]
+    assert data["summary"] == f"{len(counted)} findings, 1 advice" and len(counted) >= 4
     fixes = {(f["setting"], f["fix"]["value"]) for f in data["findings"] if f["fix"]}
     assert ("quorum", 2) in fixes
     assert ("down-after-milliseconds", 5000) in fixes

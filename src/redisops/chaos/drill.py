@@ -85,7 +85,8 @@ class RoundResult:
     lost_acked: int
     unacked_applied: int
     lost_increments: int
-    rejoined_s: float | None  # fault restored -> old master replicating the new one, link up
+    #: restore begins (restart / SIGCONT / DEBUG SLEEP over) -> old master replicating the new one, link up
+    rejoined_s: float | None
     alert_s: float | None = None  # fault -> the watcher's failover incident (None: no alert came)
     lost_sample: tuple[str, ...] = ()
 
@@ -118,7 +119,8 @@ class ReplicaCheck:
         compared = sum(1 for p in self.pairs if p.error is None)
         if self.consistent:
             return f"consistent: {compared}/{self.expected} replicas equal to the master"
-        parts = [f"{self.differences} keys differ" if self.differences else "", *self.problems]
+        differ = f"{self.differences} key differs" if self.differences == 1 else f"{self.differences} keys differ"
+        parts = [differ if self.differences else "", *self.problems]
         return "NOT consistent: " + "; ".join(p for p in parts if p)
 
     def to_dict(self) -> dict[str, object]:
@@ -242,8 +244,8 @@ def _run_round(dep: Deployment, layout: GroupLayout, target: SentinelTarget, ind
         new = _wait_new_master(target, old, dep.spec.group(target.name).failover_timeout_ms / 1000 + 30)
         _wait(lambda: writer.book.first_ack_after(at) is not None, 30, f"{target.name}: no write reached {new}")
         progress(f"round {index}: {new} promoted; bringing {victim.name} back")
-        restored = _restore(dep, victim, fault, at, layout)
-        rejoined = _rejoin_time(target, victim.address, new, restored)
+        with _restoring(dep, victim, fault, at, layout) as restored:
+            rejoined = _rejoin_time(target, victim.address, new, restored)
         _wait(lambda: len([t for t in writer.book.acked.values() if t > time.time() - 0.5]) > 0, 10, "writer idle")
         book = writer.stop()
     alert = next((t for t, i in alerts if i.kind is IncidentKind.FAILOVER and not i.resolved), None)
@@ -274,15 +276,45 @@ def _debug_sleep(address: Address, password: str | None, seconds: int) -> None:
         client.execute_command("DEBUG", "SLEEP", seconds)
 
 
-def _restore(dep: Deployment, victim: NodePlan, fault: Fault, at: float, layout: GroupLayout) -> float:
+@contextmanager
+def _restoring(dep: Deployment, victim: NodePlan, fault: Fault, at: float, layout: GroupLayout) -> Iterator[float]:
+    """Bring the old master back; yield the moment that began, where the rejoin clock starts.
+
+    The block runs while the restore does: for ``kill``, ``up`` first waits until no sentinel is still
+    failing over (the restarted node must follow the elected master), restarts the node, then waits
+    until the whole group is healthy; so it runs in a thread, the clock starts when the new process
+    exists (its pid file names a live process), and the block measures the rejoin meanwhile.  A clock
+    started after ``up`` returned measured only the last poll (``rejoined after 0.004s``).  The block's
+    end waits for ``up``.
+    """
     if fault is Fault.KILL:
-        up(dep, only="sentinel", timeout=120)
-    elif fault is Fault.PAUSE:
+        failures: list[BaseException] = []
+
+        def restart() -> None:
+            try:
+                up(dep, only="sentinel", timeout=120)
+            except BaseException as exc:  # re-raised in the drill's thread below
+                failures.append(exc)
+
+        thread = threading.Thread(target=restart, daemon=True, name="drill-restore")
+        thread.start()
+        try:
+            while dep.runtime.pid(victim) is None and thread.is_alive():
+                time.sleep(0.01)
+            yield time.time()
+        finally:
+            thread.join(130)
+        if failures:
+            raise failures[0]
+        return
+    if fault is Fault.PAUSE:
+        began = time.time()
         dep.runtime.signal(victim, signal.SIGCONT)
     else:
         seconds = max(3, int(layout.spec.down_after_ms / 1000 * 3) + 2)
         time.sleep(max(0.0, at + seconds - time.time()))
-    return time.time()
+        began = time.time()  # DEBUG SLEEP is over: the node answers again from now
+    yield began
 
 
 def _wait_new_master(target: SentinelTarget, old: Address, timeout: float) -> Address:

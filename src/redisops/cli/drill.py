@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from redisops.cli.common import DEFAULT_SPEC, Ctx, DebugOpt, FileOpt, JsonOpt, Result, run
+from redisops.cli.common import DEFAULT_SPEC, Ctx, DebugOpt, FileOpt, JsonOpt, Result, plural, run
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -53,7 +53,7 @@ def failover(
         failed = report.lost_acked > 0 or not data["overall"]["rejoined"] or diverged  # type: ignore[index]
 
         def render(out: Console) -> None:
-            out.print(f"{report.group}: {len(report.rounds)} rounds, fault {report.fault.value}"
+            out.print(f"{report.group}: {plural(len(report.rounds), 'round')}, fault {report.fault.value}"
                       f"{', safe (min-replicas-to-write 1 + WAIT 1)' if safe else ''}", highlight=False)
             for r in report.rounds:
                 out.print(f"  round {r.round}: {r.old_master} -> {r.new_master}  detect {r.detection_s}s  "
@@ -68,7 +68,7 @@ def failover(
                       f"acknowledged writes lost: {report.lost_acked}", highlight=False)
             if report.replicas is not None:
                 out.print(f"replicas (verify replicas): {report.replicas.summary}, "
-                          f"{report.replicas.differences} differences", highlight=False, soft_wrap=True)
+                          f"{plural(report.replicas.differences, 'difference')}", highlight=False, soft_wrap=True)
 
         return Result(data, render, 1 if failed else 0)
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from redisops.address import Address
-from redisops.cli.common import DEFAULT_SPEC, Ctx, DebugOpt, FileOpt, JsonOpt, Result, run
+from redisops.cli.common import DEFAULT_SPEC, Ctx, DebugOpt, FileOpt, JsonOpt, Result, plural, run
 from redisops.cli.targets import (
     MasterOpt,
     PasswordEnvOpt,
@@ -115,10 +115,12 @@ def tune(
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Compare live Sentinel and node settings with the spec and good practice; --apply fixes them."""
+    """Compare live Sentinel and node settings with the spec and good practice; --apply fixes them.
+
+    Exit 1 when errors or warnings (findings) remain; advice is printed but is not a finding."""
 
     def body(ctx: Ctx) -> Result:
-        from redisops.ha.tune import apply_fixes, read_live, review
+        from redisops.ha.tune import apply_fixes, findings_only, read_live, review
 
         target = pick_group(ctx, group, sentinel, master, password_env, sentinel_password_env)
         spec_group = None if sentinel is not None else ctx.load_spec().group(target.name)
@@ -126,20 +128,23 @@ def tune(
         live = read_live(target)
         findings = review(live, spec_group, hosts, force=force)
         result = apply_fixes(target, live, findings, spec_group, hosts, force=force) if apply else None
-        remaining = result.remaining if result is not None else tuple(f for f in findings if f.severity != "advice")
+        remaining = result.remaining if result is not None else findings_only(findings)
         code = 0 if not remaining else 1
-        data = {"group": target.name, "rtt_ms": round(live.rtt_ms, 3), "findings": [f.to_dict() for f in findings],
+        counted = len(findings_only(findings))
+        summary = f"{plural(counted, 'finding')}, {len(findings) - counted} advice"
+        data = {"group": target.name, "rtt_ms": round(live.rtt_ms, 3), "summary": summary,
+                "findings": [f.to_dict() for f in findings],
                 "applied": [] if result is None else [f"{x.scope} {x.param}={x.value}" for x in result.applied],
                 "remaining": [f.to_dict() for f in remaining]}
 
         def render(out: Console) -> None:
-            out.print(f"{target.name}: {len(findings)} findings (slowest RTT {live.rtt_ms:.2f} ms)", highlight=False)
+            out.print(f"{target.name}: {summary} (slowest RTT {live.rtt_ms:.2f} ms)", highlight=False)
             for f in findings:
                 fix = f"  [fix: {f.fix.scope} {f.fix.param} {f.fix.value}]" if f.fix else ""
                 out.print(f"{f.severity:<8} {f.setting}: {f.current} -> {f.recommended}: {f.reason}{fix}",
                           highlight=False, markup=False, soft_wrap=True)
             if result is not None:
-                out.print(f"applied {len(result.applied)} fixes; "
+                out.print(f"applied {plural(len(result.applied), 'fix', 'fixes')}; "
                           + ("verified: nothing left to fix" if not result.remaining
                              else f"still differing: {', '.join(f.setting for f in result.remaining)}"))
             elif any(f.fix for f in findings):

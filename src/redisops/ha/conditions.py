@@ -10,6 +10,16 @@ Holds exist because a normal failover looks bad for a second or two: the
 sentinels disagree while the new configuration spreads, the old master is
 down, the other replicas' links are down until they resync.  Nothing that a
 failover shows for its few seconds should page on its own.
+
+A planned failover (``SENTINEL FAILOVER``) looks bad for longer: the old
+master keeps answering role master until Sentinel converts it, about 9 s after
+``+switch-master``, longer than ``split_brain_after_s``.  While the correlator
+reports a :class:`~redisops.ha.correlate.FailoverWindow` for the group and the
+masters seen are only that failover's old and new ones, the split-brain
+condition still starts its clock but may not open before the window ends
+(``Condition.not_before``): if it outlasts the failover it is raised then,
+with its real start.  A third master, or no failover under way, is split brain
+after ``split_brain_after_s`` as always.
 """
 
 from __future__ import annotations
@@ -18,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from redisops.alerts.model import Incident, IncidentKind, Severity, TimelineEntry
+from redisops.ha.correlate import FailoverWindow
 from redisops.spec.watch import WatchSpec
 from redisops.topology.cluster_status import ClusterRow, ClusterStatus
 from redisops.topology.model import SLOTS, NodeInfo, Role
@@ -38,19 +49,25 @@ class Condition:
     title: str
     hold_s: float = 0.0  # how long it must hold before it is an incident
     labels: Mapping[str, str] = field(default_factory=dict)
+    #: unix time before which it may not open, however long it held (the end of a failover window)
+    not_before: float = 0.0
 
 
-def report_conditions(report: StatusReport, settings: WatchSpec) -> list[Condition]:
-    found = [c for g in report.groups for c in group_conditions(g, settings)]
+def report_conditions(report: StatusReport, settings: WatchSpec,
+                      windows: Mapping[str, FailoverWindow] | None = None) -> list[Condition]:
+    """``windows``: per group, the failover still settling (see :mod:`redisops.ha.correlate`)."""
+    windows = windows or {}
+    found = [c for g in report.groups for c in group_conditions(g, settings, windows.get(g.name))]
     return found + [c for cluster in report.clusters for c in cluster_conditions(cluster)]
 
 
 # --- Sentinel groups --------------------------------------------------------------------------------
 
 
-def group_conditions(status: GroupStatus, settings: WatchSpec) -> list[Condition]:
+def group_conditions(status: GroupStatus, settings: WatchSpec,
+                     window: FailoverWindow | None = None) -> list[Condition]:
     g = status.name
-    found = [*_split_brain(status, settings), *_sentinel_conditions(status)]
+    found = [*_split_brain(status, settings, window), *_sentinel_conditions(status)]
     if status.master_node is None or status.master_node.role is not Role.MASTER:
         found.append(Condition(f"master_down:{g}", IncidentKind.MASTER_DOWN, Severity.CRITICAL, g,
                                f"{g}: no master answers (sentinels name {status.master or 'none'})",
@@ -58,7 +75,7 @@ def group_conditions(status: GroupStatus, settings: WatchSpec) -> list[Condition
     return found + _replica_conditions(status, settings)
 
 
-def _split_brain(status: GroupStatus, settings: WatchSpec) -> list[Condition]:
+def _split_brain(status: GroupStatus, settings: WatchSpec, window: FailoverWindow | None) -> list[Condition]:
     g = status.name
     masters = sorted(str(n.address) for n in status.nodes if n.reachable and n.role is Role.MASTER)
     named = sorted({str(v.master) for v in status.sentinels if v.reachable and v.master is not None})
@@ -69,9 +86,11 @@ def _split_brain(status: GroupStatus, settings: WatchSpec) -> list[Condition]:
         why.append(f"sentinels name different masters ({', '.join(named)})")
     if not why:
         return []
+    transient = window is not None and {*masters, *named} <= window.masters
     return [Condition(f"split_brain:{g}", IncidentKind.SPLIT_BRAIN, Severity.CRITICAL, g,
                       f"{g}: split brain: {'; '.join(why)} (writes to the wrong one are lost)",
-                      settings.split_brain_after_s, {"group": g, "masters": ",".join(masters or named)})]
+                      settings.split_brain_after_s, {"group": g, "masters": ",".join(masters or named)},
+                      not_before=window.until if transient and window is not None else 0.0)]
 
 
 def _sentinel_conditions(status: GroupStatus) -> list[Condition]:
@@ -198,7 +217,7 @@ class ConditionTracker:
             del self._resolved[key]
         for key, cond in seen.items():
             since = self._since.setdefault(key, at)
-            if key not in self._open and at - since >= cond.hold_s:
+            if key not in self._open and at - since >= cond.hold_s and at >= cond.not_before:
                 self._open[key] = _incident(cond, since, at)
                 out.append(self._open[key])
         return out

@@ -18,6 +18,18 @@ come about a second earlier, when the leader's new configuration reaches them).
   switches from its old or new master to another one (two leaders of consecutive epochs promoting
   different replicas): one outage, one alert, the newest choice named at resolution.
 
+A failover also opens a :class:`FailoverWindow`: from its first step
+(``+try-failover``, ``+elected-leader``, ``+failover-state-*`` or, when those were
+missed, ``+switch-master``) until a poll shows the old master as a replica, at
+most the group's failover-timeout (never under :data:`MIN_GRACE_S`) after its
+last step.  Within it the old master still answering role master is the
+failover's own doing: Sentinel promotes the replica first and converts the old
+master only about 9 s after ``+switch-master`` (it waits 8 s after a "replica"
+reports role master).  The watcher does not call that split brain, and a
+``+convert-to-slave`` of the old master of a *planned* failover (one whose
+master the sentinels never saw ``+odown``: ``SENTINEL FAILOVER``) joins the
+failover's timeline instead of claiming that a restarted master lost writes.
+
 The key is ``failover:<group>:<epoch>`` when the epoch was seen (``+new-epoch``),
 else ``failover:<group>:<old>-><new>``.  ``-failover-abort-*``, ``+tilt``,
 ``+reboot``, ``+convert-to-slave`` and ``-slave-reconf-sent-timeout`` open their
@@ -34,7 +46,13 @@ from redisops.ha.events import InstanceType, SentinelEvent
 from redisops.topology.model import Role
 from redisops.topology.sentinel_status import GroupStatus
 
-__all__ = ["EventCorrelator", "timeline_entry"]
+__all__ = ["DEFAULT_GRACE_S", "MIN_GRACE_S", "EventCorrelator", "FailoverWindow", "timeline_entry"]
+
+#: grace of a group whose failover-timeout is not known: Sentinel's own default failover-timeout
+DEFAULT_GRACE_S = 180.0
+#: never less: Sentinel converts a promoted-over master 8 s after it reports role master, plus up to
+#: one 10 s INFO period (measured on 7.0: 9-10 s after ``+switch-master``), whatever failover-timeout says
+MIN_GRACE_S = 20.0
 
 #: events worth a line in a failover's timeline (the leader's steps, and what every sentinel saw of the master)
 _LEAD_UP = frozenset({
@@ -44,6 +62,20 @@ _LEAD_UP = frozenset({
 _ABOUT_MASTER = frozenset({"+sdown", "-sdown", "+odown", "-odown"})
 _ENDS = frozenset({"+failover-end", "+failover-end-for-timeout"})
 _EPOCHS = frozenset({"+new-epoch", "+vote-for-leader"})
+_STARTS = frozenset({"+try-failover", "+elected-leader"})
+
+
+@dataclass(frozen=True)
+class FailoverWindow:
+    """A failover whose old master may still answer role master without that being split brain."""
+
+    group: str
+    old_master: str
+    masters: frozenset[str]  # the old master and every master it went to
+    since: float  # its first step
+    until: float  # last step + grace: past this, two masters are split brain again
+    planned: bool  # the sentinels never saw the old master +odown: SENTINEL FAILOVER, not a crash
+    demoted: bool = False  # a poll saw the old master as a replica: the window is over
 
 
 @dataclass
@@ -56,6 +88,8 @@ class _GroupState:
     #: every master the current failover went from or to (rival leaders can promote several)
     failover_masters: set[str] = field(default_factory=set)
     aborted: Incident | None = None
+    window: FailoverWindow | None = None
+    odown_at: dict[str, float] = field(default_factory=dict)  # master -> its last +odown
 
 
 def timeline_entry(event: SentinelEvent) -> TimelineEntry:
@@ -74,6 +108,9 @@ class EventCorrelator:
     def __init__(self, *, pending_window_s: float = 120.0) -> None:
         #: lead-up events older than this at the switch belong to something else (a blip long ago)
         self.pending_window_s = pending_window_s
+        #: per group, how long after a failover's last step its old master may still answer role master
+        #: (the watcher sets it from the sentinels' failover-timeout, at least MIN_GRACE_S)
+        self.grace_s: dict[str, float] = {}
         self._groups: dict[str, _GroupState] = {}
         self._open: dict[str, Incident] = {}  # tilt, reboot, convert-to-slave, reconf timeout
         self._handlers: dict[str, Callable[[_GroupState, SentinelEvent], list[Incident]]] = {
@@ -104,6 +141,7 @@ class EventCorrelator:
             return []
         if event.name == "+reboot" and event.instance is not None and str(event.instance.address) in seen_down:
             return []
+        self._track(state, event)
         handler = self._handlers.get(event.name)
         if handler is not None:
             return handler(state, event)
@@ -113,6 +151,38 @@ class EventCorrelator:
                 event.name in _ABOUT_MASTER and event.about_master):
             self._record(state, event)
         return []
+
+    # --- failover windows -------------------------------------------------------------------------
+
+    def failover_window(self, group: str, at: float) -> FailoverWindow | None:
+        """The failover of ``group`` still settling at ``at`` (old master not yet seen demoted), if any."""
+        state = self._groups.get(group)
+        window = None if state is None else state.window
+        return window if window is not None and not window.demoted and at <= window.until else None
+
+    def _track(self, state: _GroupState, event: SentinelEvent) -> None:
+        if event.master is None or event.group is None:
+            return
+        old = str(event.master)
+        if event.name == "+odown" and event.about_master:
+            state.odown_at[old] = event.at
+        starts = event.name in _STARTS or event.name.startswith("+failover-state-")
+        if not starts and event.name != "+switch-master":
+            return
+        grace = self.grace_s.get(event.group, DEFAULT_GRACE_S)
+        window = state.window
+        if window is None or window.old_master != old or event.at > window.until:
+            odown = state.odown_at.get(old)
+            window = FailoverWindow(event.group, old, frozenset({old}), event.at, event.at + grace,
+                                    planned=odown is None or odown < event.at - self.pending_window_s)
+        masters = window.masters | ({str(event.new_master)} if event.new_master is not None else set())
+        state.window = replace(window, masters=masters, until=max(window.until, event.at + grace))
+
+    def _planned_conversion(self, state: _GroupState, event: SentinelEvent) -> bool:
+        """``+convert-to-slave`` of the old master of a planned failover still settling: Sentinel finishing it."""
+        window = state.window
+        return (event.name == "+convert-to-slave" and event.instance is not None and window is not None
+                and window.planned and str(event.instance.address) == window.old_master and event.at <= window.until)
 
     # --- failovers --------------------------------------------------------------------------------
 
@@ -221,8 +291,10 @@ class EventCorrelator:
     def _one_shot(self, state: _GroupState, event: SentinelEvent) -> list[Incident]:
         """An instance restarted / was demoted / did not reconfigure: in the open failover, or its own incident."""
         entry = timeline_entry(event)
-        if state.failover is not None and not state.failover.resolved:
-            state.failover = _append(state.failover, entry)
+        if state.failover is not None and (not state.failover.resolved or self._planned_conversion(state, event)):
+            state.failover = _append(state.failover, entry)  # a resolved one is not handed again: no message
+            return []
+        if self._planned_conversion(state, event):
             return []
         if event.instance is None or event.instance.type is InstanceType.SENTINEL:
             return []
@@ -257,6 +329,10 @@ class EventCorrelator:
                 status, None if status.master is None else str(status.master)):
             state.aborted = _resolve(state.aborted, replace(poll, detail=f"master {status.master} serves"))
             out.append(state.aborted)
+        if state is not None and state.window is not None and any(
+                str(n.address) == state.window.old_master and n.reachable and n.role is Role.REPLICA
+                for n in status.nodes):
+            state.window = replace(state.window, demoted=True)
         answering = {str(n.address) for n in status.nodes if n.reachable}
         for key, incident in list(self._open.items()):
             if incident.group == status.name and incident.labels.get("instance") in answering:

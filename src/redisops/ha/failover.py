@@ -10,6 +10,24 @@ the wrong node.  The original priorities are restored whatever happens.
 ``SENTINEL FAILOVER`` needs no agreement from the other sentinels: the one we
 ask becomes leader at once.  We listen to its Pub/Sub meanwhile and return the
 timeline (``+try-failover`` ... ``+switch-master`` ... ``+failover-end``).
+
+A planned failover loses no acknowledged write.  Sentinel promotes the replica
+without touching the old master, which keeps answering role master and
+acknowledging writes until Sentinel converts it into a replica: measured on
+7.0, about 9 s after ``+switch-master`` (Sentinel waits 8 s after a "replica"
+reports role master before it sends ``REPLICAOF``), 10 s after the request.
+Every write it takes in that window is discarded by the resync.  So
+:func:`_writes_paused` first sends ``CLIENT PAUSE <ms> WRITE`` to the old master
+(``ms`` = the group's failover-timeout, so a crashed ``redisops`` cannot leave it
+paused for longer than Sentinel itself would wait), waits until the replicas
+have every byte of it (the replication offset no longer moves while paused),
+and only then asks for the failover.  Writers block instead of landing on a
+node about to be demoted.  As soon as a sentinel names the promoted replica
+and it answers role master, :func:`_demote` points the old master at it
+(``REPLICAOF``: exactly what Sentinel would do 9 s later, so no ``+convert-to-slave``
+follows), and the pause ends (``CLIENT UNPAUSE``, in a ``finally``, also when the
+failover fails): the held writes then get ``-READONLY``, which Sentinel-aware
+clients take as "ask the sentinels again".
 """
 
 from __future__ import annotations
@@ -34,6 +52,8 @@ from redisops.topology.targets import SentinelTarget
 __all__ = ["FailoverError", "FailoverResult", "manual_failover"]
 
 Progress = Callable[[str], None]
+#: the replicas must hold every byte of the paused master within this long, else no failover is asked for
+CAUGHT_UP_WITHIN_S = 5.0
 #: Sentinel refreshes a replica's INFO (and so its priority) every 10 s; allow one round and a bit.
 PRIORITY_SEEN_WITHIN_S = 12.0
 
@@ -88,13 +108,17 @@ def manual_failover(target: SentinelTarget, *, to: Address | None = None, timeou
     began = clock.now()
     with connect(leader, target.sentinel_password) as sentinel, _recorder(target, leader) as timeline:
         with _steer(target, sentinel, healthy, to, clock, progress):
-            progress(f"asking sentinel {leader} to fail {target.name} over")
-            try:
-                sentinel.execute_command("SENTINEL", "FAILOVER", target.name)
-            except redis.ResponseError as exc:
-                raise FailoverError(target.name, f"sentinel {leader} refused: {exc}",
-                                    hint="a failover may already be in progress; see `redisops status`",
-                                    retryable=True) from exc
+            pause_ms = _failover_timeout_ms(sentinel, target.name)
+            with _writes_paused(target, old, healthy if to is None else [to], pause_ms, clock, progress):
+                progress(f"asking sentinel {leader} to fail {target.name} over")
+                try:
+                    sentinel.execute_command("SENTINEL", "FAILOVER", target.name)
+                except redis.ResponseError as exc:
+                    raise FailoverError(target.name, f"sentinel {leader} refused: {exc}",
+                                        hint="a failover may already be in progress; see `redisops status`",
+                                        retryable=True) from exc
+                promoted = _wait_promoted(target, old, clock, began + timeout)
+                _demote(target, old, promoted, progress)
             new = _wait_done(target, old, clock, began + timeout, progress)
     if to is not None and new != to:
         raise FailoverError(target.name, f"promoted {new}, not the requested {to}")
@@ -178,6 +202,72 @@ def _replica_priorities(sentinel: redis.Redis, name: str) -> dict[Address, int]:
         fields = reply if isinstance(reply, dict) else dict(zip(reply[::2], reply[1::2], strict=False))
         out[Address(str(fields["ip"]), int(fields["port"]))] = int(fields.get("slave-priority", 100))
     return out
+
+
+def _failover_timeout_ms(sentinel: redis.Redis, name: str) -> int:
+    reply = sentinel.execute_command("SENTINEL", "MASTER", name)
+    fields = reply if isinstance(reply, dict) else dict(zip(reply[::2], reply[1::2], strict=False))
+    return int(fields.get("failover-timeout", 180_000))
+
+
+@contextmanager
+def _writes_paused(target: SentinelTarget, master: Address, replicas: Sequence[Address], pause_ms: int,
+                   clock: Clock, progress: Progress) -> Iterator[None]:
+    """``CLIENT PAUSE <pause_ms> WRITE`` on ``master`` until the block ends, entered once ``replicas``
+    (the candidates for promotion) hold its whole replication stream."""
+    with connect(master, target.password) as node:
+        progress(f"pausing writes on {master} (at most {pause_ms} ms) so none lands on the old master")
+        node.execute_command("CLIENT", "PAUSE", pause_ms, "WRITE")
+        try:
+            _wait_caught_up(target, node, replicas, clock)
+            yield
+        finally:
+            with suppress(redis.RedisError):
+                node.execute_command("CLIENT", "UNPAUSE")
+
+
+def _wait_caught_up(target: SentinelTarget, master: redis.Redis, replicas: Sequence[Address], clock: Clock) -> None:
+    """Until every replica in ``replicas`` has processed the paused master's whole stream: the one
+    Sentinel promotes then holds every write the master acknowledged."""
+    offset = int(master.info("replication")["master_repl_offset"])
+    deadline = clock.now() + CAUGHT_UP_WITHIN_S
+    behind = list(replicas)
+    while behind:
+        behind = [a for a in behind if _replica_offset(target, a) < offset]
+        if behind and clock.now() > deadline:
+            raise FailoverError(target.name, f"{', '.join(map(str, behind))} did not catch up with the paused "
+                                f"master (offset {offset}) within {CAUGHT_UP_WITHIN_S:.0f} s", retryable=True,
+                                hint="check replica links with `redisops status`")
+        if behind:
+            clock.sleep(0.02)
+
+
+def _replica_offset(target: SentinelTarget, address: Address) -> int:
+    with suppress(redis.RedisError, KeyError, ValueError), connect(address, target.password, 1.0) as node:
+        return int(node.info("replication")["slave_repl_offset"])
+    return -1
+
+
+def _wait_promoted(target: SentinelTarget, old: Address, clock: Clock, deadline: float) -> Address:
+    """The replica Sentinel promoted, once a sentinel names it and it answers role master."""
+    while True:
+        group = collect_status_sync([target], [], timeout=1.0).groups[0]
+        named = {v.master for v in group.sentinels if v.reachable and v.master not in (None, old)}
+        for node in group.nodes:
+            if node.address in named and node.reachable and node.role is Role.MASTER:
+                return node.address
+        if clock.now() > deadline:
+            raise FailoverError(target.name, "no sentinel named a promoted replica in time",
+                                hint="see `redisops status`; Sentinel retries after 2 x failover-timeout",
+                                retryable=True)
+        clock.sleep(0.05)
+
+
+def _demote(target: SentinelTarget, old: Address, new: Address, progress: Progress) -> None:
+    """Point the old master at the promoted one, as Sentinel would 8-10 s later (``+convert-to-slave``)."""
+    progress(f"{new} promoted; making {old} its replica")
+    with suppress(redis.RedisError), connect(old, target.password) as node:
+        node.execute_command("REPLICAOF", new.host, str(new.port))
 
 
 def _wait_done(target: SentinelTarget, old: Address, clock: Clock, deadline: float, progress: Progress) -> Address:

@@ -7,6 +7,12 @@ sentinel, ``CONFIG SET`` on every data node; :func:`apply_fixes` then reads the
 settings back and reports what still differs.  Advice without a fix (an even
 number of sentinels, announce addresses behind NAT) needs a human.
 
+Only errors and warnings are *findings* (:func:`findings_only`): they make
+``sentinel tune`` exit 1, as every command does for findings.  Advice is good
+practice the spec chose not to follow (``min-replicas-to-write 0``) or that
+needs a human; it is printed and counted apart ("0 findings, 1 advice") and
+never changes the exit code, so a deployment exactly as specified exits 0.
+
 Desired values: the spec's when the group comes from a spec, otherwise what
 the sentinels agree on, bounded by these rules:
 
@@ -36,7 +42,7 @@ from redisops.errors import UsageError
 from redisops.spec.models import SentinelGroup
 from redisops.topology.targets import SentinelTarget
 
-__all__ = ["Finding", "Fix", "LiveSettings", "TuneResult", "apply_fixes", "read_live", "review"]
+__all__ = ["Finding", "Fix", "LiveSettings", "TuneResult", "apply_fixes", "findings_only", "read_live", "review"]
 
 MIN_DOWN_AFTER_REMOTE_MS = 2000
 RTT_MULTIPLE = 100
@@ -68,6 +74,11 @@ class Finding:
                 "recommended": self.recommended, "reason": self.reason, "fix": fix}
 
 
+def findings_only(items: Sequence[Finding]) -> tuple[Finding, ...]:
+    """The errors and warnings of ``items``: what counts as a finding (advice does not)."""
+    return tuple(f for f in items if f.severity != "advice")
+
+
 @dataclass(frozen=True)
 class LiveSettings:
     group: str
@@ -88,7 +99,7 @@ class LiveSettings:
 class TuneResult:
     findings: tuple[Finding, ...]
     applied: tuple[Fix, ...] = ()
-    remaining: tuple[Finding, ...] = ()
+    remaining: tuple[Finding, ...] = ()  # errors and warnings after the fixes (advice is never "remaining")
 
 
 def read_live(target: SentinelTarget, *, timeout: float = 2.0) -> LiveSettings:
@@ -139,7 +150,7 @@ def apply_fixes(target: SentinelTarget, live: LiveSettings, findings: Sequence[F
                 with connect(address, target.password, 2.0) as client:
                     client.config_set(fix.param, fix.value)
     after = read_live(target)
-    remaining = tuple(f for f in review(after, spec, hosts, force=force) if f.fix is not None)
+    remaining = findings_only(review(after, spec, hosts, force=force))
     return TuneResult(tuple(findings), tuple(fixes), remaining)
 
 

@@ -14,6 +14,20 @@ snapshot; :meth:`Watcher.decide` turns it into conditions (see
 :mod:`~redisops.ha.conditions`), lets the poll settle what events left open,
 and returns one sentence saying what it did.  The watcher never sends a
 notification itself: the sink (the alert dispatcher) does.
+
+A dead master gets no incident of its own while the sentinels fail it over:
+the failover incident (handed at the first ``+switch-master``, its timeline
+starting at the master's ``+sdown`` / ``+odown``) is the one alert, and a
+``master_down`` incident follows only if no master answers for
+``master_down_after_s``.  Until then the watcher does not stay silent: the
+first ``+odown`` of a master is logged at WARNING at once, and each cycle
+sentence starts ``waiting:`` (not ``no action:``), logged at WARNING, naming the
+master and what the sentinels flag (sdown, odown, failover in progress).
+
+Split brain needs the group's failover-timeout (see
+:class:`~redisops.ha.correlate.FailoverWindow`); the watcher reads it from the
+sentinels (``SENTINEL MASTER``) on its first cycles and hands it to the
+correlator.
 """
 
 from __future__ import annotations
@@ -21,21 +35,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 from redis.backoff import ExponentialBackoff
 
 from redisops.address import Address
-from redisops.alerts.model import AlertSink, Incident
+from redisops.alerts.model import AlertSink, Incident, IncidentKind
 from redisops.clock import Clock, SystemClock
 from redisops.ha.conditions import ConditionTracker, report_conditions
-from redisops.ha.correlate import EventCorrelator
+from redisops.ha.correlate import MIN_GRACE_S, EventCorrelator, FailoverWindow
 from redisops.ha.events import SentinelEvent, parse_event
 from redisops.ha.metrics import WatchMetrics
 from redisops.ha.subscriber import subscribe
 from redisops.spec.watch import WatchSpec
 from redisops.topology.cluster_status import ClusterStatus
 from redisops.topology.model import Health, Role
+from redisops.topology.probe import ask
 from redisops.topology.sentinel_status import GroupStatus
 from redisops.topology.status import StatusReport, collect_status
 from redisops.topology.targets import ClusterTarget, SentinelTarget
@@ -61,6 +76,7 @@ class Watcher:
         self.correlator = EventCorrelator()
         self.tracker = ConditionTracker()
         self.last_report: StatusReport | None = None
+        self._odown: set[tuple[str, str]] = set()  # (group, master) whose +odown was logged
         self.metrics.groups_seen([g.name for g in self.groups])
 
     @property
@@ -72,24 +88,57 @@ class Watcher:
     def on_event(self, event: SentinelEvent) -> None:
         self.metrics.events.labels(str(event.source)).inc()
         log.debug("%s %s %s", event.source, event.name, event.payload)
+        self._log_master_down(event)
         self._hand(self.correlator.feed(event, seen_down=self.tracker.seen_down(event.at)))
+
+    def _log_master_down(self, event: SentinelEvent) -> None:
+        """The operator's first signal of a dead master: its first ``+odown``, at once, at WARNING."""
+        if event.group is None or event.master is None:
+            return
+        key = (event.group, str(event.master))
+        if event.name == "+odown" and event.about_master and key not in self._odown:
+            self._odown.add(key)
+            log.warning("master down: %s master %s is objectively down (%s, %s); failover expected, its "
+                        "incident opens at +switch-master", event.group, event.master, event.source,
+                        event.extra or "+odown")
+        elif event.name in ("-odown", "+switch-master"):
+            self._odown.discard(key)
 
     async def run_cycle(self) -> str:
         """Poll once, act on what the snapshot shows, say what was done."""
+        await self._read_failover_timeouts()
         report = await collect_status(self.groups, self.clusters, timeout=self.settings.probe_timeout_s)
         return self.decide(report, self.wall())
+
+    async def _read_failover_timeouts(self) -> None:
+        """Each group's failover-timeout, from the first sentinel that answers (once per group)."""
+        for group in self.groups:
+            if group.name in self.correlator.grace_s:
+                continue
+            for address in group.sentinels:
+                try:
+                    (reply,) = await ask(address, group.sentinel_password, [("SENTINEL", "MASTER", group.name)],
+                                         self.settings.probe_timeout_s)
+                    fields = dict(zip(reply[::2], reply[1::2], strict=False))
+                    seconds = int(fields["failover-timeout"]) / 1000
+                except Exception:  # unreachable, or an error reply: the next sentinel, or the next cycle
+                    continue
+                self.correlator.grace_s[group.name] = max(seconds, MIN_GRACE_S)
+                break
 
     def decide(self, report: StatusReport, at: float) -> str:
         """Conditions of ``report`` -> incidents opened / resolved -> one sentence (no I/O but the sink)."""
         self.last_report = report
-        handed = self.tracker.update(report_conditions(report, self.settings), at)
+        windows = {g.name: w for g in report.groups if (w := self.correlator.failover_window(g.name, at))}
+        handed = self.tracker.update(report_conditions(report, self.settings, windows), at)
         for group in report.groups:
             handed += self.correlator.on_group_status(group, at)
             node = group.master_node
             self.metrics.master(group.name, node.address if node and node.role is Role.MASTER else None)
         self._hand(handed)
         self.metrics.cycles.inc()
-        return describe_report(report, handed, self.settings)
+        down = {i.group for i in self.tracker.open_incidents if i.kind is IncidentKind.MASTER_DOWN}
+        return describe_report(report, handed, self.settings, windows, master_down=down)
 
     def _hand(self, incidents: Sequence[Incident]) -> None:
         for incident in incidents:
@@ -127,7 +176,7 @@ class Watcher:
             self.metrics.cycle_errors.inc()
             log.exception("poll cycle failed")
             return
-        log.info(sentence)
+        log.log(logging.WARNING if sentence.startswith("waiting:") else logging.INFO, sentence)
         if self.on_cycle is not None and self.last_report is not None:
             self.on_cycle(sentence, self.last_report)
 
@@ -157,25 +206,51 @@ def _backoff(cap: float) -> ExponentialBackoff:
 # --- the sentence -----------------------------------------------------------------------------------
 
 
-def describe_report(report: StatusReport, handed: Sequence[Incident], settings: WatchSpec) -> str:
+def describe_report(report: StatusReport, handed: Sequence[Incident], settings: WatchSpec,
+                    windows: Mapping[str, FailoverWindow] | None = None, *,
+                    master_down: Collection[str] = ()) -> str:
     """What a cycle did and saw, in one line.
 
     ``no action: mymaster 127.0.0.1:6400 master, 2/2 replicas in sync, 3/3 sentinels agree; cluster main ok``
-    or ``alerted mymaster: replica 127.0.0.1:6401 connection refused; now mymaster ...``.
+    or ``alerted mymaster: replica 127.0.0.1:6401 connection refused; now mymaster ...``, or, while a
+    master does not answer and nothing was handed yet, ``waiting: mymaster master 127.0.0.1:6400 not
+    answering (sentinels: odown, failover in progress); ...``: a dead master is never "no action".
+    ``windows``: failovers still settling; ``master_down``: groups whose master_down incident is open.
     """
+    windows = windows or {}
     opened = [i.title for i in handed if not i.resolved]
     resolved = [i.title for i in handed if i.resolved]
     actions = ([f"alerted {' | '.join(opened)}"] if opened else []) + (
         [f"resolved {' | '.join(resolved)}"] if resolved else [])
-    state = "; ".join([*(_group(g, settings) for g in report.groups), *(_cluster(c) for c in report.clusters)])
+    state = "; ".join([*(_group(g, settings, windows.get(g.name)) for g in report.groups),
+                       *(_cluster(c) for c in report.clusters)])
     state = state or "nothing to watch"
-    return f"{'; '.join(actions)}; now {state}" if actions else f"no action: {state}"
+    if actions:
+        return f"{'; '.join(actions)}; now {state}"
+    masterless = [g.name for g in report.groups if _masterless(g)]
+    if masterless and all(name in master_down for name in masterless):
+        return f"waiting: {state}; master_down alerted, no master yet"
+    if masterless:
+        return (f"waiting: {state}; the failover incident opens at +switch-master, a master_down incident "
+                f"after {settings.master_down_after_s:g} s without a master")
+    return f"no action: {state}"
 
 
-def _group(group: GroupStatus, settings: WatchSpec) -> str:
+def _masterless(group: GroupStatus) -> bool:
+    return group.master_node is None or group.master_node.role is not Role.MASTER
+
+
+#: SENTINEL MASTER flags worth naming while the master does not answer
+_FLAGS = {"s_down": "sdown", "o_down": "odown", "failover_in_progress": "failover in progress"}
+
+
+def _group(group: GroupStatus, settings: WatchSpec, window: FailoverWindow | None = None) -> str:
     master = group.master_node
     if master is None or master.role is not Role.MASTER:
-        return f"{group.name} has no master answering (sentinels name {group.master or 'none'})"
+        flags = {f for v in group.sentinels if v.reachable for f in v.flags}
+        seen = [word for flag, word in _FLAGS.items() if flag in flags]
+        return (f"{group.name} master {group.master or 'none'} not answering "
+                f"(sentinels: {', '.join(seen) or 'not flagged down yet'})")
     in_sync = 0
     for node in group.nodes:
         lag_bytes, lag_seconds = group.lag(node)
@@ -183,8 +258,9 @@ def _group(group: GroupStatus, settings: WatchSpec) -> str:
                 (lag_bytes or 0) <= settings.lag_bytes and (lag_seconds or 0) <= settings.lag_seconds):
             in_sync += 1
     agree = sum(1 for v in group.sentinels if v.reachable and v.master == master.address)
+    settling = f", failover from {window.old_master} settling" if window is not None else ""
     return (f"{group.name} {master.address} master, {in_sync}/{group.expected_replicas} replicas in sync, "
-            f"{agree}/{group.expected_sentinels} sentinels agree")
+            f"{agree}/{group.expected_sentinels} sentinels agree{settling}")
 
 
 def _cluster(cluster: ClusterStatus) -> str:
