@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
+from redisops.address import Address
+from redisops.clients import connect
 from redisops.testing import Topology, assert_eventually
 
 REDISOPS = [sys.executable, "-m", "redisops"]
@@ -72,3 +76,50 @@ def test_no_healthy_replica(tmp_path: Path) -> None:
 
 def _assert(condition: bool) -> None:
     assert condition
+
+
+
+PAUSE_HOLDER = """
+import sys, time
+from redisops.address import Address
+from redisops.clock import SystemClock
+from redisops.ha.failover import _writes_paused
+from redisops.topology.targets import SentinelTarget
+host, port, password = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+target = SentinelTarget("mymaster", (), password=password)
+with _writes_paused(target, Address(host, port), [], 60_000, SystemClock(), lambda _m: None):
+    print("paused", flush=True)
+    time.sleep(600)
+"""
+
+
+def _write_blocks(address: Address, password: str) -> bool:
+    """True when a SET does not answer within 0.5 s: writes are paused."""
+    with connect(address, password, 0.5) as client:
+        try:
+            client.set("pause:probe", "1")
+        except redis.TimeoutError:
+            return True
+        return False
+
+
+def test_write_pause_is_a_lease_renewed_while_alive_and_gone_soon_after_a_kill(topo: Topology) -> None:
+    """The planned failover pauses writes on the old master; a killed redisops must not leave it paused long."""
+    master = Address.parse(json.loads(cli("status", "--json", spec=topo.spec_file).stdout)["groups"][0]["master"])
+    password = topo.secrets.redis_password
+    holder = subprocess.Popen([sys.executable, "-c", PAUSE_HOLDER, master.host, str(master.port), password],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "paused"
+        assert _write_blocks(master, password)
+        time.sleep(6.5)  # longer than one 5 s lease: still paused, because it is renewed
+        assert _write_blocks(master, password)
+        holder.kill()
+        holder.wait(timeout=10)
+        # nobody unpauses: the SET waits for the last lease to run out (5 s), far short of the 60 s the
+        # holder asked for in all -- without leases this times out
+        with connect(master, password, 20.0) as client:
+            assert client.set("pause:after", "1")
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)

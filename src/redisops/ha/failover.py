@@ -18,8 +18,9 @@ acknowledging writes until Sentinel converts it into a replica: measured on
 reports role master before it sends ``REPLICAOF``), 10 s after the request.
 Every write it takes in that window is discarded by the resync.  So
 :func:`_writes_paused` first sends ``CLIENT PAUSE <ms> WRITE`` to the old master
-(``ms`` = the group's failover-timeout, so a crashed ``redisops`` cannot leave it
-paused for longer than Sentinel itself would wait), waits until the replicas
+-- a lease of a few seconds, renewed every second while the failover runs and
+never beyond the group's failover-timeout, so a ``redisops`` killed mid-failover
+leaves the old master paused for one lease at most --, waits until the replicas
 have every byte of it (the replication offset no longer moves while paused),
 and only then asks for the failover.  Writers block instead of landing on a
 node about to be demoted.  As soon as a sentinel names the promoted replica
@@ -32,6 +33,8 @@ clients take as "ask the sentinels again".
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -54,6 +57,9 @@ __all__ = ["FailoverError", "FailoverResult", "manual_failover"]
 Progress = Callable[[str], None]
 #: the replicas must hold every byte of the paused master within this long, else no failover is asked for
 CAUGHT_UP_WITHIN_S = 5.0
+#: writes are paused in leases this long, renewed every PAUSE_RENEW_S while the failover runs
+PAUSE_LEASE_MS = 5000
+PAUSE_RENEW_S = 1.0
 #: Sentinel refreshes a replica's INFO (and so its priority) every 10 s; allow one round and a bit.
 PRIORITY_SEEN_WITHIN_S = 12.0
 
@@ -213,17 +219,43 @@ def _failover_timeout_ms(sentinel: redis.Redis, name: str) -> int:
 @contextmanager
 def _writes_paused(target: SentinelTarget, master: Address, replicas: Sequence[Address], pause_ms: int,
                    clock: Clock, progress: Progress) -> Iterator[None]:
-    """``CLIENT PAUSE <pause_ms> WRITE`` on ``master`` until the block ends, entered once ``replicas``
-    (the candidates for promotion) hold its whole replication stream."""
+    """``CLIENT PAUSE ... WRITE`` on ``master`` until the block ends (at most ``pause_ms``), entered once
+    ``replicas`` (the candidates for promotion) hold its whole replication stream.
+
+    The pause is a lease (:data:`PAUSE_LEASE_MS`) that a thread renews every
+    :data:`PAUSE_RENEW_S` on its own connection: a renewal only moves the end
+    later, and when this process dies the renewals stop, so the old master
+    takes writes again within one lease instead of a whole failover-timeout.
+    """
+    lease = min(pause_ms, PAUSE_LEASE_MS)
     with connect(master, target.password) as node:
         progress(f"pausing writes on {master} (at most {pause_ms} ms) so none lands on the old master")
-        node.execute_command("CLIENT", "PAUSE", pause_ms, "WRITE")
+        node.execute_command("CLIENT", "PAUSE", lease, "WRITE")
+        done = threading.Event()
+        renewer = threading.Thread(target=_renew_pause, args=(target, master, lease, pause_ms, done),
+                                   name="failover-pause", daemon=True)
+        renewer.start()
         try:
             _wait_caught_up(target, node, replicas, clock)
             yield
         finally:
+            done.set()
+            renewer.join(timeout=5)
             with suppress(redis.RedisError):
                 node.execute_command("CLIENT", "UNPAUSE")
+
+
+def _renew_pause(target: SentinelTarget, master: Address, lease_ms: int, total_ms: int,
+                 done: threading.Event) -> None:
+    """Extend the write pause by ``lease_ms`` every :data:`PAUSE_RENEW_S` until ``done`` or ``total_ms``."""
+    until = time.monotonic() + total_ms / 1000
+    # a lost connection ends the renewals: the lease then runs out, which is the safe direction
+    with suppress(Exception), connect(master, target.password) as node:
+        while not done.wait(PAUSE_RENEW_S):
+            left_ms = int((until - time.monotonic()) * 1000)
+            if left_ms <= 0:
+                return
+            node.execute_command("CLIENT", "PAUSE", min(lease_ms, left_ms), "WRITE")
 
 
 def _wait_caught_up(target: SentinelTarget, master: redis.Redis, replicas: Sequence[Address], clock: Clock) -> None:
