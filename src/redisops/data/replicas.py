@@ -18,7 +18,8 @@ from redisops.data.compare import PairReport
 from redisops.data.keyspace import Ranges, Single, open_reader
 from redisops.data.verify import VerifyOptions, compare_spaces, wait_caught_up
 from redisops.topology.model import NodeInfo, Role
-from redisops.topology.probe import probe_cluster, probe_group
+from redisops.topology.probe import probe_cluster
+from redisops.topology.status import probe_sentinel_group
 from redisops.topology.targets import ClusterTarget, SentinelTarget
 
 __all__ = ["ReplicaPair", "agreed_master", "compare_pair", "discover_pairs", "verify_replicas"]
@@ -75,7 +76,7 @@ def compare_pair(pair: ReplicaPair, options: VerifyOptions, clock: Clock | None 
 
 
 def _group_pairs(target: SentinelTarget, timeout: float) -> list[ReplicaPair]:
-    views, nodes = asyncio.run(probe_group(target, timeout))
+    views, nodes = asyncio.run(probe_sentinel_group(target, timeout))
     named = [v.master for v in views if v.master is not None]
     masters = [n for n in nodes if n.role is Role.MASTER]
     master = agreed_master(named, masters)

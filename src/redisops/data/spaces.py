@@ -16,7 +16,8 @@ from redisops.data.keyspace import KeySpace, Sharded, Single, open_reader
 from redisops.data.replicas import agreed_master
 from redisops.errors import NodeUnreachableError, UsageError
 from redisops.topology.model import Role
-from redisops.topology.probe import probe_cluster, probe_cluster_node, probe_group
+from redisops.topology.probe import probe_cluster, probe_cluster_node
+from redisops.topology.status import probe_sentinel_group
 from redisops.topology.targets import ClusterTarget, SentinelTarget, targets_from_plan
 
 __all__ = ["open_space", "resolve_target"]
@@ -64,7 +65,7 @@ def open_space(target: Target, password: str | None, timeout: float = 2.0) -> Ke
 
 
 def _group_space(target: SentinelTarget, timeout: float) -> KeySpace:
-    views, nodes = asyncio.run(probe_group(target, timeout))
+    views, nodes = asyncio.run(probe_sentinel_group(target, timeout))
     master = agreed_master([v.master for v in views if v.master is not None],
                             [n for n in nodes if n.role is Role.MASTER])
     if master is None:

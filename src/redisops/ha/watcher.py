@@ -24,6 +24,16 @@ first ``+odown`` of a master is logged at WARNING at once, and each cycle
 sentence starts ``waiting:`` (not ``no action:``), logged at WARNING, naming the
 master and what the sentinels flag (sdown, odown, failover in progress).
 
+Every sentinel of a group, not only the ones it was given: each poll finds the
+group's other sentinels (``SENTINEL SENTINELS``, see
+:mod:`~redisops.topology.status`), the watcher adds them to its targets for
+good, and a sentinel first seen in a cycle is subscribed to right after it
+(each address once, whichever group names it).  So ``--sentinel`` with one
+sentinel of three hears all three's events from the first cycle on, and keeps
+polling and hearing the other two when that one dies.  A sentinel that
+leaves the group on purpose stays in the watcher's list (reported down) until
+the watcher restarts: the watcher cannot tell it from a crashed one.
+
 Split brain needs the group's failover-timeout (see
 :class:`~redisops.ha.correlate.FailoverWindow`); the watcher reads it from the
 sentinels (``SENTINEL MASTER``) on its first cycles and hands it to the
@@ -108,7 +118,13 @@ class Watcher:
         """Poll once, act on what the snapshot shows, say what was done."""
         await self._read_failover_timeouts()
         report = await collect_status(self.groups, self.clusters, timeout=self.settings.probe_timeout_s)
+        self._remember_sentinels(report)
         return self.decide(report, self.wall())
+
+    def _remember_sentinels(self, report: StatusReport) -> None:
+        """Keep every sentinel ``report`` shows in the targets, so later polls ask them even if the listed die."""
+        self.groups = tuple(target.with_sentinels(v.address for v in group.sentinels)
+                            for target, group in zip(self.groups, report.groups, strict=True))
 
     async def _read_failover_timeouts(self) -> None:
         """Each group's failover-timeout, from the first sentinel that answers (once per group)."""
@@ -152,22 +168,30 @@ class Watcher:
     # --- the daemon ---------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Subscribe to every sentinel and poll every ``poll_interval_s`` until ``stop`` is set."""
-        tasks = [asyncio.create_task(self._subscription(address, password, group))
-                 for address, (password, group) in self._sentinels().items()]
+        """Subscribe to every sentinel (also those found later) and poll every ``poll_interval_s`` until ``stop``."""
+        tasks: dict[Address, asyncio.Task[None]] = {}
         try:
+            self._subscribe_new(tasks)  # the sentinels given, before the first poll
             while not stop.is_set():
                 began = self.clock.now()
                 await self._cycle()
+                self._subscribe_new(tasks)  # the ones that poll found
                 remaining = self.settings.poll_interval_s - (self.clock.now() - began)
                 try:
                     await asyncio.wait_for(stop.wait(), timeout=max(0.0, remaining))
                 except asyncio.TimeoutError:
                     pass
         finally:
-            for task in tasks:
+            for task in tasks.values():
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*tasks.values(), return_exceptions=True)
+
+    def _subscribe_new(self, tasks: dict[Address, asyncio.Task[None]]) -> None:
+        """A subscription for each sentinel of the targets that has none yet (found by the last poll)."""
+        for address, (password, group) in self._sentinels().items():
+            if address not in tasks:
+                log.debug("subscribing to sentinel %s (%s)", address, group)
+                tasks[address] = asyncio.create_task(self._subscription(address, password, group))
 
     async def _cycle(self) -> None:
         try:

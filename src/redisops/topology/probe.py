@@ -27,7 +27,7 @@ from redis.retry import Retry
 from redisops.address import Address
 from redisops.topology.model import ClusterProbe, ErrorReply, Failure, FailureKind, NodeInfo, SentinelView
 from redisops.topology.parse import cluster_probe, data_node, keys_in_keyspace, parse_info, sentinel_view
-from redisops.topology.targets import ClusterTarget, SentinelTarget
+from redisops.topology.targets import ClusterTarget
 
 __all__ = [
     "ask",
@@ -35,7 +35,6 @@ __all__ = [
     "probe_cluster",
     "probe_cluster_node",
     "probe_data_node",
-    "probe_group",
     "probe_sentinel",
 ]
 
@@ -105,26 +104,6 @@ async def probe_cluster_node(address: Address, password: str | None, timeout: fl
     if isinstance(replies[0], ErrorReply):
         return ClusterProbe(NodeInfo(address, _reply_failure(replies[0])))
     return cluster_probe(address, replies)
-
-
-async def probe_group(target: SentinelTarget,
-                      timeout: float) -> tuple[tuple[SentinelView, ...], tuple[NodeInfo, ...]]:
-    """Sentinels and data nodes together; then any master a sentinel names that was not asked.
-
-    Without a node list (remote), the data nodes are whatever the sentinels
-    name: the master each reports and the replicas SENTINEL REPLICAS lists.
-    """
-    views, nodes = await asyncio.gather(
-        asyncio.gather(*(probe_sentinel(a, target.name, target.sentinel_password, timeout)
-                         for a in target.sentinels)),
-        asyncio.gather(*(probe_data_node(a, target.password, timeout) for a in target.nodes)),
-    )
-    named = [v.master for v in views if v.master is not None]
-    if not target.nodes:
-        named += [r for v in views for r in v.replicas]
-    extra = sorted(set(named) - set(target.nodes))
-    more = await asyncio.gather(*(probe_data_node(a, target.password, timeout) for a in extra))
-    return tuple(views), (*nodes, *more)
 
 
 async def probe_cluster(target: ClusterTarget, timeout: float) -> tuple[ClusterProbe, ...]:

@@ -15,6 +15,12 @@ answer as a master (dead, demoted, or the sentinels name no live one), no
 sentinel answers, no sentinel passes CKQUORUM (no failover possible), or two
 nodes answer role master (split brain: writes to the wrong one are lost when
 Sentinel demotes it).  Anything else is DEGRADED.
+
+The views include the sentinels found through ``SENTINEL SENTINELS`` (see
+:mod:`~redisops.topology.status`), not only the ones listed: a group is judged
+by all of its sentinels.  The expected sentinel count is the spec's; remote,
+where there is no spec, it is what the group itself says (see
+:func:`expected_sentinels`).
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from redisops.topology.findings import Findings, describe, who
 from redisops.topology.model import Failure, FailureKind, Health, NodeInfo, Role, SentinelView
 from redisops.topology.targets import SentinelTarget
 
-__all__ = ["GroupStatus", "judge_group"]
+__all__ = ["GroupStatus", "expected_sentinels", "judge_group"]
 
 _BAD_FLAGS = frozenset({"s_down", "o_down"})
 
@@ -118,7 +124,7 @@ def judge_group(target: SentinelTarget, views: Sequence[SentinelView],
     """The verdict on what the probes saw (pure: no I/O)."""
     out = Findings(target.name)
     replicas_expected = _expected_replicas(target, views, nodes)
-    sentinels_expected = target.expected_sentinels or len(target.sentinels)
+    sentinels_expected = expected_sentinels(target, views)
     master = _elect(target.name, views, nodes, out)
     if master is not None:
         _check_replicas(master, nodes, replicas_expected, out)
@@ -136,6 +142,22 @@ def _expected_replicas(target: SentinelTarget, views: Sequence[SentinelView],
         return len(target.nodes) - 1
     masters = {v.master for v in views if v.master is not None}
     return len([n for n in nodes if n.address not in masters])
+
+
+def expected_sentinels(target: SentinelTarget, views: Sequence[SentinelView]) -> int:
+    """The spec's count; without a spec, the most sentinels the group shows.
+
+    That is the larger of the sentinels seen (listed plus discovered, dead ones
+    included: a peer flagged ``s_down`` is still a member whose vote a failover
+    lacks) and the largest ``num-other-sentinels`` + 1 a sentinel reports (it
+    may count a peer that did not answer ``SENTINEL SENTINELS``).  Sentinels
+    never forget a peer on their own, so neither count shrinks when one dies:
+    a dead sentinel shows as missing, not as a smaller group.
+    """
+    if target.expected_sentinels is not None:
+        return target.expected_sentinels
+    counted = [v.num_other_sentinels + 1 for v in views if v.num_other_sentinels is not None]
+    return max([len(views), *counted])
 
 
 def _elect(name: str, views: Sequence[SentinelView], nodes: Sequence[NodeInfo],

@@ -6,6 +6,21 @@ all groups and clusters, with one short reason per finding.  The rules are in
 :mod:`~redisops.topology.sentinel_status` and
 :mod:`~redisops.topology.cluster_status`.
 
+A Sentinel group is judged by all its sentinels, not only the ones listed:
+each sentinel is also asked ``SENTINEL SENTINELS`` and ``SENTINEL MYID`` in the
+pipeline it is probed with (no extra round trip), and the peers it names that
+were not asked yet are probed in the next round, together with the data nodes
+the sentinels name (which remote targets probe in a second round anyway).  So
+``--sentinel`` with one sentinel of three shows all three, each with its view
+of the master, and the spec's deployment costs no extra round at all: its
+sentinels name no one it does not list.  A peer is the same sentinel as one
+already asked when its address or its run id (``SENTINEL MYID``) matches, so
+a sentinel listed by host name is not counted twice.  Peers flagged
+``s_down`` are probed like the others: a dead member of the group shows as
+unreachable.  A sentinel the spec does not list is probed and shown too: it
+votes in failovers and counts toward the majority that authorizes one (often a
+leftover of an earlier deployment that was never ``SENTINEL RESET`` away).
+
 Nodes that do not answer are part of the report, not exceptions.  A caller
 that pointed at remote seeds (and so cannot show anything useful when none of
 them answers) asks :meth:`StatusReport.unreachable_error` for the one error to
@@ -15,7 +30,8 @@ raise.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+import logging
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,19 +39,30 @@ from redisops.address import Address
 from redisops.clock import Clock, SystemClock
 from redisops.errors import AuthError, NodeError, NodeUnreachableError
 from redisops.topology.cluster_status import ClusterStatus, judge_cluster
-from redisops.topology.model import Failure, FailureKind, Health
-from redisops.topology.probe import probe_cluster, probe_group
+from redisops.topology.model import ErrorReply, Failure, FailureKind, Health, NodeInfo, SentinelView
+from redisops.topology.parse import reply_pairs, sentinel_view
+from redisops.topology.probe import ask, describe_failure, probe_cluster, probe_data_node, sentinel_commands
 from redisops.topology.sentinel_status import GroupStatus, judge_group
 from redisops.topology.targets import ClusterTarget, SentinelTarget
 
 __all__ = [
     "Health",
+    "SentinelPeer",
+    "SentinelProbe",
     "StatusReport",
     "collect_status",
     "collect_status_sync",
+    "new_peers",
+    "parse_sentinel_peers",
+    "probe_sentinel_group",
     "unreachable_error",
     "watch_status",
 ]
+
+log = logging.getLogger(__name__)
+
+#: sentinels asked for peers: the listed ones, the peers they name, peers only those know
+DISCOVERY_ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -80,12 +107,111 @@ async def collect_status(sentinels: Sequence[SentinelTarget], clusters: Sequence
                          timeout: float = 1.0) -> StatusReport:
     """Probe all targets at once (every node in parallel) and judge what they say."""
     group_probes, cluster_probes = await asyncio.gather(
-        asyncio.gather(*(probe_group(t, timeout) for t in sentinels)),
+        asyncio.gather(*(probe_sentinel_group(t, timeout) for t in sentinels)),
         asyncio.gather(*(probe_cluster(t, timeout) for t in clusters)),
     )
     groups = [judge_group(t, views, nodes) for t, (views, nodes) in zip(sentinels, group_probes, strict=True)]
     judged = [judge_cluster(t, probes) for t, probes in zip(clusters, cluster_probes, strict=True)]
     return StatusReport.of(groups, judged)
+
+
+@dataclass(frozen=True)
+class SentinelPeer:
+    """One entry of ``SENTINEL SENTINELS``: another sentinel of the group, as the answering one knows it."""
+
+    address: Address
+    run_id: str
+    flags: frozenset[str]  # sentinel, s_down, ...
+
+
+@dataclass(frozen=True)
+class SentinelProbe:
+    """One sentinel's view, plus its own run id and the peers it knows (both empty when it did not say)."""
+
+    view: SentinelView
+    run_id: str | None = None
+    peers: tuple[SentinelPeer, ...] = ()
+
+
+def parse_sentinel_peers(reply: Any) -> tuple[SentinelPeer, ...]:
+    """``SENTINEL SENTINELS`` -> peers; an error reply -> none.
+
+    An entry with port 0 is skipped: that is how Sentinel marks the old entry
+    of an address a sentinel with a new run id took over
+    (``+sentinel-invalid-addr``), not a sentinel anyone can ask.
+    """
+    if not isinstance(reply, list):
+        return ()
+    peers = []
+    for entry in reply:
+        fields = reply_pairs(entry)
+        port = fields.get("port", "")
+        if fields.get("ip") and port.isdigit() and int(port) > 0:
+            flags = frozenset(fields.get("flags", "").split(",")) - {""}
+            peers.append(SentinelPeer(Address(fields["ip"], int(port)), fields.get("runid", ""), flags))
+    return tuple(peers)
+
+
+def new_peers(probes: Iterable[SentinelProbe]) -> list[Address]:
+    """The peers ``probes`` name that are none of the sentinels asked, by address or run id; sorted."""
+    probes = list(probes)
+    asked = {p.view.address for p in probes}
+    run_ids = {p.run_id for p in probes if p.run_id}
+    found: dict[str, Address] = {}  # run id (or address, when a peer has none) -> address
+    for peer in (peer for p in probes for peer in p.peers):
+        if peer.address not in asked and peer.run_id not in run_ids:
+            found.setdefault(peer.run_id or str(peer.address), peer.address)
+    return sorted(set(found.values()))
+
+
+async def probe_sentinel_with_peers(address: Address, name: str, password: str | None,
+                                    timeout: float) -> SentinelProbe:
+    """:func:`~redisops.topology.probe.probe_sentinel` plus SENTINEL SENTINELS and MYID, in the same pipeline."""
+    commands = (*sentinel_commands(name), ("SENTINEL", "SENTINELS", name), ("SENTINEL", "MYID"))
+    try:
+        *replies, peers, run_id = await ask(address, password, commands, timeout)
+    except Exception as exc:
+        failure = describe_failure(exc, password)
+        log.debug("probe of %s failed: %s (%s: %s)", address, failure.detail, type(exc).__name__, exc)
+        return SentinelProbe(SentinelView(address, failure))
+    own = None if isinstance(run_id, ErrorReply) else str(run_id)  # MYID is Redis >= 6.2
+    return SentinelProbe(sentinel_view(address, name, replies), own, parse_sentinel_peers(peers))
+
+
+async def probe_sentinel_group(target: SentinelTarget,
+                               timeout: float) -> tuple[tuple[SentinelView, ...], tuple[NodeInfo, ...]]:
+    """The group's sentinels (listed, then discovered) and data nodes, in rounds of parallel probes.
+
+    Round 1 asks the listed sentinels and nodes.  Each next round asks the
+    peers found but not yet asked (up to :data:`DISCOVERY_ROUNDS` rounds of
+    sentinels) and the data nodes named but not yet asked: the master any
+    sentinel names, and without a node list (remote) the replicas of
+    ``SENTINEL REPLICAS`` too.  It ends when a round turns up nobody new.
+    """
+    sentinels: dict[Address, SentinelProbe] = {}
+    nodes: dict[Address, NodeInfo] = {}
+    ask_sentinels, ask_nodes = list(dict.fromkeys(target.sentinels)), list(dict.fromkeys(target.nodes))
+    rounds = 0
+    while ask_sentinels or ask_nodes:
+        rounds += 1
+        found, probed = await asyncio.gather(
+            asyncio.gather(*(probe_sentinel_with_peers(a, target.name, target.sentinel_password, timeout)
+                             for a in ask_sentinels)),
+            asyncio.gather(*(probe_data_node(a, target.password, timeout) for a in ask_nodes)),
+        )
+        sentinels.update(zip(ask_sentinels, found, strict=True))
+        nodes.update(zip(ask_nodes, probed, strict=True))
+        ask_sentinels = new_peers(sentinels.values()) if rounds < DISCOVERY_ROUNDS else []
+        ask_nodes = _named_nodes(target, [p.view for p in sentinels.values()], nodes)
+    return tuple(p.view for p in sentinels.values()), tuple(nodes.values())
+
+
+def _named_nodes(target: SentinelTarget, views: Sequence[SentinelView],
+                 asked: Collection[Address]) -> list[Address]:
+    named = [v.master for v in views if v.master is not None]
+    if not target.nodes:
+        named += [r for v in views for r in v.replicas]
+    return sorted(set(named) - set(asked))
 
 
 def collect_status_sync(sentinels: Sequence[SentinelTarget], clusters: Sequence[ClusterTarget], *,

@@ -3,14 +3,19 @@
 A target from the spec lists every node and the counts the spec expects, so a
 node that never started is still reported.  A remote target (``--sentinel`` /
 ``--cluster``) knows only seeds: the rest is discovered from the sentinels
-(``SENTINEL REPLICAS``) or from ``CLUSTER NODES``, and the expected counts are
-what was discovered.  Passwords are kept out of ``repr`` so a target can be
-logged.
+(``SENTINEL REPLICAS``, and ``SENTINEL SENTINELS`` for their peers) or from
+``CLUSTER NODES``, and the expected counts are what was discovered.  Discovery
+happens on every status collection and does not change the target; a
+long-lived caller (the watcher) keeps what it found with
+:meth:`SentinelTarget.with_sentinels`, so the death of the one sentinel it was
+given does not cut it off from the others.  Passwords are kept out of
+``repr`` so a target can be logged.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from redisops.address import Address
@@ -32,6 +37,16 @@ class SentinelTarget:
     sentinel_password: str | None = field(default=None, repr=False)
     expected_replicas: int | None = None  # from the spec; None when remote
     expected_sentinels: int | None = None
+
+    def with_sentinels(self, addresses: Iterable[Address]) -> SentinelTarget:
+        """This target with those of ``addresses`` it does not list yet appended, in their order.
+
+        The expected counts stay as they are: a sentinel found beside the
+        spec's is shown, not expected (see
+        :func:`~redisops.topology.sentinel_status.judge_group`).
+        """
+        merged = tuple(dict.fromkeys((*self.sentinels, *addresses)))
+        return self if merged == self.sentinels else replace(self, sentinels=merged)
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,8 @@ from redisops.data.backup.store import MANIFEST, Store
 from redisops.data.keyspace import connect
 from redisops.data.replicas import agreed_master
 from redisops.topology.model import NodeInfo, Role
-from redisops.topology.probe import probe_cluster, probe_group
+from redisops.topology.probe import probe_cluster
+from redisops.topology.status import probe_sentinel_group
 from redisops.topology.targets import ClusterTarget, SentinelTarget
 
 __all__ = ["BackupOptions", "ShardSource", "backup_sources", "run_backup"]
@@ -77,7 +78,7 @@ def backup_sources(target: SentinelTarget | ClusterTarget, prefer: str,
 
 
 def _group_source(target: SentinelTarget, prefer: str, timeout: float) -> ShardSource:
-    views, nodes = asyncio.run(probe_group(target, timeout))
+    views, nodes = asyncio.run(probe_sentinel_group(target, timeout))
     master = agreed_master([v.master for v in views if v.master is not None],
                            [n for n in nodes if n.role is Role.MASTER])
     if master is None:
