@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from redisops.clock import Clock
@@ -47,6 +47,8 @@ from redisops.cluster.wire import WirePool
 __all__ = ["FINAL_STATES", "ServerJob", "group_jobs", "parse_server_jobs", "ranges", "run_atomic"]
 
 FINAL_STATES = frozenset({"success", "failed", "cancelled"})
+#: how often a running job's keys on its target are counted for progress
+PROGRESS_EVERY_S = 0.5
 #: how long a finished job may take to show as ownership on both sides (the target's epoch bump is immediate,
 #: the source learns it in the same hand-over; gossip is not needed for these two)
 HANDOVER_TIMEOUT_S = 30.0
@@ -138,20 +140,29 @@ class _Context:
     journal: Journal
     stop: threading.Event
     clock: Clock
-    on_done: Callable[[Sequence[int], int], None]
+    on_done: Callable[[Sequence[int], int, int], None]
     attempts: int
+    on_partial: Callable[[int], None] = lambda _keys: None
     failed: bool = False
+    #: keys each running job has landed on its target so far (progress between job ends)
+    partial: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
 async def run_atomic(moves: Sequence[Move], clients: Mapping[str, WirePool], journal: Journal, *,
-                     stop: threading.Event, clock: Clock, on_done: Callable[[Sequence[int], int], None],
+                     stop: threading.Event, clock: Clock, on_done: Callable[[Sequence[int], int, int], None],
+                     on_partial: Callable[[int], None] = lambda _keys: None,
                      slots_per_job: int = 2048, attempts: int = 3) -> None:
-    """Move every slot of ``moves`` with MIGRATESLOTS jobs; ``on_done(slots, keys)`` after each job.
+    """Move every slot of ``moves`` with MIGRATESLOTS jobs; ``on_done(slots, keys, in_flight)`` after each
+    job (``in_flight``: what the other running jobs have landed so far, as ``on_partial`` gives it).
+
+    ``on_partial(keys)``: while jobs run, about every :data:`PROGRESS_EVERY_S`,
+    the keys they have landed on their targets so far (the target counts a
+    slot's keys during the import already; its DBSIZE does not).
 
     Raises :class:`SlotMigrationError` for a job that kept failing (other
     sources finish the job they are in first; the journal keeps the rest).
     """
-    context = _Context(clients, journal, stop, clock, on_done, attempts)
+    context = _Context(clients, journal, stop, clock, on_done, attempts, on_partial)
     per_source = group_jobs(moves, slots_per_job)
     results = await asyncio.gather(*(_source_loop(context, jobs) for jobs in per_source.values()),
                                    return_exceptions=True)
@@ -225,13 +236,27 @@ async def _wait_final(context: _Context, job: _Job, names: set[str]) -> str:
     """Poll the source until every job in ``names`` is final (or gone from its log); their failure messages."""
     client = context.clients[job.source]
     pause = 0.02
+    counted = context.clock.now()
     while True:
         jobs = {j.name: j for j in await _server_jobs(client) if j.name in names}
         if all(j.final for j in jobs.values()):
             return "; ".join(f"{j.state}: {j.message}" if j.message else j.state
                              for j in jobs.values() if j.state != "success")
+        if context.clock.now() - counted >= PROGRESS_EVERY_S:
+            counted = context.clock.now()
+            await _count_landed(context, job)
         await context.clock.asleep(pause)
         pause = min(pause * 1.5, 0.5)
+
+
+async def _count_landed(context: _Context, job: _Job) -> None:
+    replies = await context.clients[job.target].call([("CLUSTER", "COUNTKEYSINSLOT", s) for s in job.slots])
+    context.partial[_key(job)] = sum(n for n in replies if isinstance(n, int))
+    context.on_partial(sum(context.partial.values()))
+
+
+def _key(job: _Job) -> tuple[str, int]:
+    return job.source, job.slots[0]
 
 
 async def _settle(context: _Context, job: _Job, left: set[int], counts: Mapping[int, Any]) -> set[int]:
@@ -247,7 +272,10 @@ async def _settle(context: _Context, job: _Job, left: set[int], counts: Mapping[
         if moved:
             for slot in moved:
                 context.journal.slot(slot, "done")
-            context.on_done(moved, sum(n for s in moved if isinstance(n := counts.get(s), int)))
+            if len(moved) == len(left):  # the whole job is across: its keys are moved, no longer in flight
+                context.partial.pop(_key(job), None)
+            context.on_done(moved, sum(n for s in moved if isinstance(n := counts.get(s), int)),
+                            sum(context.partial.values()))
             left = left - set(moved)
         if len(moved) == len(gone):
             return left

@@ -190,11 +190,12 @@ class _Run:
     slots_done: int = 0
     keys_moved: int = 0
     bytes_moved: int = 0
+    keys_in_flight: int = 0  # atomic jobs: keys already on their targets, before the jobs end
     errors: list[BaseException] = field(default_factory=list)
 
     def report_progress(self) -> None:
-        self.progress(MoveProgress(self.slots_done, self.slots_total, self.keys_moved, self.keys_total,
-                                   self.bytes_moved, self.clock.now() - self.started))
+        self.progress(MoveProgress(self.slots_done, self.slots_total, self.keys_moved + self.keys_in_flight,
+                                   self.keys_total, self.bytes_moved, self.clock.now() - self.started))
 
 
 def move_slots_sync(seeds: Sequence[Address], password: str | None, moves: Sequence[Move], journal_path: Path,
@@ -314,13 +315,21 @@ async def _strategy(view: ClusterView, password: str | None, settings: MoverSett
 
 async def _run_atomic(run: _Run, moves: Sequence[Move]) -> None:
     """Server-side jobs (:mod:`redisops.cluster.atomic`); progress after each job."""
-    def done(slots: Sequence[int], keys: int) -> None:
+    def done(slots: Sequence[int], keys: int, in_flight: int) -> None:
         run.slots_done += len(slots)
         run.keys_moved += keys
+        run.keys_in_flight = in_flight
         run.report_progress()
 
-    await run_atomic(moves, run.clients, run.journal, stop=run.stop, clock=run.clock, on_done=done,
-                     slots_per_job=run.settings.atomic_slots_per_job)
+    def partial(keys: int) -> None:
+        run.keys_in_flight = keys
+        run.report_progress()
+
+    try:
+        await run_atomic(moves, run.clients, run.journal, stop=run.stop, clock=run.clock, on_done=done,
+                         on_partial=partial, slots_per_job=run.settings.atomic_slots_per_job)
+    finally:
+        run.keys_in_flight = 0
 
 
 async def _count_keys(clients: Mapping[str, WirePool], moves: Sequence[Move]) -> int:
