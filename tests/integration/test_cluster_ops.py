@@ -260,6 +260,14 @@ def test_seven_oh_has_no_atomic_slot_migration_so_migrate_is_used(topo: Topology
         move_slots_sync(seeds(topo)[:1], pw, plan_reshard(view.slot_map, source, target, 20), tmp_path / "j.jsonl",
                         settings=MoverSettings(strategy="atomic"))
     assert not (tmp_path / "j.jsonl").exists()  # refused before anything was planned or moved
+    for args in (["rebalance", "--dry-run"], ["rebalance"], ["reshard", "--from", source, "--to", target, "--slots",
+                                                            "5"]):
+        refused = cli(*args, *remote(topo), "--strategy", "atomic", "--journal", str(tmp_path / "j.jsonl"),
+                      password=pw)
+        assert refused.returncode == 2, (args, refused.stdout, refused.stderr)
+        lines = refused.stderr.strip().splitlines()
+        assert len(lines) == 1 and "cannot use atomic slot migration" in lines[0], (args, refused.stderr)
+    assert not (tmp_path / "j.jsonl").exists()
     report = move_slots_sync(seeds(topo)[:1], pw, plan_reshard(view.slot_map, source, target, 20),
                              tmp_path / "j.jsonl", settings=MoverSettings(batch_keys=3, slots_per_wave=7, waves_in_flight=2))
     assert report.strategy is Strategy.MIGRATE

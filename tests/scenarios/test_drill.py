@@ -47,6 +47,9 @@ def test_safe_kill_rounds_lose_no_acknowledged_write(topo: Topology) -> None:
     mins = [topo.client(n).config_get("min-replicas-to-write")["min-replicas-to-write"]
             for n in ("mymaster-0", "mymaster-1", "mymaster-2")]
     assert mins == ["0", "0", "0"]  # safe mode restored the spec's value
+    for name in ("mymaster-0", "mymaster-1", "mymaster-2"):  # ... in the config files too, so restarts keep it
+        conf = topo.deployment.runtime.conf_path(topo.node(name)).read_text()
+        assert "min-replicas-to-write 1" not in conf, name
 
 
 def test_pause_round_detects_and_rejoins(topo: Topology) -> None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from captured_cluster import CLUSTER, HEALTHY, MASTER_FAILED, cluster_node, dead
 
 from redisops.alerts import IncidentKind, Severity
-from redisops.ha import cluster_conditions, describe_report
+from redisops.ha import ConditionTracker, cluster_conditions, describe_report
+from redisops.ha.conditions import report_conditions
 from redisops.spec.watch import WatchSpec
 from redisops.topology import StatusReport
 from redisops.topology.cluster_status import judge_cluster
@@ -40,3 +41,18 @@ def test_pfail_replica_and_uncovered_slots() -> None:
     assert found["cluster_node_down:main:127.0.0.1:32003"].severity is Severity.WARNING
     assert found["cluster_slots:main"].title == "cluster main: only 16001 of 16384 slots covered"
     assert "cluster_no_replica:main:127.0.0.1:32001" in found
+
+
+def test_cluster_state_and_missing_replica_must_settle_but_a_dead_node_counts_at_once() -> None:
+    """A node joining says cluster_state fail for a few seconds and a new master has no replica yet (scale out):
+    those wait ``cluster_settle_s``; a node down does not."""
+    probes = [cluster_node(p, MASTER_FAILED, state="fail", link="down" if p == 32004 else "up")
+              for p in (32000, 32001, 32003, 32004, 32005)]
+    status = judge_cluster(CLUSTER, [*probes, dead(32002)])
+    conditions = report_conditions(StatusReport.of([], [status]), WatchSpec(cluster_settle_s=10))
+    tracker = ConditionTracker()
+    assert [i.key for i in tracker.update(conditions, 100.0)] == ["cluster_node_down:main:127.0.0.1:32002"]
+    assert tracker.update(conditions, 105.0) == []
+    assert sorted(i.key for i in tracker.update(conditions, 110.0)) == ["cluster_no_replica:main:127.0.0.1:32002",
+                                                                         "cluster_state:main"]
+    assert [i.key for i in tracker.update([], 111.0) if i.resolved] != []

@@ -201,7 +201,13 @@ def _group(dep: Deployment, name: str | None) -> tuple[GroupLayout, SentinelTarg
 
 @contextmanager
 def _safe_mode(target: SentinelTarget, layout: GroupLayout, safe: bool) -> Iterator[None]:
-    """min-replicas-to-write 1 on every data node while the drill runs; the old values come back after."""
+    """min-replicas-to-write 1 on every data node while the drill runs; the old values come back after.
+
+    Back in the config files too (``CONFIG REWRITE``): Sentinel rewrites a
+    node's config when it reconfigures it during a failover, which saved the
+    drill's temporary 1 there, and a restart then brought it back against the
+    spec (a master refusing writes whenever no replica is in sync).
+    """
     original: dict[Address, str] = {}
     try:
         if safe:
@@ -214,6 +220,7 @@ def _safe_mode(target: SentinelTarget, layout: GroupLayout, safe: bool) -> Itera
         for address, value in original.items():
             with suppress(redis.RedisError), connect(address, target.password) as client:
                 client.config_set("min-replicas-to-write", value)
+                client.execute_command("CONFIG", "REWRITE")
 
 
 def _round(dep: Deployment, layout: GroupLayout, target: SentinelTarget, index: int, fault: Fault, safe: bool,

@@ -279,8 +279,10 @@ def _plan_and_move(ctx: Ctx, seeds: list[Address], password: str | None, make_pl
     import asyncio
 
     from redisops.cluster.journal import read_journal
-    from redisops.cluster.mover import move_slots_sync
+    from redisops.cluster.mover import check_strategy, move_slots_sync
 
+    if settings.strategy == "atomic":  # refuse before a plan is printed (or a dry run says it would work)
+        asyncio.run(check_strategy(seeds, password, settings))
     previous = read_journal(journal)
     if previous is not None and not previous.finished:
         if dry_run:

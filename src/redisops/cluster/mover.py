@@ -52,12 +52,12 @@ from redisops.cluster.asm import ASM_PROBE, Strategy, choose_strategy
 from redisops.cluster.atomic import run_atomic
 from redisops.cluster.errors import BusyKeyError, PlanError, SlotMigrationError
 from redisops.cluster.journal import Journal, read_journal
-from redisops.cluster.live import ClusterView, wait_converged
+from redisops.cluster.live import ClusterView, fetch_view, wait_converged
 from redisops.cluster.planner import Move
 from redisops.cluster.wire import WirePool
 from redisops.topology.probe import ask
 
-__all__ = ["MoveProgress", "MoveReport", "MoverSettings", "move_slots", "move_slots_sync"]
+__all__ = ["MoveProgress", "MoveReport", "MoverSettings", "check_strategy", "move_slots", "move_slots_sync"]
 
 log = logging.getLogger(__name__)
 
@@ -271,6 +271,15 @@ def _check_plan(view: ClusterView, moves: Sequence[Move]) -> None:
     if stray:
         raise PlanError(f"slot {stray[0]} is open (migrating/importing) and not part of this plan",
                         hint="run `redisops cluster check` and close it first")
+
+
+async def check_strategy(seeds: Sequence[Address], password: str | None, settings: MoverSettings) -> Strategy:
+    """The strategy a move would use now; raises :class:`PlanError` when ``settings`` demand one it cannot.
+
+    For callers that want the refusal before they plan or print anything
+    (``--strategy atomic`` on a cluster without it, ``--dry-run`` included).
+    """
+    return await _strategy(await fetch_view(seeds, password), password, settings, ())
 
 
 async def _strategy(view: ClusterView, password: str | None, settings: MoverSettings,

@@ -58,7 +58,7 @@ def report_conditions(report: StatusReport, settings: WatchSpec,
     """``windows``: per group, the failover still settling (see :mod:`redisops.ha.correlate`)."""
     windows = windows or {}
     found = [c for g in report.groups for c in group_conditions(g, settings, windows.get(g.name))]
-    return found + [c for cluster in report.clusters for c in cluster_conditions(cluster)]
+    return found + [c for cluster in report.clusters for c in cluster_conditions(cluster, settings.cluster_settle_s)]
 
 
 # --- Sentinel groups --------------------------------------------------------------------------------
@@ -144,18 +144,21 @@ def _lag(status: GroupStatus, node: NodeInfo, labels: dict[str, str], settings: 
 # --- clusters ---------------------------------------------------------------------------------------
 
 
-def cluster_conditions(status: ClusterStatus) -> list[Condition]:
+def cluster_conditions(status: ClusterStatus, settle_s: float = 0.0) -> list[Condition]:
+    """``settle_s``: how long cluster_state fail and a master without replicas must hold (see
+    :attr:`WatchSpec.cluster_settle_s`); a node down or slots uncovered count at once."""
     c = status.name
     found = [cond for row in status.rows if (cond := _node_down(c, row)) is not None]
     failing = sorted(str(r.address) for r in status.rows if r.reachable and r.cluster_state not in (None, "ok"))
     if failing:
         found.append(Condition(f"cluster_state:{c}", IncidentKind.CLUSTER_STATE, Severity.CRITICAL, c,
-                               f"cluster {c}: cluster_state fail on {', '.join(failing)}", labels={"cluster": c}))
+                               f"cluster {c}: cluster_state fail on {', '.join(failing)}", hold_s=settle_s,
+                               labels={"cluster": c}))
     if status.views and status.slots_covered < SLOTS:
         found.append(Condition(f"cluster_slots:{c}", IncidentKind.CLUSTER_SLOTS, Severity.CRITICAL, c,
                                f"cluster {c}: only {status.slots_covered} of {SLOTS} slots covered",
                                labels={"cluster": c}))
-    return found + _masters_without_replicas(status)
+    return found + _masters_without_replicas(status, settle_s)
 
 
 def _node_down(c: str, row: ClusterRow) -> Condition | None:
@@ -169,7 +172,7 @@ def _node_down(c: str, row: ClusterRow) -> Condition | None:
                      f"cluster {c}: {row.role.value} {who} down ({why})", labels={"cluster": c, "node": who})
 
 
-def _masters_without_replicas(status: ClusterStatus) -> list[Condition]:
+def _masters_without_replicas(status: ClusterStatus, settle_s: float) -> list[Condition]:
     c = status.name
     found = []
     for master_id in sorted(status.slot_map.owners):
@@ -181,7 +184,7 @@ def _masters_without_replicas(status: ClusterStatus) -> list[Condition]:
         who = str(row.address) if row is not None and row.address is not None else master_id[:8]
         found.append(Condition(f"cluster_no_replica:{c}:{who}", IncidentKind.CLUSTER_NO_REPLICA, Severity.WARNING, c,
                                f"cluster {c}: master {who} has no working replica (losing it loses its slots)",
-                               labels={"cluster": c, "node": who}))
+                               hold_s=settle_s, labels={"cluster": c, "node": who}))
     return found
 
 

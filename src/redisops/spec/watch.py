@@ -32,6 +32,10 @@ class WatchSpec(SpecModel):
     #: no master answering for this long without a failover finishing (CRITICAL); a normal
     #: failover finishes in down-after + ~2 s
     master_down_after_s: float = Field(default=15.0, ge=0)
+    #: cluster_state not ok, or a master without a working replica, for this long is an incident: a node
+    #: joining the cluster (scale out) says cluster_state fail for its rejoin delay (up to node-timeout), and
+    #: a new master has no replica until one is assigned -- seconds, not an outage worth a page
+    cluster_settle_s: float = Field(default=10.0, ge=0)
     #: /metrics on 127.0.0.1:<port> (9121 is redis_exporter's default, so use 9122); 0 disables
     metrics_port: int = Field(default=9122, ge=0, le=65535)
     #: upper bound of the backoff between reconnects to a sentinel that went away
