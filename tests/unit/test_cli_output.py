@@ -131,3 +131,12 @@ def test_validate_counts_in_the_singular(tmp_path: Path) -> None:
     (tmp_path / "redisops.yaml").write_text("sentinel:\n  - name: g\n    quorum: 4\n")
     done = redisops("config", "validate", cwd=tmp_path)
     assert done.returncode == 2 and done.stdout.splitlines()[-1] == "1 error, 0 warnings", done.stdout
+
+
+def test_version_flag() -> None:
+    import subprocess
+    import sys
+    from importlib.metadata import version
+
+    done = subprocess.run([sys.executable, "-m", "redisops", "--version"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == f"redisops {version('redisops')}"
