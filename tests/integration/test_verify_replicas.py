@@ -196,3 +196,40 @@ def test_a_ttl_only_the_replica_has_is_found_when_the_master_has_no_volatile_key
         replica.pexpire("plain7", 3_600_000)
         report = reports(topo, VerifyOptions(rounds=1))[addr(topo, "mymaster-1")]
         assert [(d.key, d.kind.value) for d in report.differences] == [(b"plain7", "ttl")]
+
+
+def test_stream_consumer_groups_are_compared_in_both_modes(group: Topology) -> None:
+    """Entries equal but a group only the replica has, or a group further on: a value difference; a group
+    that reached the replica through replication (XREADGROUP, XACK) is equal, idle times notwithstanding."""
+    from redisops.data.digest import DigestMode, NodeReader
+    from redisops.data.keyspace import Single, connect
+    from redisops.data.verify import compare_spaces
+
+    master_client = group.client("mymaster-0")
+    for key in ("st:plain", "st:grouped", "st:diverged"):
+        master_client.xadd(key, {"n": "1"}, id="1-1")
+        master_client.xadd(key, {"n": "2"}, id="2-1")
+    master_client.xgroup_create("st:grouped", "workers", id="0")
+    master_client.xreadgroup("workers", "alice", {"st:grouped": ">"}, count=2)
+    master_client.xack("st:grouped", "workers", "1-1")  # one pending, last delivered 2-1
+    master_client.xgroup_create("st:diverged", "workers", id="0")
+    assert reports(group)[addr(group, "mymaster-1")].differences == ()
+    master, replica = group.node("mymaster-0").address, group.node("mymaster-1").address
+    writer = group.client("mymaster-1")
+    writer.config_set("replica-read-only", "no")
+    try:
+        writer.xgroup_create("st:plain", "only-here", id="0")  # a group the master's copy lacks
+        writer.xgroup_setid("st:diverged", "workers", id="2-1")  # the group moved on, entries unchanged
+        for mode in (DigestMode.LUA, DigestMode.CLIENT):
+            source = Single(master, NodeReader(connect(master, group.secrets.redis_password), mode))
+            target = Single(replica, NodeReader(connect(replica, group.secrets.redis_password), mode))
+            try:
+                found = compare_spaces(source, target, VerifyOptions(rounds=1)).differences
+            finally:
+                source.close()
+                target.close()
+            assert {(d.key, d.kind.value) for d in found} == {(b"st:plain", "value"), (b"st:diverged", "value")}, mode
+    finally:
+        writer.config_set("replica-read-only", "yes")
+        master_client.delete("st:plain", "st:grouped", "st:diverged")
+    assert reports(group)[addr(group, "mymaster-1")].differences == ()

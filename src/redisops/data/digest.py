@@ -6,7 +6,9 @@ encoding, so a hash that grew past ``hash-max-listpack-entries`` and shrank
 again dumps differently from an identical one that never grew.  The digest is
 taken over what a client *reads*: strings raw, lists in order, hashes and sets
 sorted, sorted sets by ``ZRANGE`` (score, then member: already canonical),
-streams as their entries.  Elements are length-prefixed (``3:abc``) so that
+streams as their entries, then their consumer groups by name with what a
+replica receives of them (last delivered id, pending count; not consumers'
+idle times, which each node keeps for itself).  Elements are length-prefixed (``3:abc``) so that
 ``["ab", "c"]`` and ``["a", "bc"]`` differ.
 
 Fast path: one read-only Lua script (``#!lua flags=no-writes,allow-cross-slot-keys``)
@@ -56,6 +58,22 @@ local function stream(k)
   for _, e in ipairs(redis.call('XRANGE', k, '-', '+')) do
     out[#out + 1] = e[1]
     for _, v in ipairs(e[2]) do out[#out + 1] = v end
+  end
+  -- consumer groups, by name: the state a replica gets from its master (last-delivered-id, pending count);
+  -- a stream without groups appends nothing and digests as before
+  local groups = redis.call('XINFO', 'GROUPS', k)
+  if #groups > 0 then
+    local rows = {}
+    for _, g in ipairs(groups) do
+      local f = {}
+      for j = 1, #g, 2 do f[g[j]] = g[j + 1] end
+      rows[#rows + 1] = {f['name'], f['last-delivered-id'], tostring(f['pending'])}
+    end
+    table.sort(rows, function(a, b) return a[1] < b[1] end)
+    out[#out + 1] = '#groups'
+    for _, r in ipairs(rows) do
+      out[#out + 1] = r[1]; out[#out + 1] = r[2]; out[#out + 1] = r[3]
+    end
   end
   return out
 end
@@ -153,9 +171,29 @@ def _zset(items: Sequence[tuple[bytes, float]]) -> bytes:
     return _enc([part for member, score in items for part in (member, repr(score).encode())])
 
 
-def _stream(entries: Sequence[tuple[bytes, dict[bytes, bytes]]]) -> bytes:
-    return _enc([part for entry_id, fields in entries
-                 for part in (entry_id, *[x for kv in fields.items() for x in kv])])
+def _stream(entries: Sequence[tuple[bytes, dict[bytes, bytes]]],
+            groups: Sequence[tuple[bytes, bytes, int]] = ()) -> bytes:
+    """Entries, then ``#groups`` and (name, last delivered id, pending) per group by name -- the Lua twin."""
+    parts = [part for entry_id, fields in entries for part in (entry_id, *[x for kv in fields.items() for x in kv])]
+    if groups:
+        parts.append(b"#groups")
+        for name, last_id, pending in sorted(groups):
+            parts += [name, last_id, str(pending).encode()]
+    return _enc(parts)
+
+
+def stream_groups(reply: Any) -> list[tuple[bytes, bytes, int]]:
+    """``XINFO GROUPS`` as redis-py returns it (a list of dicts, or of flat field/value lists)."""
+    groups = []
+    for entry in reply or []:
+        fields = entry if isinstance(entry, dict) else dict(zip(entry[0::2], entry[1::2], strict=False))
+        fields = {_text(k): v for k, v in fields.items()}
+        groups.append((_bytes(fields["name"]), _bytes(fields["last-delivered-id"]), int(fields["pending"])))
+    return groups
+
+
+def _bytes(value: Any) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode()
 
 
 #: type -> (fetch command, canonical bytes of its reply); the client-side twin of the Lua table
@@ -267,6 +305,8 @@ class NodeReader:
         for key, type_name in zip(keys, types, strict=True):
             if type_name in _CLIENT_FETCH:
                 pipe.execute_command(*_fetch_command(type_name, key))
+            if type_name == "stream":
+                pipe.execute_command("XINFO", "GROUPS", key)
         values = iter(pipe.execute())
         out = []
         for type_name, pttl in zip(types, meta[1::2], strict=True):
@@ -274,7 +314,10 @@ class NodeReader:
                 out.append(ABSENT)
                 continue
             value = next(values)
-            digest = canonical_digest(type_name, _normalise(type_name, value))
+            if type_name == "stream":
+                digest = hashlib.sha1(_stream(_normalise(type_name, value), stream_groups(next(values)))).hexdigest()
+            else:
+                digest = canonical_digest(type_name, _normalise(type_name, value))
             out.append(KeyState(type_name, int(pttl) + now_ms if int(pttl) >= 0 else int(pttl), digest))
         return out
 
