@@ -41,6 +41,11 @@ def test_every_problem_is_reported_at_once_with_paths_and_lines() -> None:
     quorum_line = next(i for i, line in enumerate(text.splitlines(), 1) if "quorum: 4" in line)
     assert by_path["sentinel[0].quorum"].line == quorum_line
     assert by_path["sentinel[0].quorum"].render("r.yaml").startswith(f"r.yaml:{quorum_line}:")
+    typo_line = next(i for i, line in enumerate(text.splitlines(), 1) if "qorum: 3" in line)
+    typo = by_path["sentinel[0].qorum"]  # an unknown key points at the key, not at its value
+    assert (typo.line, typo.column) == (typo_line, text.splitlines()[typo_line - 1].index("qorum") + 1)
+    placed = [(p.line, p.column) for p in problems if p.line is not None]
+    assert placed == sorted(placed)  # in file order, as an editor walks it
 
 
 def test_malformed_yaml_names_line_and_column() -> None:

@@ -80,8 +80,13 @@ def load_text(text: str) -> tuple[Spec | None, list[Problem]]:
         partial = _partial_spec(data)
         known = {p.path for p in problems}
         problems += [_locate(p, root) for p in check_rules(partial) if p.path not in known]
-        return None, problems
-    return spec, [_locate(p, root) for p in check_rules(spec)]
+        return None, _in_file_order(problems)
+    return spec, _in_file_order([_locate(p, root) for p in check_rules(spec)])
+
+
+def _in_file_order(problems: list[Problem]) -> list[Problem]:
+    """By line and column, as an editor walks the file; problems without a place (whole-spec rules) last."""
+    return sorted(problems, key=lambda p: (p.line is None, p.line or 0, p.column or 0))
 
 
 def _partial_spec(data: dict[str, Any]) -> Spec:
@@ -119,7 +124,8 @@ def _problem(error: Any, root: yaml.Node | None, model: type[BaseModel]) -> Prob
         given = error.get("input")
         if error["type"] not in {"missing", "model_type"} and isinstance(given, (int, float, str)):
             message = f"{given!r}: {message}" if not message.startswith(repr(given)) else message
-    line, column = _position(root, loc)
+    # an unknown key is the key's fault, not its value's: point at the key
+    line, column = _position(root, loc, at_key=error["type"] == "extra_forbidden")
     return Problem(path, message, line, column)
 
 
@@ -171,8 +177,10 @@ def _locate(problem: Problem, root: yaml.Node | None) -> Problem:
     return Problem(problem.path, problem.message, line, column, problem.severity)
 
 
-def _position(root: yaml.Node | None, loc: tuple[Any, ...]) -> tuple[int | None, int | None]:
-    """Line and column (1-based) of the deepest YAML node on ``loc``."""
+def _position(root: yaml.Node | None, loc: tuple[Any, ...],
+              at_key: bool = False) -> tuple[int | None, int | None]:
+    """Line and column (1-based) of the deepest YAML node on ``loc``: a scalar value, or with ``at_key``
+    (and for a mapping or list value) the key that holds it."""
     node = root
     best = node
     for part in loc:
@@ -180,7 +188,8 @@ def _position(root: yaml.Node | None, loc: tuple[Any, ...]) -> tuple[int | None,
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
                 if isinstance(key, yaml.ScalarNode) and key.value == str(part):
-                    child = value if part != loc[-1] or isinstance(value, yaml.ScalarNode) else key
+                    last = part == loc[-1]
+                    child = key if last and (at_key or not isinstance(value, yaml.ScalarNode)) else value
                     best = key
                     break
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
