@@ -366,7 +366,7 @@ def _render_health(out: Console, rows: Any) -> None:
     table = make_table(("node", "id", "role", "link", "ping ms", "memory", "offset", "problem"),
                        right=("ping ms", "memory", "offset"), wrap=("problem",))
     for r in rows:
-        table.add_row(str(r.address), (r.node_id or "-")[:10], r.role, r.link,
+        table.add_row(str(r.address), (r.node_id or "-")[:8], r.role, r.link,
                       "-" if r.latency_ms is None else f"{r.latency_ms:.2f}",
                       "-" if r.used_memory is None else f"{r.used_memory / 1048576:.1f} MiB",
                       "-" if r.offset is None else str(r.offset), r.problem or "")
