@@ -195,6 +195,39 @@ def test_killed_cluster_master_fails_over_and_rejoins(tmp_path: Path) -> None:
         assert down(topo.deployment).killed == []
 
 
+@pytest.mark.slow
+def test_cluster_master_that_lost_its_disk_comes_back_as_its_shards_replica(tmp_path: Path) -> None:
+    """kill -9, its nodes.conf and data gone (a replaced disk), the replica took over: `up` starts it empty,
+    and it must rejoin as that shard's replica -- not stay out ("belongs to another cluster") nor sit there
+    as a slot-less master -- with the stale id of its old self forgotten everywhere."""
+    import shutil
+
+    with Topology.start(tmp_path, sentinel=False, node_timeout_ms=1000) as topo:
+        seed = topo.node("main-1").address
+        cluster = RedisCluster(host=seed.host, port=seed.port, password=topo.secrets.redis_password)
+        for i in range(300):
+            cluster.set(f"disk:{i}", i)
+        cluster.close()
+        old_id = topo.client("main-0").execute_command("CLUSTER", "MYID")
+        topo.kill("main-0")
+        node_dir = topo.deployment.runtime.node_dir(topo.node("main-0"))
+        (node_dir / "nodes.conf").unlink()
+        (node_dir / "dump.rdb").unlink(missing_ok=True)
+        shutil.rmtree(node_dir / "appendonlydir", ignore_errors=True)
+        promoted = topo.client("main-3")
+        assert_eventually(lambda: _assert(promoted.info("replication")["role"] == "master"), within=30)
+        result = topo.up()
+        assert result.started == ["main-0"] and result.report.health.value == "ok", result.report.reasons
+        rejoined = topo.client("main-0")
+        assert rejoined.execute_command("CLUSTER", "MYID") != old_id
+        assert_eventually(lambda: _assert(rejoined.info("replication").get("master_link_status") == "up"),
+                          within=30)
+        assert rejoined.info("replication")["master_port"] == topo.node("main-3").address.port
+        assert rejoined.dbsize() == promoted.dbsize() > 0
+        for name in ("main-1", "main-2", "main-3", "main-4", "main-5"):
+            assert old_id not in topo.client(name).execute_command("CLUSTER", "NODES"), name
+
+
 def _assert(condition: bool) -> None:
     assert condition
 

@@ -118,6 +118,8 @@ def form_cluster(shape: ClusterShape, password: str | None, *, clock: Clock | No
             for replica, master in shape.replica_of.items():
                 if _is_slotless_master(views[replica]):
                     clients[replica].execute_command("CLUSTER", "REPLICATE", views[master].node_id)
+            _rejoin_replaced_masters(shape, views, clients, progress)
+            _forget_stale(views, clients)
             progress("forming cluster: waiting for cluster_state:ok on every node")
             _wait_state_ok(clients, clock, timeout)
         return (f"formed cluster: {len(shape.masters)} masters, {len(shape.replica_of)} replicas, "
@@ -154,7 +156,7 @@ def _refuse_unsafe(shape: ClusterShape, views: Mapping[Address, _NodeView], allo
     for addr, view in views.items():
         # a node that was never MEET-ed lists itself as ":port" (it learns its IP from a peer): skip itself
         foreign = sorted(k for k, e in view.known.items()
-                         if k.split("@")[0] not in wanted and "myself" not in e.get("flags", ""))
+                         if k.split("@")[0] not in wanted and "myself" not in e.get("flags", "") and not _stale(e))
         if foreign:
             raise ClusterFormationError(f"{addr} already belongs to another cluster (it knows {foreign[0]})",
                                         hint="reset it with CLUSTER RESET or leave it out of this cluster")
@@ -232,6 +234,36 @@ def _wait_state_ok(clients: Mapping[Address, redis.Redis], clock: Clock, timeout
             raise ClusterFormationError(f"{waiting[0]} has not reported cluster_state:ok within {timeout:.0f} s",
                                         hint="run `redisops status` to see which slots or nodes it misses")
         clock.sleep(0.02)
+
+
+def _stale(entry: Mapping[str, Any]) -> bool:
+    """An entry whose address is gone (``noaddr``): the node that was there lost its nodes.conf and came
+    back with a new id, so the old id names nobody -- not a node of another cluster."""
+    return "noaddr" in entry.get("flags", "")
+
+
+def _rejoin_replaced_masters(shape: ClusterShape, views: Mapping[Address, _NodeView],
+                             clients: Mapping[Address, redis.Redis], progress: Callable[[str], None]) -> None:
+    """A planned master that came back empty (data and nodes.conf lost) while its replica took its slots
+    over replicates that new owner, so the shard has its replica again instead of a slot-less master."""
+    for master in shape.masters:
+        view = views[master]
+        if not _is_slotless_master(view) or view.keys:
+            continue
+        first = shape.slots[master][0]
+        owner = next((e["node_id"] for e in view.known.values() if "myself" not in e.get("flags", "")
+                      and any(int(p[0]) <= first <= int(p[-1]) for p in e.get("slots", []))), None)
+        if owner:
+            progress(f"{master} came back empty; its slots are served by {owner[:8]}: making it that master's replica")
+            clients[master].execute_command("CLUSTER", "REPLICATE", owner)
+
+
+def _forget_stale(views: Mapping[Address, _NodeView], clients: Mapping[Address, redis.Redis]) -> None:
+    """``CLUSTER FORGET`` on every node for ids whose address is gone (see :func:`_stale`)."""
+    stale = {e["node_id"] for v in views.values() for e in v.known.values() if _stale(e) and e.get("node_id")}
+    for node_id in sorted(stale):
+        for client in clients.values():
+            _try(client, "CLUSTER", "FORGET", node_id)
 
 
 def _is_slotless_master(view: _NodeView) -> bool:
