@@ -8,7 +8,6 @@ after the request and took ~2000 of ~5300 acknowledged writes with it (measured,
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 import threading
@@ -23,44 +22,14 @@ from redisops.alerts import Incident, IncidentKind, Severity
 from redisops.ha import Watcher
 from redisops.spec.watch import WatchSpec
 from redisops.testing import Topology, assert_eventually
+from redisops.testing.watching import IncidentRecorder as Recorder
+from redisops.testing.watching import WatcherThread as Running
 from redisops.topology import Health, collect_status_sync, targets_from_plan
 from redisops.topology.model import Role
 from redisops.topology.targets import SentinelTarget
 
 REDISOPS = [sys.executable, "-m", "redisops"]
 SETTINGS = WatchSpec(poll_interval_s=0.5, probe_timeout_s=0.5, split_brain_after_s=1.0, reconnect_max_s=0.5)
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.handed: list[Incident] = []
-
-    def notify(self, incident: Incident) -> None:
-        self.handed.append(incident)
-
-    def of(self, kind: IncidentKind) -> list[Incident]:
-        return [i for i in self.handed if i.kind is kind]
-
-
-class Running:
-    """The watcher's ``run`` on its own event loop in a thread; :meth:`close` stops it."""
-
-    def __init__(self, watcher: Watcher) -> None:
-        self.watcher = watcher
-        self.loop = asyncio.new_event_loop()
-        self.stop: asyncio.Event | None = None
-        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(self._main(),), daemon=True)
-        self.thread.start()
-
-    async def _main(self) -> None:
-        self.stop = asyncio.Event()
-        await self.watcher.run(self.stop)
-
-    def close(self) -> None:
-        if self.stop is not None:
-            self.loop.call_soon_threadsafe(self.stop.set)
-        self.thread.join(timeout=10)
-        self.loop.close()
 
 
 class Writer:
@@ -131,10 +100,10 @@ def test_planned_failover_is_one_incident_and_loses_no_write(topo: Topology,
         writer.stop()
     new = collect_status_sync([target], []).groups[0].master
     assert new != old
-    assert sink.of(IncidentKind.SPLIT_BRAIN) == [], sink.handed
+    assert sink.of(IncidentKind.SPLIT_BRAIN) == [], sink.incidents
     failovers = sink.of(IncidentKind.FAILOVER)
     assert len({i.key for i in failovers}) == 1 and [i.resolved for i in failovers] == [False, True], failovers
-    assert [i.key for i in sink.handed if i.kind is not IncidentKind.FAILOVER] == [], sink.handed
+    assert [i.key for i in sink.incidents if i.kind is not IncidentKind.FAILOVER] == [], sink.incidents
     assert watcher.metrics.registry.get_sample_value("redisops_failovers_total", {"group": "mymaster"}) == 1
     lost = missing(topo, acked)
     assert lost == [], f"{len(lost)} of {len(acked)} acknowledged writes lost, e.g. {lost[:5]}"
@@ -149,9 +118,9 @@ def test_sentinel_failover_by_hand_is_no_split_brain(topo: Topology, watching: t
     old = collect_status_sync([target], []).groups[0].master
     topo.client("mymaster-sentinel-0").execute_command("SENTINEL", "FAILOVER", "mymaster")
     assert_eventually(lambda: converted(target, old), within=30, interval=0.2)
-    assert sink.of(IncidentKind.SPLIT_BRAIN) == [], sink.handed
-    assert {i.kind for i in sink.handed} == {IncidentKind.FAILOVER}, sink.handed
-    assert len({i.key for i in sink.handed}) == 1
+    assert sink.of(IncidentKind.SPLIT_BRAIN) == [], sink.incidents
+    assert {i.kind for i in sink.incidents} == {IncidentKind.FAILOVER}, sink.incidents
+    assert len({i.key for i in sink.incidents}) == 1
     assert_eventually(lambda: healthy(topo), within=20)
 
 

@@ -6,22 +6,22 @@ every test leaves all its nodes running again (the last one moves the master by 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from redisops.alerts import Incident, IncidentKind
+from redisops.alerts import IncidentKind
 from redisops.ha import Watcher
 from redisops.ha.events import SentinelEvent
 from redisops.spec.watch import WatchSpec
 from redisops.testing import Topology, assert_eventually
+from redisops.testing.watching import IncidentRecorder as Recorder
+from redisops.testing.watching import WatcherThread as Running
 from redisops.topology.targets import SentinelTarget
 
 REDISOPS = [sys.executable, "-m", "redisops"]
@@ -90,14 +90,6 @@ def test_watch_once_given_one_sentinel_counts_three(topo: Topology) -> None:
 # --- the watcher ------------------------------------------------------------------------------------
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.handed: list[Incident] = []
-
-    def notify(self, incident: Incident) -> None:
-        self.handed.append(incident)
-
-
 class EventLog(Watcher):
     """A watcher that also keeps every event it was fed (source, name), to see whom it hears."""
 
@@ -108,31 +100,6 @@ class EventLog(Watcher):
     def on_event(self, event: SentinelEvent) -> None:
         self.seen.append((str(event.source), event.name))
         super().on_event(event)
-
-
-class Running:
-    """The watcher's ``run`` in a thread with its own event loop, stopped by :meth:`close`."""
-
-    def __init__(self, watcher: Watcher) -> None:
-        self.watcher = watcher
-        self.loop = asyncio.new_event_loop()
-        self.stop: asyncio.Event | None = None
-        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(self._main(),), daemon=True)
-        self.thread.start()
-
-    async def _main(self) -> None:
-        self.stop = asyncio.Event()
-        await self.watcher.run(self.stop)
-
-    def connected(self, sentinel: str) -> float | None:
-        return self.watcher.metrics.registry.get_sample_value("redisops_watch_sentinel_connected",
-                                                             {"sentinel": sentinel})
-
-    def close(self) -> None:
-        if self.stop is not None:
-            self.loop.call_soon_threadsafe(self.stop.set)
-        self.thread.join(timeout=10)
-        self.loop.close()
 
 
 @pytest.fixture
@@ -161,7 +128,7 @@ def test_watcher_given_one_sentinel_subscribes_to_all_and_outlives_it(
             (group,) = report.groups
             reachable = {str(v.address): v.reachable for v in group.sentinels}
             assert reachable == {everyone[0]: False, everyone[1]: True, everyone[2]: True}
-            assert running.connected(everyone[0]) == 0
+            assert running.sample("redisops_watch_sentinel_connected", {"sentinel": everyone[0]}) == 0
 
         assert_eventually(still_watching, within=10)
     finally:
@@ -185,8 +152,8 @@ def test_watcher_given_one_sentinel_hears_every_sentinel_switch_master(
 
 
 def all_connected(running: Running, sentinels: list[str]) -> None:
-    assert [running.connected(s) for s in sentinels] == [1.0] * len(sentinels), sentinels
+    assert [running.sample("redisops_watch_sentinel_connected", {"sentinel": s}) for s in sentinels] == [1.0] * len(sentinels), sentinels
 
 
 def failover_handed(sink: Recorder) -> None:
-    assert any(i.kind is IncidentKind.FAILOVER for i in sink.handed), sink.handed
+    assert any(i.kind is IncidentKind.FAILOVER for i in sink.incidents), sink.incidents

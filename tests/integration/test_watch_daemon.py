@@ -7,14 +7,11 @@ healthy again.  The watcher polls every 0.5 s so conditions show up fast.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
 import subprocess
 import sys
-import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 
@@ -25,47 +22,12 @@ from redisops.ha import Watcher
 from redisops.runtime.processes import port_is_free
 from redisops.spec.watch import WatchSpec
 from redisops.testing import Topology, assert_eventually
+from redisops.testing.watching import IncidentRecorder as Recorder
+from redisops.testing.watching import WatcherThread as Running
 from redisops.topology import targets_from_plan
 
 REDISOPS = [sys.executable, "-m", "redisops"]
 SETTINGS = WatchSpec(poll_interval_s=0.5, probe_timeout_s=0.5, split_brain_after_s=1.0, reconnect_max_s=0.5)
-
-
-class Recorder:
-    """The AlertSink seam: what the dispatcher would be handed, with the time it was handed."""
-
-    def __init__(self) -> None:
-        self.handed: list[tuple[float, Incident]] = []
-
-    def notify(self, incident: Incident) -> None:
-        self.handed.append((time.time(), incident))
-
-    def of(self, kind: IncidentKind) -> list[Incident]:
-        return [i for _, i in self.handed if i.kind is kind]
-
-
-class Running:
-    """A watcher's ``run`` in a thread with its own event loop, stopped by :meth:`close`."""
-
-    def __init__(self, watcher: Watcher) -> None:
-        self.watcher = watcher
-        self.loop = asyncio.new_event_loop()
-        self.stop: asyncio.Event | None = None
-        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(self._main(),), daemon=True)
-        self.thread.start()
-
-    async def _main(self) -> None:
-        self.stop = asyncio.Event()
-        await self.watcher.run(self.stop)
-
-    def sample(self, name: str, labels: dict[str, str]) -> float | None:
-        return self.watcher.metrics.registry.get_sample_value(name, labels)
-
-    def close(self) -> None:
-        if self.stop is not None:
-            self.loop.call_soon_threadsafe(self.stop.set)
-        self.thread.join(timeout=10)
-        self.loop.close()
 
 
 def start_watcher(topo: Topology, settings: WatchSpec = SETTINGS) -> tuple[Running, Recorder]:
