@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -41,8 +42,18 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - began
 
 
-def run(argv: list[str], env: dict[str, str] | None = None) -> None:
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, timeout=120)
+def run(argv: list[str], env: dict[str, str] | None = None, limit: float = 120.0) -> None:
+    """Run and wait, killed after ``limit`` s.  Not ``subprocess.run(timeout=...)``: its wait polls with a
+    sleep that grows to 50 ms, which rounded every timing up to the next 50 ms step (0.415, 0.465, 0.516 ...)."""
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    watchdog = threading.Timer(limit, proc.kill)
+    watchdog.start()
+    try:
+        code = proc.wait()  # blocks in waitpid: returns the moment the process ends
+    finally:
+        watchdog.cancel()
+    if code != 0:
+        raise subprocess.CalledProcessError(code, argv)
 
 
 def wait_cluster_ok(dep: Deployment, limit: float = 30.0) -> None:
