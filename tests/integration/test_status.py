@@ -80,6 +80,8 @@ def test_remote_cluster_seed_discovers_every_node(healthy: Topology) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     (cluster,) = json.loads(result.stdout)["clusters"]
     assert len(cluster["nodes"]) == 6 and cluster["health"] == "ok"
+    table = status_cli("--cluster", address(healthy, "main-3"), "--password-env", "STATUS_TEST_PW", env=env)
+    assert table.stdout.startswith("cluster: slots 16384/16384"), table.stdout[:80]  # not "cluster cluster:"
 
 
 def test_remote_sentinels_discover_the_data_nodes(healthy: Topology) -> None:
