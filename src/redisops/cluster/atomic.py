@@ -44,7 +44,7 @@ from redisops.cluster.journal import Journal
 from redisops.cluster.planner import Move
 from redisops.cluster.wire import WirePool
 
-__all__ = ["FINAL_STATES", "ServerJob", "group_jobs", "parse_server_jobs", "ranges", "run_atomic"]
+__all__ = ["FINAL_STATES", "ServerJob", "group_jobs", "parse_server_jobs", "ranges", "run_atomic", "slot_owners"]
 
 FINAL_STATES = frozenset({"success", "failed", "cancelled"})
 #: how often a running job's keys on its target are counted for progress
@@ -263,11 +263,11 @@ async def _settle(context: _Context, job: _Job, left: set[int], counts: Mapping[
     """Slots of ``left`` the source has handed to the target are journalled done; returns those still to move."""
     deadline = context.clock.now() + HANDOVER_TIMEOUT_S
     while True:
-        on_source = await _owners(context.clients[job.source], left)
+        on_source = await slot_owners(context.clients[job.source], left)
         gone = {s for s in left if on_source.get(s) != job.source}
         if not gone:
             return left
-        on_target = await _owners(context.clients[job.target], gone)
+        on_target = await slot_owners(context.clients[job.target], gone)
         moved = sorted(s for s in gone if on_target.get(s) == job.target)
         if moved:
             for slot in moved:
@@ -286,7 +286,7 @@ async def _settle(context: _Context, job: _Job, left: set[int], counts: Mapping[
         await context.clock.asleep(0.1)
 
 
-async def _owners(client: WirePool, slots: Iterable[int]) -> dict[int, str]:
+async def slot_owners(client: WirePool, slots: Iterable[int]) -> dict[int, str]:
     """Who ``client``'s node says owns each of ``slots`` (CLUSTER SLOTS)."""
     wanted = set(slots)
     (reply,) = await client.call([("CLUSTER", "SLOTS")])

@@ -49,7 +49,7 @@ from redis import exceptions as rx
 from redisops.address import Address
 from redisops.clock import Clock, SystemClock
 from redisops.cluster.asm import ASM_PROBE, Strategy, choose_strategy
-from redisops.cluster.atomic import run_atomic
+from redisops.cluster.atomic import run_atomic, slot_owners
 from redisops.cluster.errors import BusyKeyError, PlanError, SlotMigrationError
 from redisops.cluster.journal import Journal, read_journal
 from redisops.cluster.live import ClusterView, fetch_view, wait_converged
@@ -452,7 +452,7 @@ async def _open(run: _Run, wave: Sequence[Move]) -> set[int]:
     for slot, reply in zip(todo, migrating, strict=True):
         if not _already(reply, "not the owner", Move(slot, source, target)):
             opened.add(slot)
-        elif await _owner_seen_by(run.clients[target], slot) != target:
+        elif (await slot_owners(run.clients[target], [slot])).get(slot) != target:
             raise SlotMigrationError(slot, source, target, "the source does not own it, nor does the target",
                                      retryable=False, hint="the plan is stale: run `redisops cluster check`")
     return opened
@@ -465,15 +465,6 @@ def _already(reply: Any, expected: str, move: Move) -> bool:
     if expected in str(reply):
         return True
     raise SlotMigrationError(move.slot, move.source, move.target, str(reply)) from reply
-
-
-async def _owner_seen_by(client: WirePool, slot: int) -> str | None:
-    (slots,) = await client.call([("CLUSTER", "SLOTS")])
-    for first, last, *nodes in slots:
-        if first <= slot <= last and nodes and len(nodes[0]) > 2:
-            node_id = nodes[0][2]
-            return node_id.decode() if isinstance(node_id, bytes) else str(node_id)
-    return None
 
 
 async def _close(run: _Run, wave: Sequence[Move]) -> None:
