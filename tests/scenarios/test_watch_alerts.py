@@ -99,7 +99,9 @@ def test_killed_master_is_one_webhook_alert_then_resolved(tmp_path: Path, receiv
     switch_at = next(e["at"] for e in firing["incident"]["timeline"] if e["event"] == "+switch-master")
     print(f"\nfirst +switch-master -> webhook received {(arrived - switch_at) * 1000:.1f} ms")
     counted = [line for line in metrics.splitlines() if line.startswith("redisops_failovers_total{")]
-    assert counted == ['redisops_failovers_total{group="mymaster"} 1.0'], (counted, receiver.failovers())
+    seen = [(b["incident"]["key"], b["state"], [(e["event"], e["source"], e["detail"]) for e in b["incident"]["timeline"]])
+            for _, b in receiver.failovers()]
+    assert counted == ['redisops_failovers_total{group="mymaster"} 1.0'], (counted, seen)
     assert 'redisops_alert_deliveries_total{channel="webhook",outcome="sent"}' in metrics
 
 

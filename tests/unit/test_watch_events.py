@@ -256,3 +256,18 @@ def test_rival_leaders_promoting_different_replicas_are_one_failover() -> None:
     assert handed[0].key == handed[1].key
     assert handed[1].labels["new_master"] == "127.0.0.1:12502"
     assert [e.event for e in handed[1].timeline].count("+switch-master") == 3
+
+
+def test_late_switch_after_a_rival_epoch_joins_the_resolved_failover() -> None:
+    """Seen in CI: a sentinel that lost the epoch-1 election announced epoch 2, then the leader's own
+    +switch-master (same pair) arrived after +failover-end: still one failover, not a second alert."""
+    correlator = EventCorrelator()
+    rows = [r for r in FAILOVER if not (r[1] == 12512 and r[2] == "+switch-master")]
+    first = feed_all(correlator, events(rows))
+    assert [i.resolved for _, i in first] == [False, True]
+    late = events([(2.30, 12511, "+new-epoch", "2"),
+                   (2.40, 12512, "+switch-master", "mymaster 127.0.0.1 12500 127.0.0.1 12502")])
+    assert feed_all(correlator, late) == []
+    # the same pair long after it settled (a failback in between was missed) is a new failover
+    again = events([(600.0, 12512, "+switch-master", "mymaster 127.0.0.1 12500 127.0.0.1 12502")])
+    assert [(i.key, i.resolved) for _, i in feed_all(correlator, again)] == [("failover:mymaster:2", False)]

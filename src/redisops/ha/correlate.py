@@ -14,7 +14,8 @@ come about a second earlier, when the leader's new configuration reaches them).
   find the new master is the moment the on-call needs to know);
 * ``+failover-end`` (or a poll that sees the new master healthy, see
   :meth:`EventCorrelator.on_group_status`) resolves it;
-* later ``+switch-master`` naming the same old -> new pair join it silently, and so do, while it is open,
+* later ``+switch-master`` naming the same old -> new pair join it silently (whatever epoch a rival
+  sentinel's lost election announced meanwhile), and so do, while it is open,
   switches from its old or new master to another one (two leaders of consecutive epochs promoting
   different replicas): one outage, one alert, the newest choice named at resolution.
 
@@ -201,7 +202,12 @@ class EventCorrelator:
         current = state.failover
         entry = timeline_entry(event)
         if current is not None and _pair(current) == (str(event.master), str(event.new_master)) and (
-                state.epoch is None or state.epoch == state.failover_epoch):
+                state.epoch is None or state.epoch == state.failover_epoch
+                or event.at <= current.timeline[-1].at + self.grace_s.get(current.group, DEFAULT_GRACE_S)):
+            # The same switch seen by a later sentinel.  Its epoch may be newer than the incident's: a rival
+            # sentinel that lost the election still bumped the epoch (+new-epoch 2 after a failover in 1).
+            # The same pair again long after the failover settled is a new failover (a failback between
+            # them was missed); within the group's grace it is this one.
             state.failover = current if current.resolved else _append(current, entry)
             return []
         if current is not None and not current.resolved and str(event.master) in state.failover_masters:
