@@ -177,3 +177,25 @@ def self_signed(directory: Path) -> tuple[Path, ssl.SSLContext]:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_path, key_path)
     return cert_path, context
+
+
+def failover_chain(bodies: list[dict[str, Any]], killed: str) -> list[str]:
+    """The failover incidents of webhook ``bodies`` (in arrival order), checked to be one killed master's.
+
+    Each incident arrives firing once, then resolved once.  The first starts at ``killed``.  A further one
+    is accepted only when it fails over the master the previous one promoted: Sentinel 7.0 with a 1 s
+    down-after sometimes does that a second later (a sentinel's peers still answer "master down"), a real
+    second failover the watcher must report.  The same failover told twice (three sentinels' +switch-master
+    as two incidents) fails here.  Returns the incident keys."""
+    states: dict[str, list[str]] = {}
+    labels: dict[str, dict[str, str]] = {}
+    for body in bodies:
+        incident = body["incident"]
+        states.setdefault(incident["key"], []).append(body["state"])
+        labels[incident["key"]] = incident["labels"]
+    assert all(s == ["firing", "resolved"] for s in states.values()), states
+    keys = list(states)
+    assert keys and labels[keys[0]]["old_master"] == killed, labels
+    for before, after in zip(keys, keys[1:], strict=False):
+        assert labels[after]["old_master"] == labels[before]["new_master"], labels
+    return keys

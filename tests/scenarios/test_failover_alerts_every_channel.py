@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from alert_endpoints import Endpoint, SmtpSink
+from alert_endpoints import Endpoint, SmtpSink, failover_chain
 
 from redisops.testing import Topology, assert_eventually
 
@@ -68,17 +68,26 @@ def test_one_failover_alert_per_channel_with_timeline(tmp_path: Path, endpoint: 
                 assert all(len(messages) >= 2 for messages in got.values()), {k: len(v) for k, v in got.items()}
                 return got
 
-            got = assert_eventually(every_channel_got_firing_and_resolved, within=40)
+            assert_eventually(every_channel_got_firing_and_resolved, within=40)
             topo.up()
             node = topo.client("mymaster-0").info("replication")
             assert node["role"] == "slave" and node["master_link_status"] == "up"
+
+            def as_many_on_every_channel_as_the_webhook_had_failovers() -> tuple[dict[str, list[str]], list[str]]:
+                got = failover_messages(endpoint, smtp)
+                keys = failover_chain([json.loads(m) for m in got["webhook"]], str(old))
+                counts = {channel: len(messages) for channel, messages in got.items()}
+                assert counts == dict.fromkeys(got, 2 * len(keys)), counts
+                return got, keys
+
+            got, keys = assert_eventually(as_many_on_every_channel_as_the_webhook_had_failovers, within=30)
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.communicate(timeout=30)
 
     assert proc.returncode == 0
     firing = {channel: [m for m in messages if not resolved(m)] for channel, messages in got.items()}
-    assert {channel: len(messages) for channel, messages in firing.items()} == dict.fromkeys(got, 1)
-    for channel, (message,) in firing.items():
+    assert {channel: len(messages) for channel, messages in firing.items()} == dict.fromkeys(got, len(keys))
+    for channel, (message, *_) in firing.items():
         assert str(old) in message and "+switch-master" in message, (channel, message)
         assert "+sdown" in message and "+odown" in message, (channel, message)

@@ -271,3 +271,36 @@ def test_late_switch_after_a_rival_epoch_joins_the_resolved_failover() -> None:
     # the same pair long after it settled (a failback in between was missed) is a new failover
     again = events([(600.0, 12512, "+switch-master", "mymaster 127.0.0.1 12500 127.0.0.1 12502")])
     assert [(i.key, i.resolved) for _, i in feed_all(correlator, again)] == [("failover:mymaster:2", False)]
+
+
+def test_new_master_down_before_the_end_folds_the_next_failover_in() -> None:
+    """Seen in CI (7.0, down-after 1 s): a sentinel found the just-promoted 12502 down 3 ms before the leader's
+    +failover-end, and failed it over to 12501 a second later.  One outage: one incident, resolved at the
+    second +failover-end and naming the master clients end up on."""
+    correlator = EventCorrelator()
+    rows = [r for r in FAILOVER if r[0] < 2.248]
+    rows += [(2.245, 12511, "+sdown", "master mymaster 127.0.0.1 12502"),
+             (2.245, 12511, "+odown", "master mymaster 127.0.0.1 12502 #quorum 3/2"),
+             *[r for r in FAILOVER if r[0] >= 2.248],
+             (2.900, 12511, "+new-epoch", "2"),
+             (2.900, 12511, "+elected-leader", "master mymaster 127.0.0.1 12502"),
+             (3.500, 12511, "+switch-master", "mymaster 127.0.0.1 12502 127.0.0.1 12501"),
+             (3.600, 12510, "+switch-master", "mymaster 127.0.0.1 12502 127.0.0.1 12501"),
+             (4.100, 12511, "+failover-end", "master mymaster 127.0.0.1 12502")]
+    handed = [i for _, i in feed_all(correlator, events(rows))]
+    assert [i.resolved for i in handed] == [False, True]
+    opened, done = handed
+    assert opened.key == done.key and done.labels["new_master"] == "127.0.0.1:12501"
+    assert done.resolved_at == T0 + 4.1
+    assert [e.event for e in done.timeline].count("+failover-end") == 2
+
+
+def test_a_sdown_cleared_by_a_switch_does_not_hold_a_later_failover() -> None:
+    """12502 was a master once and went +sdown, then the group moved away from it: when 12502 is promoted
+    again later, that old report must not keep the new failover open."""
+    correlator = EventCorrelator()
+    feed_all(correlator, events([(-50.0, 12510, "+sdown", "master mymaster 127.0.0.1 12502"),
+                                 (-49.0, 12510, "+switch-master", "mymaster 127.0.0.1 12502 127.0.0.1 12500"),
+                                 (-48.0, 12510, "+failover-end", "master mymaster 127.0.0.1 12502")]))
+    handed = feed_all(correlator, events(FAILOVER))
+    assert [i.resolved for _, i in handed] == [False, True]

@@ -13,7 +13,8 @@ come about a second earlier, when the leader's new configuration reaches them).
 * the FIRST ``+switch-master`` hands the incident out (the moment clients can
   find the new master is the moment the on-call needs to know);
 * ``+failover-end`` (or a poll that sees the new master healthy, see
-  :meth:`EventCorrelator.on_group_status`) resolves it;
+  :meth:`EventCorrelator.on_group_status`) resolves it, unless a sentinel already reports the new
+  master ``+sdown``: then Sentinel's next failover joins the incident and its end resolves it;
 * later ``+switch-master`` naming the same old -> new pair join it silently (whatever epoch a rival
   sentinel's lost election announced meanwhile), and so do, while it is open,
   switches from its old or new master to another one (two leaders of consecutive epochs promoting
@@ -91,6 +92,8 @@ class _GroupState:
     aborted: Incident | None = None
     window: FailoverWindow | None = None
     odown_at: dict[str, float] = field(default_factory=dict)  # master -> its last +odown
+    #: master -> {sentinel: when it said +sdown}, until that sentinel's -sdown or its +switch-master away
+    down_by: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def timeline_entry(event: SentinelEvent) -> TimelineEntry:
@@ -167,6 +170,10 @@ class EventCorrelator:
         old = str(event.master)
         if event.name == "+odown" and event.about_master:
             state.odown_at[old] = event.at
+        if event.name == "+sdown" and event.about_master:
+            state.down_by.setdefault(old, {})[str(event.source)] = event.at
+        elif (event.name == "-sdown" and event.about_master) or event.name == "+switch-master":
+            state.down_by.get(old, {}).pop(str(event.source), None)  # a switch resets the sentinel's flags
         starts = event.name in _STARTS or event.name.startswith("+failover-state-")
         if not starts and event.name != "+switch-master":
             return
@@ -250,10 +257,18 @@ class EventCorrelator:
 
     def _end(self, state: _GroupState, event: SentinelEvent) -> list[Incident]:
         current = state.failover
-        if current is None or current.labels.get("old_master") != str(event.master):
+        new = None if current is None else current.labels.get("new_master")
+        if current is None or str(event.master) not in state.failover_masters or str(event.master) == new:
             self._record(state, event)  # the switch has not reached us yet
             return []
         if current.resolved:  # a poll saw the new master serve first
+            return []
+        if any(at >= current.started_at for at in state.down_by.get(new or "", {}).values()):
+            # A sentinel already finds the new master down: Sentinel is about to fail over again (seen on
+            # 7.0 with down-after 1 s: the switch clears the sentinel's failover delay, and its peers' stale
+            # "master down" replies make the quorum at once).  The outage goes on: that failover joins this
+            # incident, and its +failover-end (or a poll that finds the group settled) resolves it.
+            state.failover = _append(current, timeline_entry(event))
             return []
         state.failover = _resolve(current, timeline_entry(event))
         return [state.failover]
