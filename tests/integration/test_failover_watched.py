@@ -20,6 +20,7 @@ from redis.sentinel import Sentinel
 
 from redisops.alerts import Incident, IncidentKind, Severity
 from redisops.ha import Watcher
+from redisops.ha.correlate import MIN_GRACE_S
 from redisops.spec.watch import WatchSpec
 from redisops.testing import Topology, assert_eventually
 from redisops.testing.watching import IncidentRecorder as Recorder
@@ -130,6 +131,9 @@ def test_real_split_brain_is_still_raised(topo: Topology, watching: tuple[Watche
     assert group.master is not None
     rogue = next(n for n in group.nodes if n.address != group.master)
     client = next(topo.client(p.name) for p in topo.plan.groups[0].redis if p.address == rogue.address)
+    # A sentinel whose last INFO of the rogue still said "master" (it was the old master of the previous test,
+    # converted between two 10 s INFO periods) would demote it at once, before the poll sees two masters.
+    assert_eventually(lambda: reported_as_replica(topo, str(rogue.address)), within=15, interval=0.2)
     client.execute_command("REPLICAOF", "NO", "ONE")  # no failover running: nobody asked for this master
     try:
         brain = assert_eventually(lambda: one(sink.of(IncidentKind.SPLIT_BRAIN)), within=10)
@@ -171,6 +175,13 @@ def converted(target: SentinelTarget, old: object) -> None:
     assert node.role is Role.REPLICA and node.link_up, node
 
 
+def reported_as_replica(topo: Topology, address: str) -> None:
+    for i in range(3):
+        replicas = topo.client(f"mymaster-sentinel-{i}").sentinel_slaves("mymaster")
+        roles = {f"{r['ip']}:{r['port']}": r.get("role-reported") for r in replicas}
+        assert roles.get(address) == "slave", (i, roles)
+
+
 def one(incidents: list[Incident]) -> Incident:
     assert len(incidents) == 1, incidents
     return incidents[0]
@@ -184,3 +195,25 @@ def healthy(topo: Topology) -> None:
     groups, _ = targets_from_plan(topo.plan, topo.secrets)
     report = collect_status_sync(groups, [])
     assert report.health is Health.OK, report.reasons
+
+
+def test_a_failover_timeout_changed_at_runtime_is_read_again(topo: Topology,
+                                                              watching: tuple[Watcher, Recorder]) -> None:
+    """SENTINEL SET failover-timeout: the split-brain grace follows without a watcher restart."""
+    watcher, _ = watching
+    sentinels = [topo.client(f"mymaster-sentinel-{i}") for i in range(3)]
+    before = int(sentinels[0].sentinel_master("mymaster")["failover-timeout"])
+    assert_eventually(lambda: grace_is(watcher, max(before / 1000, MIN_GRACE_S)), within=10)
+    watcher.timeout_reread_s = 0.5
+    try:
+        for sentinel in sentinels:
+            sentinel.execute_command("SENTINEL", "SET", "mymaster", "failover-timeout", "90000")
+        assert_eventually(lambda: grace_is(watcher, 90.0), within=10)
+    finally:
+        for sentinel in sentinels:
+            sentinel.execute_command("SENTINEL", "SET", "mymaster", "failover-timeout", str(before))
+    assert_eventually(lambda: grace_is(watcher, max(before / 1000, MIN_GRACE_S)), within=10)
+
+
+def grace_is(watcher: Watcher, seconds: float) -> None:
+    assert watcher.correlator.grace_s.get("mymaster") == seconds, watcher.correlator.grace_s

@@ -37,7 +37,7 @@ the watcher restarts: the watcher cannot tell it from a crashed one.
 Split brain needs the group's failover-timeout (see
 :class:`~redisops.ha.correlate.FailoverWindow`); the watcher reads it from the
 sentinels (``SENTINEL MASTER``) on its first cycles and hands it to the
-correlator.
+correlator, and again every :data:`TIMEOUT_REREAD_S` (``SENTINEL SET`` changes it at runtime).
 """
 
 from __future__ import annotations
@@ -69,6 +69,9 @@ __all__ = ["Watcher", "describe_report"]
 
 log = logging.getLogger("redisops.watch")
 
+#: each group's failover-timeout is read again this often (seconds)
+TIMEOUT_REREAD_S = 60.0
+
 
 class Watcher:
     def __init__(self, groups: Sequence[SentinelTarget], clusters: Sequence[ClusterTarget], sink: AlertSink, *,
@@ -87,6 +90,8 @@ class Watcher:
         self.tracker = ConditionTracker()
         self.last_report: StatusReport | None = None
         self._odown: set[tuple[str, str]] = set()  # (group, master) whose +odown was logged
+        self.timeout_reread_s = TIMEOUT_REREAD_S
+        self._timeouts_read: dict[str, float] = {}  # group -> when its failover-timeout was last read
         self.metrics.groups_seen([g.name for g in self.groups])
 
     @property
@@ -127,9 +132,11 @@ class Watcher:
                             for target, group in zip(self.groups, report.groups, strict=True))
 
     async def _read_failover_timeouts(self) -> None:
-        """Each group's failover-timeout, from the first sentinel that answers (once per group)."""
+        """Each group's failover-timeout, from the first sentinel that answers (every ``timeout_reread_s``)."""
+        now = self.clock.now()
         for group in self.groups:
-            if group.name in self.correlator.grace_s:
+            read_at = self._timeouts_read.get(group.name)
+            if read_at is not None and now - read_at < self.timeout_reread_s:
                 continue
             for address in group.sentinels:
                 try:
@@ -140,6 +147,7 @@ class Watcher:
                 except Exception:  # unreachable, or an error reply: the next sentinel, or the next cycle
                     continue
                 self.correlator.grace_s[group.name] = max(seconds, MIN_GRACE_S)
+                self._timeouts_read[group.name] = now
                 break
 
     def decide(self, report: StatusReport, at: float) -> str:
