@@ -188,3 +188,28 @@ def scrape(port: int) -> str:
         raise AssertionError(f"/metrics: {exc}") from exc
 
 
+
+
+# --- a sentinel that hangs (last: a resumed sentinel enters TILT for 30 s) ------------------------------
+
+
+def test_paused_sentinel_is_noticed_and_resubscribed(topo: Topology, watching: tuple[Running, Recorder]) -> None:
+    """SIGSTOP keeps the socket open and the kernel still ACKs, so neither a read nor TCP keepalive fails:
+    only a PING on the Pub/Sub connection that gets no PONG shows the sentinel is gone."""
+    running, sink = watching
+    name, where = "mymaster-sentinel-2", address(topo, "mymaster-sentinel-2")
+    topo.pause(name)
+    try:
+        assert_eventually(lambda: disconnected(running, where), within=15)
+        assert_eventually(lambda: one(sink.of(IncidentKind.SENTINEL_DOWN)), within=10)
+    finally:
+        topo.resume(name)
+    assert_eventually(lambda: connected(running, where), within=15)
+    before = running.sample("redisops_watch_events_total", {"sentinel": where}) or 0
+    topo.client(name).execute_command("SENTINEL", "SET", "mymaster", "down-after-milliseconds", "1000")
+    assert_eventually(lambda: more(running, where, before), within=5)
+    assert_eventually(lambda: resolved(sink.of(IncidentKind.SENTINEL_DOWN)), within=10)
+
+
+def disconnected(running: Running, sentinel: str) -> None:
+    assert running.sample("redisops_watch_sentinel_connected", {"sentinel": sentinel}) == 0

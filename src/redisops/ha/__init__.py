@@ -11,8 +11,8 @@ manual failover (``failover``) and settings review (``tune``).
 
 Modules: ``events`` (Pub/Sub payload -> :class:`SentinelEvent`), ``correlate``
 (events of all sentinels -> one incident per failover), ``conditions`` (a
-status report -> conditions -> incidents), ``subscriber`` (PSUBSCRIBE with
-reconnects), ``metrics`` (Prometheus), ``watcher`` (the loop).  ``ha`` hands
+status report -> conditions -> incidents), ``subscriber`` (PSUBSCRIBE, a PING when
+quiet, reconnects), ``metrics`` (Prometheus), ``watcher`` (the loop).  ``ha`` hands
 incidents to an :class:`~redisops.alerts.AlertSink`; it never notifies anyone
 itself.
 """

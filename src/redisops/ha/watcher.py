@@ -228,7 +228,7 @@ class Watcher:
 
         await subscribe(address, password, received, on_state=lambda up: gauge.set(1 if up else 0),
                         clock=self.clock, timeout=self.settings.probe_timeout_s,
-                        backoff=_backoff(self.settings.reconnect_max_s))
+                        health_s=self.settings.poll_interval_s, backoff=_backoff(self.settings.reconnect_max_s))
 
 
 def _backoff(cap: float) -> ExponentialBackoff:
