@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from redisops.data.backup import (
     run_backup,
     verify_backup,
 )
+from redisops.data.backup.check import download_shard
 from redisops.data.backup.errors import FetchError
 from redisops.data.backup.run import ShardSource
 from redisops.data.compare import classify
@@ -222,3 +224,19 @@ def test_unreachable_bucket_and_missing_credentials_are_one_line(s3: str, monkey
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     with pytest.raises(StorageError, match="NoCredentialsError|credentials"):
         open_store("s3://backups/y", endpoint_url=s3).write_text("{}", "id", "manifest.json")
+
+
+def test_file_backups_and_the_rdbs_a_restore_downloads_are_private(topo: Topology, tmp_path: Path) -> None:
+    """An RDB is the whole dataset: under the usual umask 022 every file is still 0600, every new directory 0700."""
+    groups, _ = targets_from_plan(topo.plan, topo.secrets)
+    old_umask = os.umask(0o022)
+    try:
+        store = open_store(f"file://{tmp_path / 'backups' / 'prod'}")
+        made = run_backup("sentinel", "mymaster", backup_sources(groups[0], "replica"), store)
+        download_shard(store, made, made.shards[0], tmp_path / "restore.rdb")
+    finally:
+        os.umask(old_umask)
+    modes = {str(p.relative_to(tmp_path)): stat.S_IMODE(p.stat().st_mode) for p in tmp_path.rglob("*")}
+    assert modes == {"backups": 0o700, "backups/prod": 0o700, f"backups/prod/{made.id}": 0o700,
+                     f"backups/prod/{made.id}/shard-0.rdb.zst": 0o600, f"backups/prod/{made.id}/manifest.json": 0o600,
+                     "restore.rdb": 0o600}

@@ -1,7 +1,10 @@
-"""Pure parts of backups: retention, manifest round trip, RDB framing, store layout."""
+"""Pure parts of backups: retention, manifest round trip, RDB framing, store layout and file modes."""
 
 from __future__ import annotations
 
+import os
+import stat
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -164,3 +167,33 @@ def test_disk_full_while_writing_is_one_clear_error_and_aborts_the_file(tmp_path
         with store.writer("id", "shard-0.rdb.zst") as out:
             out.write(b"data")
     assert FullFile.discarded
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    """The usual umask, under which files are world-readable unless created otherwise."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def modes(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): stat.S_IMODE(p.stat().st_mode) for p in sorted(root.rglob("*"))}
+
+
+def test_file_store_writes_private_files_whole_or_not_at_all(tmp_path: Path, umask_022: None) -> None:
+    store = open_store(f"file://{tmp_path}/store/nested")
+    store.write_text("{}", "id", "manifest.json")
+    assert modes(tmp_path) == {"store": 0o700, "store/nested": 0o700, "store/nested/id": 0o700,
+                               "store/nested/id/manifest.json": 0o600}
+    (tmp_path / "store/nested/id/shard-0.rdb.zst").write_bytes(b"old")
+    (tmp_path / "store/nested/id/shard-0.rdb.zst").chmod(0o644)
+    with pytest.raises(RuntimeError, match="node died"):
+        with store.writer("id", "shard-0.rdb.zst") as out:
+            out.write(b"half of the new")
+            raise RuntimeError("node died")
+    assert (tmp_path / "store/nested/id/shard-0.rdb.zst").read_bytes() == b"old"  # not clobbered, no temp left
+    store.write_text("new", "id", "shard-0.rdb.zst")
+    assert store.read_text("id", "shard-0.rdb.zst") == "new"
+    assert modes(tmp_path) == {"store": 0o700, "store/nested": 0o700, "store/nested/id": 0o700,
+                               "store/nested/id/manifest.json": 0o600, "store/nested/id/shard-0.rdb.zst": 0o600}

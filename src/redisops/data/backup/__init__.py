@@ -9,7 +9,7 @@
 
 Modules: ``rdb_fetch`` (the replication handshake), ``store`` (fsspec), ``manifest``,
 ``run``, ``check`` (verify), ``restore``, ``retention`` (prune), ``scratch``
-(throw-away redis-server), ``errors``.
+(throw-away redis-server), ``private`` (0600 files, 0700 directories), ``errors``.
 """
 
 from redisops.data.backup.check import ShardCheck, list_backups, load_manifest, verify_backup

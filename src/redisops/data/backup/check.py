@@ -20,6 +20,7 @@ import zstandard
 
 from redisops.data.backup.errors import BackupNotFound, IntegrityError, StorageError
 from redisops.data.backup.manifest import Manifest, ShardEntry
+from redisops.data.backup.private import open_private
 from redisops.data.backup.scratch import ScratchServer, dataset_digest
 from redisops.data.backup.store import MANIFEST, Store
 
@@ -54,7 +55,7 @@ def download_shard(store: Store, manifest: Manifest, shard: ShardEntry, raw_path
     raw = hashlib.sha256()
     decompressor = zstandard.ZstdDecompressor().decompressobj()
     try:
-        with store.reader(manifest.id, shard.file) as src, raw_path.open("wb") as out:
+        with store.reader(manifest.id, shard.file) as src, open_private(raw_path) as out:
             while chunk := src.read(CHUNK):
                 stored.update(chunk)
                 data = decompressor.decompress(chunk)

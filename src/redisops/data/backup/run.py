@@ -30,6 +30,7 @@ import zstandard
 from redisops.address import Address
 from redisops.data.backup.errors import BackupError
 from redisops.data.backup.manifest import Manifest, ShardEntry
+from redisops.data.backup.private import open_private
 from redisops.data.backup.rdb_fetch import fetch_rdb
 from redisops.data.backup.scratch import ScratchServer, dataset_digest
 from redisops.data.backup.store import MANIFEST, Store
@@ -176,7 +177,7 @@ def _backup_shard(store: Store, backup_id: str, source: ShardSource, options: Ba
     try:
         raw_path = workdir / "dump.rdb"
         with store.writer(backup_id, f"{source.name}.rdb.zst") as out, \
-                (raw_path.open("wb") if options.digest else _NoTee()) as tee:
+                (open_private(raw_path) if options.digest else _NoTee()) as tee:
             pipeline = _Pipeline(out, options.zstd_level, tee if options.digest else None)
             fetch_rdb(source.address, source.password, pipeline, timeout=options.timeout)
             pipeline.finish()

@@ -1,8 +1,18 @@
 """A throw-away redis-server that loads one RDB: for digests, verification and restores.
 
-It listens on 127.0.0.1 on a free port, with no persistence of its own, in a
-temporary directory that is removed with it.  ``stop`` always runs (context
-manager), so a failed verification never leaves a server behind.
+The RDB is a production dataset, so the server is as private as the file:
+
+* no TCP at all (``port 0``): it serves a unix socket in a fresh directory that
+  only our user can enter (``mkdtemp``: 0700; the socket itself ``unixsocketperm
+  700``), which also holds the RDB, its config and its log (those two 0600: it
+  runs with umask 077), and is removed with it;
+* ``requirepass`` with a random password that lives only in this object and in
+  the 0600 config file (never on the command line, where ``ps`` would show it,
+  and never logged), so even our own user's other programs get ``NOAUTH``;
+* it dies with us: the explicit :meth:`ScratchServer.stop` runs in ``finally``
+  (context manager), and on Linux the kernel also sends it SIGKILL when the
+  process that started it dies for any reason (``PR_SET_PDEATHSIG``), so a
+  watcher stopped or killed mid-backup leaves no server holding the data.
 
 The dataset digest is the XOR of ``sha1(key, type, value digest)`` over all
 keys: independent of key order and encoding, cheap to combine across SCAN
@@ -12,33 +22,44 @@ TTLs are left out: they shrink while the backup ages.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
+import os
+import secrets
 import shutil
-import socket
+import signal
 import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
 import redis
 
 from redisops.data.backup.errors import BackupError
+from redisops.data.backup.private import open_private
 from redisops.data.digest import NodeReader
 
 __all__ = ["ScratchServer", "dataset_digest"]
 
 BATCH = 1000
+#: sun_path holds 108 bytes with the terminating NUL; redis-server refuses a longer unixsocket
+SOCKET_PATH_MAX = 107
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class ScratchServer:
+    """One private redis-server for one RDB; use it as a context manager so it always stops."""
+
     def __init__(self, rdb: Path, *, binary: str = "redis-server", start_timeout: float = 120.0) -> None:
         self.rdb = rdb
         self.binary = binary
         self.start_timeout = start_timeout
-        self.workdir = Path(tempfile.mkdtemp(prefix="redisops-scratch-"))
+        self.workdir: Path | None = None
         self.process: subprocess.Popen[bytes] | None = None
-        self.port = 0
+        self._password = secrets.token_hex(32)
 
     def __enter__(self) -> ScratchServer:
         try:
@@ -52,40 +73,58 @@ class ScratchServer:
                  tb: TracebackType | None) -> None:
         self.stop()
 
+    @property
+    def socket_path(self) -> Path:
+        if self.workdir is None:
+            raise BackupError("the scratch redis-server is not started")
+        return self.workdir / "redis.sock"
+
     def start(self) -> None:
         if shutil.which(self.binary) is None:
             raise BackupError(f"{self.binary} not found on PATH", hint="install redis-server")
-        self.port = _free_port()
-        target = self.workdir / "dump.rdb"
-        if self.rdb.exists():
-            target.hardlink_to(self.rdb) if _same_device(self.rdb, self.workdir) else shutil.copy(self.rdb, target)
+        self.workdir = Path(tempfile.mkdtemp(prefix="redisops-scratch-"))
+        if len(os.fsencode(self.socket_path)) > SOCKET_PATH_MAX:
+            raise BackupError(f"the scratch socket path {self.socket_path} is longer than {SOCKET_PATH_MAX} bytes",
+                              hint="point TMPDIR at a shorter directory")
+        self._place_rdb(self.workdir / "dump.rdb")
+        config = self.workdir / "redis.conf"
+        with open_private(config) as out:
+            out.write(_config(self.workdir, self.socket_path, self._password).encode())
         self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir),
-             "--dbfilename", "dump.rdb", "--save", "", "--appendonly", "no", "--logfile", "redis.log",
-             "--daemonize", "no"],
-            cwd=self.workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [self.binary, str(config)], cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, umask=0o077, preexec_fn=_die_with(os.getpid()))
         self._wait_loaded()
 
+    def _place_rdb(self, target: Path) -> None:
+        if self.rdb.exists():
+            target.hardlink_to(self.rdb) if _same_device(self.rdb, target.parent) else shutil.copy(self.rdb, target)
+
     def client(self) -> redis.Redis:
-        return redis.Redis("127.0.0.1", self.port, socket_timeout=60, protocol=2)
+        return redis.Redis(unix_socket_path=str(self.socket_path), password=self._password, socket_timeout=60,
+                           protocol=2)
 
     def _wait_loaded(self) -> None:
         deadline = time.monotonic() + self.start_timeout
         client = self.client()
-        while True:
-            if self.process is not None and self.process.poll() is not None:
-                raise BackupError(f"redis-server could not load the RDB: {self._log_tail()}")
-            try:
-                if client.info("persistence").get("loading") == 0:
-                    return
-            except (redis.ConnectionError, redis.BusyLoadingError):
-                pass
-            if time.monotonic() > deadline:
-                raise BackupError(f"redis-server did not load the RDB within {self.start_timeout:g} s")
-            time.sleep(0.02)
+        try:
+            while True:
+                if self.process is not None and self.process.poll() is not None:
+                    raise BackupError(f"redis-server could not load the RDB: {self._log_tail()}")
+                try:
+                    if client.info("persistence").get("loading") == 0:
+                        return
+                except redis.AuthenticationError as exc:  # a ConnectionError, but waiting does not mend it
+                    raise BackupError(f"the scratch redis-server refused its password: {exc}") from exc
+                except (redis.ConnectionError, redis.BusyLoadingError):
+                    pass
+                if time.monotonic() > deadline:
+                    raise BackupError(f"redis-server did not load the RDB within {self.start_timeout:g} s")
+                time.sleep(0.02)
+        finally:
+            client.close()
 
     def _log_tail(self) -> str:
-        log = self.workdir / "redis.log"
+        log = self.socket_path.with_name("redis.log")
         lines = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
         return lines[-1].strip() if lines else "no log"
 
@@ -97,7 +136,54 @@ class ScratchServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _config(workdir: Path, socket_path: Path, password: str) -> str:
+    """The server's whole config: a unix socket only, a password, no persistence of its own."""
+    lines = [
+        "port 0",  # no TCP listener at all
+        f"unixsocket {_quote(str(socket_path))}",
+        "unixsocketperm 700",
+        f"requirepass {password}",  # hex: needs no quoting
+        f"dir {_quote(str(workdir))}",
+        "dbfilename dump.rdb",
+        'save ""',
+        "appendonly no",
+        f"logfile {_quote(str(workdir / 'redis.log'))}",
+        "daemonize no",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _quote(value: str) -> str:
+    """A redis.conf string argument: double quotes, backslash escapes (temp dirs may hold spaces)."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _die_with(parent: int) -> Callable[[], None] | None:
+    """``preexec_fn`` that makes the kernel SIGKILL the child when ``parent`` dies (Linux; None elsewhere).
+
+    ``PR_SET_PDEATHSIG`` fires when the *thread* that forked the child ends; a ScratchServer lives inside one
+    ``with`` block, so that thread outlives it.  If the parent died between fork and prctl the child has
+    already been re-parented and would never get the signal: it checks and exits.  ``prctl`` is looked up
+    here, before the fork, so the child only makes one foreign call (preexec_fn runs between fork and exec,
+    where a multi-threaded parent's locks may be held: nothing here takes one).
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return preexec
 
 
 def dataset_digest(client: redis.Redis) -> tuple[int, str]:
@@ -116,13 +202,6 @@ def dataset_digest(client: redis.Redis) -> tuple[int, str]:
                 total += 1
         if cursor == 0:
             return total, f"{acc:040x}"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _same_device(a: Path, b: Path) -> bool:

@@ -12,6 +12,13 @@ The manifest is written last, so a backup without one is incomplete and is
 never listed; :meth:`Store.remove` deletes the manifest first, so a half-removed
 backup never looks complete either.  Errors of any backend become one
 :class:`StorageError` that names the URL.
+
+A ``file://`` store is written by hand rather than through fsspec, because a
+backup is the whole dataset: files 0600 and the directories redisops creates
+0700 (fsspec's would follow the umask, usually world-readable), each file under
+a private temporary name renamed into place when complete
+(:mod:`~redisops.data.backup.private`).  Other backends keep their own access
+control (bucket policies, IAM).
 """
 
 from __future__ import annotations
@@ -25,8 +32,10 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import fsspec
+from fsspec.implementations.local import LocalFileSystem
 
 from redisops.data.backup.errors import StorageError
+from redisops.data.backup.private import AtomicPrivateFile, make_private_dirs
 
 __all__ = ["MANIFEST", "Store", "open_store"]
 
@@ -112,14 +121,27 @@ class Store:
     def writer(self, *parts: str) -> Iterator[_Writer]:
         """A file being written; on any error it is aborted (S3: the multipart upload is discarded)."""
         path = self.path(*parts)
-        self._write_call("create directory", lambda: self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True))
-        handle = self._write_call(f"open {path}", lambda: self.fs.open(path, "wb"))
+        self._write_call("create directory", lambda: self._makedirs(path.rsplit("/", 1)[0]))
+        handle = self._write_call(f"open {path}", lambda: self._open_for_write(path))
         try:
             yield _Writer(handle, self.url, path)
             self._write_call(f"write {path}", handle.close)  # gcsfs: a missing bucket shows here (404)
         except BaseException:
             _abort(handle)
             raise
+
+    @property
+    def local(self) -> bool:
+        return isinstance(self.fs, LocalFileSystem)
+
+    def _makedirs(self, directory: str) -> None:
+        if self.local:
+            make_private_dirs(Path(directory))
+        else:
+            self.fs.makedirs(directory, exist_ok=True)
+
+    def _open_for_write(self, path: str) -> Any:
+        return AtomicPrivateFile(Path(path)) if self.local else self.fs.open(path, "wb")
 
     def reader(self, *parts: str) -> IO[bytes]:
         path = self.path(*parts)
