@@ -49,7 +49,8 @@ class Condition:
     title: str
     hold_s: float = 0.0  # how long it must hold before it is an incident
     labels: Mapping[str, str] = field(default_factory=dict)
-    #: unix time before which it may not open, however long it held (the end of a failover window)
+    #: when it may open at the earliest, however long it held (the end of a failover window), on the
+    #: time base of the polls' ``at`` (the watcher's monotonic stamps)
     not_before: float = 0.0
 
 

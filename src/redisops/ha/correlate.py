@@ -74,7 +74,7 @@ class FailoverWindow:
     group: str
     old_master: str
     masters: frozenset[str]  # the old master and every master it went to
-    since: float  # its first step
+    since: float  # its first step (times: the events' stamps, monotonic in the watcher)
     until: float  # last step + grace: past this, two masters are split brain again
     planned: bool  # the sentinels never saw the old master +odown: SENTINEL FAILOVER, not a crash
     demoted: bool = False  # a poll saw the old master as a replica: the window is over

@@ -47,7 +47,7 @@ class Instance:
 
 @dataclass(frozen=True)
 class SentinelEvent:
-    at: float  # unix time the watcher received it
+    at: float  # when it was received: the watcher's monotonic stamp (see redisops.ha.timebase)
     source: Address  # the sentinel that published it
     name: str  # the channel: "+sdown", "+switch-master", ...
     group: str | None = None  # the master name it concerns, when the payload names one

@@ -34,6 +34,12 @@ polling and hearing the other two when that one dies.  A sentinel that
 leaves the group on purpose stays in the watcher's list (reported down) until
 the watcher restarts: the watcher cannot tell it from a crashed one.
 
+Time: every event and poll is stamped with the injected (monotonic) clock, and
+holds, windows and grace periods are measured on those stamps; an incident's
+times become unix time only when it is handed to the sink (see
+:mod:`~redisops.ha.timebase`), so a wall clock that steps neither holds nor
+fires an alert.
+
 Split brain needs the group's failover-timeout (see
 :class:`~redisops.ha.correlate.FailoverWindow`); the watcher reads it from the
 sentinels (``SENTINEL MASTER``) on its first cycles and hands it to the
@@ -57,6 +63,7 @@ from redisops.ha.correlate import MIN_GRACE_S, EventCorrelator, FailoverWindow
 from redisops.ha.events import SentinelEvent, parse_event
 from redisops.ha.metrics import WatchMetrics
 from redisops.ha.subscriber import subscribe
+from redisops.ha.timebase import Timebase
 from redisops.spec.watch import WatchSpec
 from redisops.topology.cluster_status import ClusterStatus
 from redisops.topology.model import Health, Role
@@ -84,7 +91,7 @@ class Watcher:
         self.settings = settings or WatchSpec()
         self.metrics = metrics or WatchMetrics()
         self.clock = clock or SystemClock()
-        self.wall = wall  # timestamps of events and incidents are unix time
+        self.time = Timebase(self.clock, wall)  # logic on monotonic stamps; unix time for the sink
         self.on_cycle = on_cycle
         self.correlator = EventCorrelator()
         self.tracker = ConditionTracker()
@@ -96,11 +103,17 @@ class Watcher:
 
     @property
     def open_incidents(self) -> tuple[Incident, ...]:
-        return self.correlator.open_incidents + self.tracker.open_incidents
+        """Incidents handed out and not resolved yet, times in unix time."""
+        return tuple(map(self.time.incident, self.correlator.open_incidents + self.tracker.open_incidents))
 
     # --- the two inputs -----------------------------------------------------------------------------
 
+    def on_message(self, source: Address, channel: str, payload: str, group: str | None = None) -> None:
+        """One Pub/Sub message of sentinel ``source`` (subscribed for ``group``), stamped now."""
+        self.on_event(parse_event(channel, payload, source, self.time.now(), default_group=group))
+
     def on_event(self, event: SentinelEvent) -> None:
+        """``event.at`` is a stamp of :attr:`time` (or any one time base a test keeps to)."""
         self.metrics.events.labels(str(event.source)).inc()
         log.debug("%s %s %s", event.source, event.name, event.payload)
         self._log_master_down(event)
@@ -124,7 +137,7 @@ class Watcher:
         await self._read_failover_timeouts()
         report = await collect_status(self.groups, self.clusters, timeout=self.settings.probe_timeout_s)
         self._remember_sentinels(report)
-        return self.decide(report, self.wall())
+        return self.decide(report)
 
     def _remember_sentinels(self, report: StatusReport) -> None:
         """Keep every sentinel ``report`` shows in the targets, so later polls ask them even if the listed die."""
@@ -150,8 +163,11 @@ class Watcher:
                 self._timeouts_read[group.name] = now
                 break
 
-    def decide(self, report: StatusReport, at: float) -> str:
-        """Conditions of ``report`` -> incidents opened / resolved -> one sentence (no I/O but the sink)."""
+    def decide(self, report: StatusReport, at: float | None = None) -> str:
+        """Conditions of ``report`` -> incidents opened / resolved -> one sentence (no I/O but the sink).
+
+        ``at``: when the report was taken, a stamp of :attr:`time` (default: now)."""
+        at = self.time.now() if at is None else at
         self.last_report = report
         windows = {g.name: w for g in report.groups if (w := self.correlator.failover_window(g.name, at))}
         handed = self.tracker.update(report_conditions(report, self.settings, windows), at)
@@ -166,10 +182,10 @@ class Watcher:
 
     def _hand(self, incidents: Sequence[Incident]) -> None:
         for incident in incidents:
-            self.metrics.incident(incident)
+            self.metrics.incident(incident)  # durations from monotonic stamps
             log.warning("%s %s: %s", "resolved" if incident.resolved else "incident", incident.key, incident.title)
             try:
-                self.sink.notify(incident)
+                self.sink.notify(self.time.incident(incident))
             except Exception:  # a broken sink must not stop the watching
                 log.exception("alert sink failed on %s", incident.key)
 
@@ -224,7 +240,7 @@ class Watcher:
         gauge = self.metrics.connected.labels(str(address))
 
         def received(channel: str, payload: str) -> None:
-            self.on_event(parse_event(channel, payload, address, self.wall(), default_group=group))
+            self.on_message(address, channel, payload, group)
 
         await subscribe(address, password, received, on_state=lambda up: gauge.set(1 if up else 0),
                         clock=self.clock, timeout=self.settings.probe_timeout_s,
