@@ -14,6 +14,7 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -149,6 +150,25 @@ def test_watch_daemon_serves_metrics_and_stops_on_sigterm(topo: Topology) -> Non
         out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert all(json.loads(x)["type"] in ("cycle", "incident") for x in out.splitlines())
+
+
+def test_watch_daemon_logs_changes_to_its_log_file(topo: Topology, tmp_path: Path) -> None:
+    """Three identical cycles are one line in ``--log-file``, and nothing is logged to stderr."""
+    logged = tmp_path / "logs" / "watch.log"
+    proc = subprocess.Popen([*REDISOPS, "watch", "--json", "--metrics-port", "0", "--log-file", str(logged),
+                             "-f", str(topo.spec_file)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        cycles = [json.loads(proc.stdout.readline()) for _ in range(3)]
+        assert [c["type"] for c in cycles] == ["cycle"] * 3 and len({c["sentence"] for c in cycles}) == 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert err == ""
+    text = logged.read_text()
+    assert text.count(cycles[0]["sentence"]) == 1, text
+    assert "watching 1 groups" in text and text.rstrip().endswith("stopped")
 
 
 # --- checks -------------------------------------------------------------------------------------------

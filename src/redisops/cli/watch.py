@@ -5,6 +5,8 @@ from ``--sentinel h:p,h:p --master NAME`` (passwords from the environment
 variables named by ``--sentinel-password-env`` / ``--password-env``); watch
 settings and alert channels come from the spec when the file exists.
 ``--json`` writes one JSON line per incident and per poll cycle on stdout.
+The log (stderr, or ``--log-file PATH`` rotated at 10 MB with 3 old files kept)
+has each cycle's sentence when it changes and at most once a minute otherwise.
 ``--once`` runs one poll cycle, prints its sentence and exits with the status
 code (0 ok, 1 degraded, 3 down); it sends no alerts.
 
@@ -27,7 +29,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -54,6 +56,10 @@ __all__ = ["register"]
 log = logging.getLogger("redisops.watch")
 
 
+LogFileOpt = Annotated[Path | None, typer.Option("--log-file", metavar="PATH",
+                                                 help="Log to PATH (rotated at 10 MB, 3 kept) instead of stderr.")]
+
+
 def register(app: typer.Typer) -> None:
     app.command("watch")(watch)
 
@@ -72,6 +78,7 @@ def watch(
     sentinel_password_env: SentinelPasswordEnvOpt = None,
     no_backups: bool = typer.Option(False, "--no-backups",
                                     help="Do not run the spec's backup.schedule inside the watcher."),
+    log_file: LogFileOpt = None,
 ) -> None:
     """Watch every sentinel and node; hand failovers and other incidents to the alert channels."""
 
@@ -83,6 +90,8 @@ def watch(
         if once:
             return _once(ctx, setup)
         port = setup.settings.metrics_port if metrics_port is None else metrics_port
+        if log_file is not None:
+            _log_to_file(log_file)
         return _daemon(ctx, setup, port, backups=not no_backups)
 
     run(body, file=file, json_out=json_out, debug=debug)
@@ -200,6 +209,29 @@ async def _until_signalled(watcher: Watcher) -> None:
              watcher.settings.poll_interval_s)
     await watcher.run(stop)
     log.info("stopped")
+
+
+#: the log file is rotated at this size, and this many rotated files are kept (40 MB on disk at most)
+LOG_MAX_BYTES = 10_000_000
+LOG_BACKUPS = 3
+
+
+def _log_to_file(path: Path) -> None:
+    """redisops' log lines to ``path`` only (not stderr too), rotated: a daemon's log must not grow forever.
+
+    ``make up`` passes ``--log-file .redisops/watch.log``; under a service manager that keeps the journal
+    (systemd), leave it out and log to stderr."""
+    from logging.handlers import RotatingFileHandler
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = RotatingFileHandler(path, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"--log-file {path}: {exc.strerror or exc}", hint="pick a writable path") from None
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logger = logging.getLogger("redisops")
+    logger.addHandler(handler)
+    logger.propagate = False
 
 
 # --- the backup schedule ----------------------------------------------------------------------------

@@ -14,8 +14,10 @@ backstop that closes a connection whose host is gone.
 
 Either way the subscription is retried after ``backoff.compute(failures)``
 seconds (capped exponential), and the failure count resets once a
-subscription is confirmed.  Messages that arrive while nobody is subscribed
-are lost: that is what the watcher's polls are for.
+subscription is confirmed.  The first failure is logged (INFO), the retries
+only at DEBUG, and the success that ends them again (INFO): a sentinel down
+for a day is two lines, not one per retry.  Messages that arrive while nobody
+is subscribed are lost: that is what the watcher's polls are for.
 """
 
 from __future__ import annotations
@@ -63,6 +65,9 @@ async def subscribe(address: Address, password: str | None, on_message: OnMessag
 
     def state(up: bool) -> None:
         nonlocal failures
+        if up and failures:
+            log.info("sentinel %s: subscribed again (%d failed %s)", address, failures,
+                     "attempt" if failures == 1 else "attempts")
         if up:
             failures = 0
         on_state(up)
@@ -73,7 +78,9 @@ async def subscribe(address: Address, password: str | None, on_message: OnMessag
         except (RedisError, OSError) as exc:
             delay = backoff.compute(failures)
             failures += 1
-            log.info("sentinel %s: %s; resubscribing in %.1f s", address, exc or type(exc).__name__, delay)
+            # the first failure says why; retries every reconnect_max_s would fill the log (debug shows them)
+            log.log(logging.INFO if failures == 1 else logging.DEBUG, "sentinel %s: %s; resubscribing in %.1f s",
+                    address, exc or type(exc).__name__, delay)
             await clock.asleep(delay)
 
 

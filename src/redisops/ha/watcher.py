@@ -15,12 +15,17 @@ snapshot; :meth:`Watcher.decide` turns it into conditions (see
 and returns one sentence saying what it did.  The watcher never sends a
 notification itself: the sink (the alert dispatcher) does.
 
+:meth:`Watcher.run` logs each cycle's sentence when it differs from the last
+one, and an unchanged one at most once a minute (see
+:mod:`~redisops.ha.cycle_log`): a healthy deployment's log grows by one line a
+minute, not one every poll.
+
 A dead master gets no incident of its own while the sentinels fail it over:
 the failover incident (handed at the first ``+switch-master``, its timeline
 starting at the master's ``+sdown`` / ``+odown``) is the one alert, and a
 ``master_down`` incident follows only if no master answers for
 ``master_down_after_s``.  Until then the watcher does not stay silent: the
-first ``+odown`` of a master is logged at WARNING at once, and each cycle
+first ``+odown`` of a master is logged at WARNING at once, and the cycle
 sentence starts ``waiting:`` (not ``no action:``), logged at WARNING, naming the
 master and what the sentinels flag (sdown, odown, failover in progress).
 
@@ -60,6 +65,7 @@ from redisops.alerts.model import AlertSink, Incident, IncidentKind
 from redisops.clock import Clock, SystemClock
 from redisops.ha.conditions import ConditionTracker, report_conditions
 from redisops.ha.correlate import MIN_GRACE_S, EventCorrelator, FailoverWindow
+from redisops.ha.cycle_log import CycleLog
 from redisops.ha.events import SentinelEvent, parse_event
 from redisops.ha.metrics import WatchMetrics
 from redisops.ha.subscriber import subscribe
@@ -93,6 +99,7 @@ class Watcher:
         self.clock = clock or SystemClock()
         self.time = Timebase(self.clock, wall)  # logic on monotonic stamps; unix time for the sink
         self.on_cycle = on_cycle
+        self.cycle_log = CycleLog(log, self.clock)  # the daemon's sentence: on change, else once a minute
         self.correlator = EventCorrelator()
         self.tracker = ConditionTracker()
         self.last_report: StatusReport | None = None
@@ -220,11 +227,11 @@ class Watcher:
     async def _cycle(self) -> None:
         try:
             sentence = await self.run_cycle()
-        except Exception:
+        except Exception as exc:
             self.metrics.cycle_errors.inc()
-            log.exception("poll cycle failed")
+            self.cycle_log.say(f"poll cycle failed: {type(exc).__name__}: {exc}", logging.ERROR, exc_info=True)
             return
-        log.log(logging.WARNING if sentence.startswith("waiting:") else logging.INFO, sentence)
+        self.cycle_log.say(sentence, logging.WARNING if sentence.startswith("waiting:") else logging.INFO)
         if self.on_cycle is not None and self.last_report is not None:
             self.on_cycle(sentence, self.last_report)
 
