@@ -69,7 +69,7 @@ def cluster_node(port: int, text: str, state: str = "ok", link: str = "up") -> C
         repl = (f"# Replication\r\nrole:slave\r\nmaster_host:127.0.0.1\r\nmaster_port:{master_port}\r\n"
                 f"master_link_status:{link}\r\nslave_repl_offset:776\r\n")
     info = f"cluster_state:{state}\r\ncluster_slots_assigned:16384\r\ncluster_current_epoch:7\r\n"
-    return cluster_probe(A(port), [view, info, 19, repl])
+    return cluster_probe(A(port), [view, info, 19, repl, "loading:0"])
 
 
 def dead(port: int) -> ClusterProbe:

@@ -212,7 +212,7 @@ def test_slot_map_merges_adjacent_ranges_and_finds_gaps() -> None:
 
 
 def test_cluster_probe_from_replies_of_a_failing_cluster() -> None:
-    probe = cluster_probe(A("127.0.0.1", 32004), [FAILED_MASTER_LINE, CLUSTER_INFO_FAIL, 13, REPLICA_LINK_DOWN])
+    probe = cluster_probe(A("127.0.0.1", 32004), [FAILED_MASTER_LINE, CLUSTER_INFO_FAIL, 13, REPLICA_LINK_DOWN, "loading:0"])
     assert (probe.state, probe.current_epoch, probe.slots_assigned) == ("fail", 6, 16384)
     assert (probe.node.keys, probe.node.role, probe.node.link_up) == (13, Role.REPLICA, False)
     assert probe.myself is None and probe.slot_map.covered == 5461

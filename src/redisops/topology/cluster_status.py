@@ -29,6 +29,7 @@ from redisops.topology.model import (
     Failure,
     FailureKind,
     Health,
+    Loading,
     Role,
     SlotMap,
     format_slots,
@@ -56,6 +57,7 @@ class ClusterRow:
     cluster_state: str | None  # its own CLUSTER INFO, when it answered
     link_up: bool | None  # replica: master_link_status:up
     failure: Failure | None
+    loading: Loading | None = None  # set while it loads its dataset (``failure`` says so too)
 
     @property
     def reachable(self) -> bool:
@@ -202,6 +204,7 @@ def _row(node_id: str, lines: list[ClusterNode], probe: ClusterProbe | None,
         keys=probe.node.keys if answered and probe else None, flags=flags, link_state=link,
         config_epoch=line.config_epoch, cluster_state=probe.state if answered and probe else None,
         link_up=probe.node.link_up if answered and probe else None, failure=failure,
+        loading=probe.node.loading if probe is not None else None,
     )
 
 
@@ -216,7 +219,8 @@ def _failure_of(probe: ClusterProbe | None) -> Failure:
 def _lone_row(probe: ClusterProbe) -> ClusterRow:
     return ClusterRow(address=probe.node.address, id=None, role=probe.node.role, master_id=None, slots=(),
                       keys=probe.node.keys, flags=frozenset(), link_state=None, config_epoch=None,
-                      cluster_state=probe.state, link_up=probe.node.link_up, failure=probe.node.failure)
+                      cluster_state=probe.state, link_up=probe.node.link_up, failure=probe.node.failure,
+                      loading=probe.node.loading)
 
 
 def _order(rows: list[ClusterRow], slot_map: SlotMap) -> list[ClusterRow]:

@@ -23,6 +23,7 @@ __all__ = [
     "Failure",
     "FailureKind",
     "Health",
+    "Loading",
     "NodeInfo",
     "ReplicaLink",
     "Role",
@@ -99,6 +100,24 @@ class ReplicaLink:
 
 
 @dataclass(frozen=True)
+class Loading:
+    """A node loading its dataset (``INFO persistence``: ``loading:1``).
+
+    It answers ``INFO`` and ``CONFIG`` meanwhile but ``-LOADING`` to data and
+    cluster commands: it is alive, not missing, and not serving yet.  Redis
+    loads at startup (RDB / AOF) and on a replica after a full sync.
+    """
+
+    percent: float
+    eta_seconds: int | None
+    loaded_bytes: int
+
+    def __str__(self) -> str:
+        eta = f", ETA {self.eta_seconds} s" if self.eta_seconds is not None and self.eta_seconds >= 0 else ""
+        return f"loading its dataset ({self.percent:.0f}%{eta})"
+
+
+@dataclass(frozen=True)
 class NodeInfo:
     """A data node (Sentinel group or cluster) as it describes itself."""
 
@@ -116,6 +135,8 @@ class NodeInfo:
     last_io_seconds: int | None = None
     #: master: its connected replicas
     replicas: tuple[ReplicaLink, ...] = ()
+    #: set while the node loads its dataset; ``failure`` then says so too (it serves nothing yet)
+    loading: Loading | None = None
 
     @property
     def reachable(self) -> bool:

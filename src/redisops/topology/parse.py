@@ -9,6 +9,7 @@ lenient about fields they do not need: Redis adds INFO fields between versions.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from redisops.address import Address
@@ -18,6 +19,7 @@ from redisops.topology.model import (
     ErrorReply,
     Failure,
     FailureKind,
+    Loading,
     NodeInfo,
     ReplicaLink,
     Role,
@@ -28,6 +30,8 @@ __all__ = [
     "cluster_probe",
     "data_node",
     "keys_in_keyspace",
+    "loading_state",
+    "mark_loading",
     "parse_cluster_nodes",
     "parse_info",
     "parse_node_address",
@@ -90,6 +94,33 @@ def data_node(address: Address, info: Mapping[str, str], keys: int | None = None
     )
 
 
+def loading_state(info: Mapping[str, object]) -> Loading | None:
+    """``INFO persistence`` fields -> :class:`Loading` while ``loading:1``, else None.
+
+    Takes our :func:`parse_info` strings as well as redis-py's parsed ``info()`` (numbers already).
+    """
+    if str(info.get("loading")) != "1":
+        return None
+    try:
+        percent = float(str(info.get("loading_loaded_perc", 0)))
+    except ValueError:
+        percent = 0.0
+    return Loading(percent, _int(_str(info.get("loading_eta_seconds"))),
+                   _int(_str(info.get("loading_loaded_bytes"))) or 0)
+
+
+def _str(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def mark_loading(node: NodeInfo, persistence: Any) -> NodeInfo:
+    """``node`` flagged as loading when its ``INFO persistence`` reply says so (a failure: it serves nothing)."""
+    loading = loading_state(parse_info(persistence)) if isinstance(persistence, str) else None
+    if loading is None:
+        return node
+    return replace(node, failure=Failure(FailureKind.ERROR, str(loading)), loading=loading)
+
+
 def reply_pairs(reply: Sequence[Any]) -> dict[str, str]:
     """A flat ``[k1, v1, k2, v2, ...]`` reply (SENTINEL MASTER / REPLICAS) -> dict."""
     return {str(reply[i]): str(reply[i + 1]) for i in range(0, len(reply) - 1, 2)}
@@ -149,13 +180,20 @@ def parse_cluster_nodes(text: str) -> tuple[ClusterNode, ...]:
 
 
 def cluster_probe(address: Address, replies: Sequence[Any]) -> ClusterProbe:
-    """From the replies to CLUSTER NODES, CLUSTER INFO, DBSIZE, INFO replication (in that order)."""
-    nodes_text, info_text, dbsize, repl_text = replies
+    """From the replies to CLUSTER NODES, CLUSTER INFO, DBSIZE, INFO replication, INFO persistence (in that order).
+
+    A node still loading its dataset answers ``-LOADING`` to CLUSTER NODES but
+    INFO still works: it becomes a failure that says how far the load is.
+    """
+    nodes_text, info_text, dbsize, repl_text, persistence = replies
     info = parse_info(info_text) if isinstance(info_text, str) else {}
     repl = parse_info(repl_text) if isinstance(repl_text, str) else {}
     keys = dbsize if isinstance(dbsize, int) else None
+    node = mark_loading(data_node(address, repl, keys), persistence)
+    if node.loading is not None:
+        return ClusterProbe(node)
     return ClusterProbe(
-        node=data_node(address, repl, keys),
+        node=node,
         nodes=parse_cluster_nodes(nodes_text) if isinstance(nodes_text, str) else (),
         state=info.get("cluster_state"),
         current_epoch=_int(info.get("cluster_current_epoch")),

@@ -26,7 +26,14 @@ from redis.retry import Retry
 
 from redisops.address import Address
 from redisops.topology.model import ClusterProbe, ErrorReply, Failure, FailureKind, NodeInfo, SentinelView
-from redisops.topology.parse import cluster_probe, data_node, keys_in_keyspace, parse_info, sentinel_view
+from redisops.topology.parse import (
+    cluster_probe,
+    data_node,
+    keys_in_keyspace,
+    mark_loading,
+    parse_info,
+    sentinel_view,
+)
 from redisops.topology.targets import ClusterTarget
 
 __all__ = [
@@ -41,9 +48,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Command = tuple[str, ...]
-DATA_COMMANDS: tuple[Command, ...] = (("INFO", "replication"), ("INFO", "keyspace"))
+DATA_COMMANDS: tuple[Command, ...] = (("INFO", "replication"), ("INFO", "keyspace"), ("INFO", "persistence"))
 CLUSTER_COMMANDS: tuple[Command, ...] = (("CLUSTER", "NODES"), ("CLUSTER", "INFO"), ("DBSIZE",),
-                                         ("INFO", "replication"))
+                                         ("INFO", "replication"), ("INFO", "persistence"))
 #: CLUSTER NODES of the seeds, then of the peers they name, then of peers only those know
 DISCOVERY_ROUNDS = 3
 
@@ -79,13 +86,13 @@ async def ask(address: Address, password: str | None, commands: Sequence[Command
 
 async def probe_data_node(address: Address, password: str | None, timeout: float) -> NodeInfo:
     try:
-        repl, keyspace = await ask(address, password, DATA_COMMANDS, timeout)
+        repl, keyspace, persistence = await ask(address, password, DATA_COMMANDS, timeout)
     except Exception as exc:
         return NodeInfo(address, _failed(address, exc, password))
     if isinstance(repl, ErrorReply):
         return NodeInfo(address, _reply_failure(repl))
     keys = keys_in_keyspace(parse_info(keyspace)) if isinstance(keyspace, str) else None
-    return data_node(address, parse_info(repl), keys)
+    return mark_loading(data_node(address, parse_info(repl), keys), persistence)
 
 
 async def probe_sentinel(address: Address, name: str, password: str | None, timeout: float) -> SentinelView:
@@ -101,7 +108,7 @@ async def probe_cluster_node(address: Address, password: str | None, timeout: fl
         replies = await ask(address, password, CLUSTER_COMMANDS, timeout)
     except Exception as exc:
         return ClusterProbe(NodeInfo(address, _failed(address, exc, password)))
-    if isinstance(replies[0], ErrorReply):
+    if isinstance(replies[0], ErrorReply) and not replies[0].message.startswith("LOADING"):
         return ClusterProbe(NodeInfo(address, _reply_failure(replies[0])))
     return cluster_probe(address, replies)
 

@@ -39,7 +39,7 @@ from redisops.address import Address
 from redisops.clock import Clock, SystemClock
 from redisops.errors import AuthError, NodeError, NodeUnreachableError
 from redisops.topology.cluster_status import ClusterStatus, judge_cluster
-from redisops.topology.model import ErrorReply, Failure, FailureKind, Health, NodeInfo, SentinelView
+from redisops.topology.model import ErrorReply, Failure, FailureKind, Health, Loading, NodeInfo, SentinelView
 from redisops.topology.parse import reply_pairs, sentinel_view
 from redisops.topology.probe import ask, describe_failure, probe_cluster, probe_data_node, sentinel_commands
 from redisops.topology.sentinel_status import GroupStatus, judge_group
@@ -82,6 +82,14 @@ class StatusReport:
     @property
     def exit_code(self) -> int:
         return self.health.exit_code
+
+    @property
+    def loading(self) -> dict[Address, Loading]:
+        """The nodes still loading their dataset, with how far they are."""
+        out = {n.address: n.loading for g in self.groups for n in g.nodes if n.loading is not None}
+        out.update((r.address, r.loading) for c in self.clusters for r in c.rows
+                   if r.loading is not None and r.address is not None)
+        return out
 
     def unreachable_error(self) -> NodeError | None:
         """The error for the first group or cluster of which no node answered at all, if any."""
