@@ -28,13 +28,17 @@ from redisops.cluster.mover import MoveProgress, MoverSettings
 from redisops.cluster.scale import ScaleReport, check_scale
 from redisops.cluster.scale import scale_cluster as converge_cluster
 from redisops.errors import HealthTimeout, SpecError, UsageError
-from redisops.runtime.local import LocalRuntime, find_binaries
-from redisops.runtime.plan import NodeKind, NodePlan, Plan, build_plan, cluster_node
+from redisops.runtime.conf import conf_replicaof, sentinel_conf_master
+from redisops.runtime.local import LocalRuntime, Started, find_binaries
+from redisops.runtime.plan import GroupLayout, NodeKind, NodePlan, Plan, build_plan, cluster_node
+from redisops.runtime.temporary import Journal, reapply, recover
 from redisops.spec.default import DEFAULT_SPEC
 from redisops.spec.edit import set_values
 from redisops.spec.load import load, load_text
 from redisops.spec.models import Spec
 from redisops.spec.secrets import Secrets, generate_secrets, load_secrets, secrets_text, write_private
+from redisops.topology.loading import wait_loaded
+from redisops.topology.parse import reply_pairs
 from redisops.topology.status import Health, StatusReport, collect_status_sync
 from redisops.topology.targets import targets_from_plan
 
@@ -77,6 +81,12 @@ class Deployment:
         state_dir = spec_file.parent.resolve() / ".redisops" / spec.name
         return cls(spec_file, spec, plan, secrets, LocalRuntime(plan, state_dir, secrets, clock))
 
+    @property
+    def journal(self) -> Journal:
+        """The temporary settings redisops holds on this deployment's nodes (:mod:`redisops.runtime.temporary`)."""
+        confs = {n.address: self.runtime.conf_path(n) for n in self.plan.nodes if n.kind is not NodeKind.SENTINEL}
+        return Journal.of_state_dir(self.runtime.state_dir, confs)
+
     def select(self, only: str | None = None) -> list[NodePlan]:
         if only not in (None, *ONLY):
             raise UsageError(f"--only {only!r}: use one of {', '.join(ONLY)}")
@@ -105,31 +115,50 @@ class DownResult:
 
 def up(dep: Deployment, *, only: str | None = None, timeout: float = 60.0,
        progress: Progress = lambda _msg: None, clock: Clock | None = None) -> UpResult:
+    """Start what is not running, in the role the sentinels last gave it; form the cluster; wait until healthy.
+
+    Order: first undo what a killed redisops left (:func:`~redisops.runtime.temporary.recover`:
+    stopped nodes get their config file mended before they start); then the data
+    nodes, each Sentinel-group node in the role its group's sentinels -- running,
+    or from their config files when stopped -- last agreed on; then wait while
+    they load their data; then the sentinels; then cluster formation and the
+    health verdict, neither of which counts a loading node as missing.
+    """
     clock = clock or SystemClock()
     began = clock.now()
     nodes = dep.select(only)
     runtime = dep.runtime
     running = runtime.running(nodes)
     missing = [n for n in nodes if n.name not in running]
-    actions: list[str] = []
+    actions = recover(dep.journal, dep.secrets.redis_password)
     if missing:
         binaries = find_binaries(need_sentinel=any(n.kind is NodeKind.SENTINEL for n in missing))
         runtime.check_ready_to_start(missing)
         data = [n for n in missing if n.kind is not NodeKind.SENTINEL]
-        follow = {n.name: addr for n in data if (addr := _elected_master(dep, n, clock)) is not None}
+        roles = _start_roles(dep, data, clock)
         progress(f"starting {len(missing)} of {len(nodes)} nodes")
-        started = [runtime.start(n, binaries, _replicaof(follow.get(n.name))) for n in data]
+        started = [runtime.start(n, binaries, roles[n.name].args if n.name in roles else ()) for n in data]
         runtime.wait_listening(started)
-        for name, master in follow.items():
+        _wait_loaded(dep, started, clock, progress)
+        actions += reapply(dep.journal, dep.secrets.redis_password, [s.node.address for s in started])
+        for name, role in roles.items():
             _persist_role(dep, dep.plan.node(name))
-            actions.append(f"restarted {name} as a replica of {master}, the master the sentinels elected")
+            actions.append(role.sentence)
         sentinels = [runtime.start(n, binaries) for n in missing if n.kind is NodeKind.SENTINEL]
         runtime.wait_listening(sentinels)
     if dep.plan.cluster is not None and only in (None, "cluster"):
         actions.append(form_cluster(ClusterShape.from_layout(dep.plan.cluster), dep.secrets.redis_password, clock=clock,
-                                    progress=progress))
+                                    progress=progress, journal=dep.journal))
     report = wait_healthy(dep, only=only, timeout=timeout, progress=progress, clock=clock)
     return UpResult([n.name for n in missing], sorted(running), actions, report, clock.now() - began)
+
+
+def _wait_loaded(dep: Deployment, started: Sequence[Started], clock: Clock, progress: Progress) -> None:
+    """Until no started data node is loading its dataset (a dead one fails with its log line)."""
+    names = {s.node.address: s.node.name for s in started}
+    wait_loaded([s.node.address for s in started], dep.secrets.redis_password, clock=clock, progress=progress,
+                check=lambda: dep.runtime.check_alive(started, "loading its data"),
+                name_of=lambda a: names.get(a, str(a)))
 
 
 @dataclass
@@ -185,7 +214,9 @@ def scale_cluster(dep: Deployment, *, masters: int | None = None, replicas_per_m
     if existing:
         progress(f"restarting {len(existing)} stopped node{_s(existing)}")
         dep.runtime.check_ready_to_start(existing)
-        dep.runtime.wait_listening([dep.runtime.start(n, binaries) for n in existing])
+        restarted = [dep.runtime.start(n, binaries) for n in existing]
+        dep.runtime.wait_listening(restarted)
+        _wait_loaded(dep, restarted, clock, progress)
     progress("checking the cluster")
     check_scale([n.address for n in target.nodes], [n.address for n in retired], password, journal,
                 masters=spec.cluster.masters, clock=clock)
@@ -227,17 +258,29 @@ def _retired_nodes(dep: Deployment, size: int) -> list[NodePlan]:
 
 def wait_healthy(dep: Deployment, *, only: str | None = None, timeout: float = 60.0,
                  progress: Progress = lambda _msg: None, clock: Clock | None = None) -> StatusReport:
-    """Poll the status verdict until it is OK; raise :class:`HealthTimeout` with the reasons."""
+    """Poll the status verdict until it is OK; raise :class:`HealthTimeout` with the reasons.
+
+    Time a node spends loading its dataset (a replica after a full sync, say)
+    does not count against ``timeout`` as long as the load moves: how long a
+    load takes depends on the data, not on anything ``timeout`` could know.
+    """
     clock = clock or SystemClock()
     groups, clusters = targets_from_plan(dep.plan, dep.secrets)
     groups = groups if only in (None, "sentinel") else []
     clusters = clusters if only in (None, "cluster") else []
     deadline = clock.now() + timeout
     last = ""
+    loaded: dict[Address, int] = {}
+    polled = clock.now()
     while True:
         report = collect_status_sync(groups, clusters, timeout=1.0)
         if report.health is Health.OK:
             return report
+        loading = report.loading
+        if any(state.loaded_bytes > loaded.get(address, -1) for address, state in loading.items()):
+            deadline += clock.now() - polled
+        loaded = {address: state.loaded_bytes for address, state in loading.items()}
+        polled = clock.now()
         if clock.now() > deadline:
             raise HealthTimeout("deployment", timeout, report.reasons)
         reason = report.reasons[0] if report.reasons else "waiting"
@@ -271,40 +314,90 @@ class _SentinelView:
     failing_over: bool
 
 
-def _elected_master(dep: Deployment, node: NodePlan, clock: Clock) -> Address | None:
-    """The master the group's sentinels settled on, when it is not ``node`` itself.
+@dataclass(frozen=True)
+class _Role:
+    """How a stopped Sentinel-group node must start: ``args`` for redis-server, and why, as a sentence."""
 
-    Only for data nodes that existed before (a new node follows its config).
-    While a failover runs, the sentinels' answers differ: the leader names the
-    promoted replica before the others hear of it, and two leaders of
+    args: tuple[str, ...]
+    sentence: str
+
+
+def _start_roles(dep: Deployment, data: Sequence[NodePlan], clock: Clock) -> dict[str, _Role]:
+    """The role each Sentinel-group node in ``data`` must start in, where its config file says otherwise.
+
+    The sentinels decide: an old master whose file still says "master" (it was
+    killed, or demoted at runtime) starts as a replica of the master they
+    elected, and a node whose file follows another starts as what they elected.
+    Nodes absent from the result start as their file says.
+    """
+    out: dict[str, _Role] = {}
+    for layout in dep.plan.groups:
+        group = [n for n in data if n.kind is NodeKind.REDIS and n.group == layout.spec.name]
+        master = _elected_master(dep, layout, clock) if group else None
+        if master is None:
+            continue
+        for node in group:
+            configured = _configured_master(dep, node)
+            if node.address == master and configured is not None:
+                out[node.name] = _Role(("--replicaof", "no", "one"), f"restarted {node.name} as the master the "
+                                       f"sentinels elected (its config still followed {configured})")
+            elif node.address != master and configured != master:
+                out[node.name] = _Role(("--replicaof", master.host, str(master.port)), f"restarted {node.name} as a "
+                                       f"replica of {master}, the master the sentinels elected")
+    return out
+
+
+def _configured_master(dep: Deployment, node: NodePlan) -> Address | None:
+    """The master ``node``'s config file (or, for a new node, the plan) makes it follow; None: it is a master."""
+    if not dep.runtime.exists(node):
+        return node.replica_of
+    return conf_replicaof(dep.runtime.conf_path(node).read_text())
+
+
+def _elected_master(dep: Deployment, layout: GroupLayout, clock: Clock) -> Address | None:
+    """The master the group's sentinels settled on: the running ones, and the files of the stopped ones.
+
+    While a failover runs, the running sentinels' answers differ: the leader
+    names the promoted replica before the others hear of it, and two leaders of
     consecutive epochs can each promote a different replica until the higher
     epoch wins.  So wait (up to the failover timeout, at most 30 s) until every
-    reachable sentinel names the same master and none is failing over; past
-    that, the highest config epoch decides.  Coming back as a replica is the
-    safe side: a second master would take writes the reconfiguration drops.
+    running sentinel names the same master and none is failing over; then the
+    highest config epoch decides, among them and the files of stopped
+    sentinels (Sentinel rewrites its file at every switch, so a full restart,
+    with no sentinel running yet, still knows the last master).  None: no
+    sentinel ever ran, so the nodes start as created.
     """
-    if node.kind is not NodeKind.REDIS or not dep.runtime.exists(node):
-        return None
-    layout = next(g for g in dep.plan.groups if g.spec.name == node.group)
+    name = layout.spec.name
+    stored = [v for s in layout.sentinels if dep.runtime.pid(s) is None and (v := _stored_view(dep, s, name))]
     deadline = clock.now() + min(layout.spec.failover_timeout_ms / 1000, 30.0)
     while True:
-        views = [v for s in layout.sentinels if (v := _sentinel_view(dep, s, node.group)) is not None]
-        done, master = _settled_master(views, node.address, give_up=clock.now() >= deadline)
+        live = [v for s in layout.sentinels if (v := _sentinel_view(dep, s, name)) is not None]
+        done, master = _settled_master(live, stored, give_up=clock.now() >= deadline)
         if done:
             return master
         clock.sleep(0.2)
 
 
-def _settled_master(views: Sequence[_SentinelView], own: Address, *, give_up: bool) -> tuple[bool, Address | None]:
-    """``(done, master)``: done once the views agree (or ``give_up``); master is None when it is ``own``."""
+def _settled_master(live: Sequence[_SentinelView], stored: Sequence[_SentinelView], *,
+                    give_up: bool) -> tuple[bool, Address | None]:
+    """``(done, master)``: done once the running sentinels agree (or ``give_up``); the highest epoch wins."""
+    views = [*live, *stored]
     if not views:
         return True, None
-    settled = len({v.address for v in views}) == 1 and not any(v.failing_over for v in views)
+    settled = len({v.address for v in live}) <= 1 and not any(v.failing_over for v in live)
     if not (settled or give_up):
         return False, None
     votes = Counter(v.address for v in views)
-    best = max(views, key=lambda v: (v.config_epoch, votes[v.address])).address
-    return True, (None if best == own else best)
+    return True, max(views, key=lambda v: (v.config_epoch, votes[v.address])).address
+
+
+def _stored_view(dep: Deployment, sentinel: NodePlan, group: str) -> _SentinelView | None:
+    """What a stopped sentinel's config file says its master was."""
+    try:
+        found = sentinel_conf_master(dep.runtime.conf_path(sentinel).read_text(), group)
+    except OSError:
+        return None
+    return None if found is None else _SentinelView(found[0], found[1], False)
 
 
 def _sentinel_view(dep: Deployment, sentinel: NodePlan, group: str) -> _SentinelView | None:
@@ -318,18 +411,13 @@ def _sentinel_view(dep: Deployment, sentinel: NodePlan, group: str) -> _Sentinel
         return None
     if not reply:
         return None
-    fields = state if isinstance(state, dict) else dict(zip(state[::2], state[1::2], strict=True))
-    fields = {_text(k): _text(v) for k, v in fields.items()}
+    fields = reply_pairs(state) if isinstance(state, list) else {_text(k): _text(v) for k, v in state.items()}
     return _SentinelView(Address(_text(reply[0]), int(reply[1])), int(fields.get("config-epoch", 0)),
                          "failover_in_progress" in fields.get("flags", ""))
 
 
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _replicaof(master: Address | None) -> Sequence[str]:
-    return ("--replicaof", master.host, str(master.port)) if master else ()
 
 
 def _persist_role(dep: Deployment, node: NodePlan) -> None:

@@ -48,6 +48,7 @@ from redisops.ha.metrics import WatchMetrics
 from redisops.ha.watcher import Watcher
 from redisops.lifecycle import Deployment, up, wait_healthy
 from redisops.runtime.plan import GroupLayout, NodePlan
+from redisops.runtime.temporary import temporary_config
 from redisops.spec.watch import WatchSpec
 from redisops.topology.model import Role
 from redisops.topology.status import collect_status_sync
@@ -169,7 +170,7 @@ def drill_failover(dep: Deployment, *, group: str | None = None, rounds: int = 1
     if not layout.replicas:
         raise UsageError(f"{layout.spec.name} has no replicas to fail over to")
     results = []
-    with _safe_mode(target, layout, safe):
+    with _safe_mode(dep, target, layout, safe):
         for index in range(1, rounds + 1):
             progress(f"round {index}/{rounds}: waiting for a healthy group")
             wait_healthy(dep, only="sentinel", timeout=120, progress=progress)
@@ -200,27 +201,21 @@ def _group(dep: Deployment, name: str | None) -> tuple[GroupLayout, SentinelTarg
 
 
 @contextmanager
-def _safe_mode(target: SentinelTarget, layout: GroupLayout, safe: bool) -> Iterator[None]:
+def _safe_mode(dep: Deployment, target: SentinelTarget, layout: GroupLayout, safe: bool) -> Iterator[None]:
     """min-replicas-to-write 1 on every data node while the drill runs; the old values come back after.
 
-    Back in the config files too (``CONFIG REWRITE``): Sentinel rewrites a
-    node's config when it reconfigures it during a failover, which saved the
-    drill's temporary 1 there, and a restart then brought it back against the
-    spec (a master refusing writes whenever no replica is in sync).
+    A temporary setting, journaled (:mod:`redisops.runtime.temporary`): Sentinel
+    rewrites a node's config when it reconfigures it during a failover, which
+    saves the drill's 1 there, so putting the values back mends the files too;
+    a drill killed half way has them undone by the next ``redisops up``.
     """
-    original: dict[Address, str] = {}
-    try:
-        if safe:
-            for node in layout.redis:
-                with connect(node.address, target.password) as client:
-                    original[node.address] = str(client.config_get("min-replicas-to-write")["min-replicas-to-write"])
-                    client.config_set("min-replicas-to-write", 1)
+    if not safe:
         yield
-    finally:
-        for address, value in original.items():
-            with suppress(redis.RedisError), connect(address, target.password) as client:
-                client.config_set("min-replicas-to-write", value)
-                client.execute_command("CONFIG", "REWRITE")
+        return
+    with temporary_config(dep.journal, target.password, "drill --safe", rewrite=True) as temp:
+        for node in layout.redis:
+            temp.set(node.address, "min-replicas-to-write", 1)
+        yield
 
 
 def _round(dep: Deployment, layout: GroupLayout, target: SentinelTarget, index: int, fault: Fault, safe: bool,

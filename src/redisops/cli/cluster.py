@@ -148,6 +148,7 @@ def create(nodes: Annotated[list[str], typer.Argument(metavar="HOST:PORT...", he
         from redisops.address import parse_addresses
         from redisops.cli.targets import remote_targets
         from redisops.cluster.nodes import create_cluster
+        from redisops.runtime.temporary import Journal
 
         try:
             addresses = parse_addresses(",".join(nodes))
@@ -155,7 +156,7 @@ def create(nodes: Annotated[list[str], typer.Argument(metavar="HOST:PORT...", he
             raise UsageError(str(exc), hint="give nodes as host:port") from None
         remote = remote_targets(None, None, str(addresses[0]), password_env, None)
         password = remote[1][0].password if remote is not None else None
-        sentence = create_cluster(addresses, password, replicas=replicas, force=force)
+        sentence = create_cluster(addresses, password, replicas=replicas, force=force, journal=Journal.for_remote())
         return Result({"result": sentence}, lambda out: out.print(sentence, highlight=False))
 
     run(body, json_out=json_out, debug=debug)

@@ -21,6 +21,7 @@ from redisops.errors import UsageError
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from redisops.runtime.temporary import Journal
     from redisops.topology import SentinelTarget
 
 __all__ = ["register"]
@@ -68,6 +69,14 @@ def _node_address(ctx: Ctx, text: str, remote: bool) -> Address:
         raise UsageError(f"--to: {exc}", hint="use a node name (mymaster-1) or host:port") from None
 
 
+def _journal(ctx: Ctx, *, remote: bool) -> Journal:
+    """Where temporary settings are kept until undone: the spec's state dir, or the user's for remote nodes."""
+    from redisops.lifecycle import Deployment
+    from redisops.runtime.temporary import Journal
+
+    return Journal.for_remote() if remote else Deployment.open(ctx.file).journal
+
+
 def failover(
     file: FileOpt = DEFAULT_SPEC,
     group: GroupOpt = None,
@@ -89,7 +98,8 @@ def failover(
         target = pick_group(ctx, group, sentinel, master, password_env, sentinel_password_env)
         wanted = _node_address(ctx, to, sentinel is not None) if to else None
         with progress_spinner(ctx, f"checking {target.name}") as progress:
-            result = manual_failover(target, to=wanted, timeout=timeout, progress=progress)
+            result = manual_failover(target, to=wanted, timeout=timeout, progress=progress,
+                                     journal=_journal(ctx, remote=sentinel is not None))
 
         def render(out: Console) -> None:
             out.print(result.sentence, highlight=False)

@@ -23,7 +23,7 @@ touched: forming would lose data or merge two clusters.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +34,8 @@ from redisops.clients import make_client
 from redisops.clock import Clock, SystemClock
 from redisops.errors import AuthError, ClusterFormationError, NodeUnreachableError
 from redisops.runtime.plan import ClusterLayout
+from redisops.runtime.temporary import Journal, temporary_config
+from redisops.topology.loading import wait_loaded
 
 __all__ = ["ClusterShape", "form_cluster"]
 
@@ -84,17 +86,19 @@ class _NodeView:
 
 def form_cluster(shape: ClusterShape, password: str | None, *, clock: Clock | None = None,
                  timeout: float = 30.0, progress: Callable[[str], None] = lambda _msg: None,
-                 allow_keys: bool = False) -> str:
+                 allow_keys: bool = False, journal: Journal | None = None) -> str:
     """Bring the nodes of ``shape`` into one cluster; return what was done, as a sentence.
 
     ``allow_keys`` (``cluster create --force``) forms the cluster even from nodes
     holding keys; keys outside the slots a node gets stay unreachable until
-    ``cluster check`` shows and a fix moves them.
+    ``cluster check`` shows and a fix moves them.  ``journal`` records the
+    temporary gossip timer (:func:`_fast_gossip`), so that a formation killed
+    half way has it undone by the next ``up``.
     """
     clock = clock or SystemClock()
     clients = {addr: make_client(addr, password, timeout=5.0) for addr in shape.nodes}
     try:
-        views = _views(clients)
+        views = _views(clients, password, clock, progress)
         _refuse_unsafe(shape, views, allow_keys)
         if _is_formed(shape, views):
             return f"cluster already formed: {len(shape.masters)} masters, {len(shape.replica_of)} replicas"
@@ -112,9 +116,9 @@ def form_cluster(shape: ClusterShape, password: str | None, *, clock: Clock | No
                     clients[addr].execute_command("CLUSTER", "MEET", other.host, other.port)
                 elif str(addr) not in views[other].known:  # e.g. a node restarted without its nodes.conf
                     clients[other].execute_command("CLUSTER", "MEET", addr.host, addr.port)
-        with _fast_gossip(clients):
+        with _fast_gossip(clients, password, journal):
             progress("forming cluster: waiting for every node to know every other")
-            views = _wait_all_known(shape, clients, clock, timeout)
+            views = _wait_all_known(shape, clients, password, clock, timeout)
             for replica, master in shape.replica_of.items():
                 if _is_slotless_master(views[replica]):
                     clients[replica].execute_command("CLUSTER", "REPLICATE", views[master].node_id)
@@ -129,7 +133,17 @@ def form_cluster(shape: ClusterShape, password: str | None, *, clock: Clock | No
             client.close()
 
 
-def _views(clients: Mapping[Address, redis.Redis]) -> dict[Address, _NodeView]:
+def _views(clients: Mapping[Address, redis.Redis], password: str | None, clock: Clock,
+           progress: Callable[[str], None] = lambda _msg: None) -> dict[Address, _NodeView]:
+    """Every node's view of the cluster, once none is loading its dataset (a loading node is there, only busy)."""
+    while True:
+        try:
+            return _read_views(clients)
+        except redis.BusyLoadingError:
+            wait_loaded(list(clients), password, clock=clock, progress=progress)
+
+
+def _read_views(clients: Mapping[Address, redis.Redis]) -> dict[Address, _NodeView]:
     views: dict[Address, _NodeView] = {}
     failures: list[str] = []
     for addr, client in clients.items():
@@ -139,6 +153,8 @@ def _views(clients: Mapping[Address, redis.Redis]) -> dict[Address, _NodeView]:
                                     int(info["cluster_current_epoch"]), client.dbsize())
         except redis.AuthenticationError as exc:
             raise AuthError(str(addr), "authentication failed", hint="check the password") from exc
+        except redis.BusyLoadingError:
+            raise
         except redis.ResponseError as exc:
             if "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
                 raise AuthError(str(addr), "authentication failed", hint="check the password") from exc
@@ -168,8 +184,11 @@ def _refuse_unsafe(shape: ClusterShape, views: Mapping[Address, _NodeView], allo
 
 
 def _is_formed(shape: ClusterShape, views: Mapping[Address, _NodeView]) -> bool:
+    """Every node knows every other, all slots are claimed, and no planned replica is still a slot-less master
+    (a formation killed between the MEETs and the REPLICATEs left exactly that)."""
     return all(len(v.known) == len(shape.nodes) for v in views.values()) and all(
-        len(v.claimed) == SLOTS for v in views.values())
+        len(v.claimed) == SLOTS for v in views.values()) and not any(
+        _is_slotless_master(views[r]) for r in shape.replica_of)
 
 
 def _missing_ranges(wanted: tuple[int, int], claimed: set[int]) -> list[tuple[int, int]]:
@@ -185,11 +204,11 @@ def _missing_ranges(wanted: tuple[int, int], claimed: set[int]) -> list[tuple[in
     return ranges
 
 
-def _wait_all_known(shape: ClusterShape, clients: Mapping[Address, redis.Redis], clock: Clock,
-                    timeout: float) -> dict[Address, _NodeView]:
+def _wait_all_known(shape: ClusterShape, clients: Mapping[Address, redis.Redis], password: str | None,
+                    clock: Clock, timeout: float) -> dict[Address, _NodeView]:
     deadline = clock.now() + timeout
     while True:
-        views = _views(clients)
+        views = _views(clients, password, clock)
         lagging = [a for a, v in views.items() if len(v.known) < len(shape.nodes)
                    or any("handshake" in e.get("flags", "") or not e.get("node_id") for e in v.known.values())]
         if not lagging:
@@ -202,26 +221,22 @@ def _wait_all_known(shape: ClusterShape, clients: Mapping[Address, redis.Redis],
 
 
 @contextmanager
-def _fast_gossip(clients: Mapping[Address, redis.Redis]) -> Iterator[None]:
+def _fast_gossip(clients: Mapping[Address, redis.Redis], password: str | None,
+                 journal: Journal | None) -> Iterator[None]:
     """Shorten ``cluster-node-timeout`` while the cluster forms, then restore each node's value.
 
     Slot ownership travels only in the header of a node's own PING/PONG, and an
     idle peer is pinged every node_timeout/2: with 5000 ms a node can wait 2.5 s
     to learn a master's slots.  At 1000 ms it learns within 0.5 s, while a node is
-    still only suspected after a full second of silence on loopback.
+    still only suspected after a full second of silence on loopback.  A
+    temporary setting (:mod:`redisops.runtime.temporary`): journaled, and put
+    back in memory and in the config file.
     """
-    original: dict[Address, int] = {}
-    try:
+    with temporary_config(journal, password, "fast gossip while the cluster forms") as temp:
         for addr, client in clients.items():
-            value = int(str(client.config_get("cluster-node-timeout")["cluster-node-timeout"]))
-            original[addr] = value
-            if value > FORMING_NODE_TIMEOUT_MS:
-                client.config_set("cluster-node-timeout", FORMING_NODE_TIMEOUT_MS)
+            if int(str(client.config_get("cluster-node-timeout")["cluster-node-timeout"])) > FORMING_NODE_TIMEOUT_MS:
+                temp.set(addr, "cluster-node-timeout", FORMING_NODE_TIMEOUT_MS)
         yield
-    finally:
-        for addr, value in original.items():
-            with suppress(redis.RedisError):
-                clients[addr].config_set("cluster-node-timeout", value)
 
 
 def _wait_state_ok(clients: Mapping[Address, redis.Redis], clock: Clock, timeout: float) -> None:

@@ -34,6 +34,7 @@ from redisops.cluster.mover import MoveProgress, MoveReport, MoverSettings, move
 from redisops.cluster.planner import plan_rebalance
 from redisops.errors import AuthError, ClusterFormationError, NodeUnreachableError, UsageError
 from redisops.runtime.plan import slot_ranges
+from redisops.runtime.temporary import Journal
 
 __all__ = ["add_node", "create_cluster", "remove_node", "shape_for"]
 
@@ -71,9 +72,9 @@ def _pair(replicas: Sequence[Address], masters: Sequence[Address]) -> dict[Addre
 
 
 def create_cluster(nodes: Sequence[Address], password: str | None, *, replicas: int = 1, force: bool = False,
-                   clock: Clock | None = None) -> str:
+                   clock: Clock | None = None, journal: Journal | None = None) -> str:
     shape = shape_for(nodes, replicas)
-    return form_cluster(shape, password, clock=clock, allow_keys=force)
+    return form_cluster(shape, password, clock=clock, allow_keys=force, journal=journal)
 
 
 def add_node(seeds: Sequence[Address], new: Address, password: str | None, *, replica_of: str | None = None,

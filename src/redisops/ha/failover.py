@@ -18,17 +18,32 @@ acknowledging writes until Sentinel converts it into a replica: measured on
 reports role master before it sends ``REPLICAOF``), 10 s after the request.
 Every write it takes in that window is discarded by the resync.  So
 :func:`_writes_paused` first sends ``CLIENT PAUSE <ms> WRITE`` to the old master
--- a lease of a few seconds, renewed every second while the failover runs and
-never beyond the group's failover-timeout, so a ``redisops`` killed mid-failover
-leaves the old master paused for one lease at most --, waits until the replicas
-have every byte of it (the replication offset no longer moves while paused),
-and only then asks for the failover.  Writers block instead of landing on a
-node about to be demoted.  As soon as a sentinel names the promoted replica
-and it answers role master, :func:`_demote` points the old master at it
-(``REPLICAOF``: exactly what Sentinel would do 9 s later, so no ``+convert-to-slave``
-follows), and the pause ends (``CLIENT UNPAUSE``, in a ``finally``, also when the
-failover fails): the held writes then get ``-READONLY``, which Sentinel-aware
-clients take as "ask the sentinels again".
+-- a lease of a few seconds, renewed every second while the failover runs, so a
+``redisops`` killed mid-failover leaves the old master paused for one lease at
+most --, waits until the replicas have every byte of it (the replication offset
+no longer moves while paused), and only then asks for the failover.  Writers
+block instead of landing on a node about to be demoted.  As soon as a candidate
+answers role master (Sentinel's ``REPLICAOF NO ONE``, some 0.2-0.3 s after the
+request), :func:`_demote` points the old master at it (``REPLICAOF``, written to
+its redis.conf with ``CONFIG REWRITE`` so that a restart keeps the role: exactly
+what Sentinel would do 9 s later, so no ``+convert-to-slave`` follows), and the
+pause ends (``CLIENT UNPAUSE``, in a ``finally``, also when the failover fails):
+the held writes then get ``-READONLY``, which Sentinel-aware clients take as
+"ask the sentinels again".
+
+The pause must stay shorter than the group's ``down-after-milliseconds``
+(:func:`pause_budget_ms`): a paused master holds Sentinel's hello ``PUBLISH``
+(a write), and the ``PING`` queued behind it on the same connection, so a longer
+pause makes the sentinels flag the old master ``+sdown`` in the middle of the
+failover.  Should the promotion take longer than that budget, the pause lapses
+and the result says so (``pause_lapsed``): writes in the rest of that window are
+not protected.
+
+``failover --to`` steers Sentinel with temporary ``replica-priority 0`` on the
+other replicas, journaled (:mod:`redisops.runtime.temporary`): Sentinel's
+``CONFIG REWRITE`` of those replicas writes the 0 into their files, so putting
+the priorities back mends the files too, and a killed ``redisops`` has them
+undone by the next ``up`` (or the next failover).
 """
 
 from __future__ import annotations
@@ -47,12 +62,13 @@ from redisops.clients import connect
 from redisops.clock import Clock, SystemClock
 from redisops.errors import RedisopsError, UsageError
 from redisops.ha.listen import sentinel_events
+from redisops.runtime.temporary import Journal, temporary_config
 from redisops.topology.model import Role
 from redisops.topology.sentinel_status import GroupStatus
 from redisops.topology.status import collect_status_sync
 from redisops.topology.targets import SentinelTarget
 
-__all__ = ["FailoverError", "FailoverResult", "manual_failover"]
+__all__ = ["FailoverError", "FailoverResult", "manual_failover", "pause_budget_ms"]
 
 Progress = Callable[[str], None]
 #: the replicas must hold every byte of the paused master within this long, else no failover is asked for
@@ -60,6 +76,8 @@ CAUGHT_UP_WITHIN_S = 5.0
 #: writes are paused in leases this long, renewed every PAUSE_RENEW_S while the failover runs
 PAUSE_LEASE_MS = 5000
 PAUSE_RENEW_S = 1.0
+#: the pause ends this much (at least) before down-after: a sentinel's timer ticks every ~100 ms
+PAUSE_MARGIN_MS = 250
 #: Sentinel refreshes a replica's INFO (and so its priority) every 10 s; allow one round and a bit.
 PRIORITY_SEEN_WITHIN_S = 12.0
 
@@ -80,6 +98,9 @@ class FailoverResult:
     new_master: Address
     seconds: float
     timeline: tuple[TimelineEntry, ...]
+    #: how long writes were paused on the old master, and whether the pause ran out before the promotion
+    paused_s: float = 0.0
+    pause_lapsed: bool = False
 
     @property
     def sentence(self) -> str:
@@ -93,14 +114,21 @@ class FailoverResult:
             "old_master": str(self.old_master),
             "new_master": str(self.new_master),
             "seconds": round(self.seconds, 3),
+            "writes_paused_s": round(self.paused_s, 3),
+            "pause_lapsed": self.pause_lapsed,
             "timeline": [{"at": e.at, "event": e.event, "source": e.source, "detail": e.detail}
                          for e in self.timeline],
         }
 
 
 def manual_failover(target: SentinelTarget, *, to: Address | None = None, timeout: float = 60.0,
-                    clock: Clock | None = None, progress: Progress = lambda _msg: None) -> FailoverResult:
-    """Fail ``target`` over (to the replica ``to`` when given) and wait until every sentinel agrees."""
+                    clock: Clock | None = None, progress: Progress = lambda _msg: None,
+                    journal: Journal | None = None) -> FailoverResult:
+    """Fail ``target`` over (to the replica ``to`` when given) and wait until every sentinel agrees.
+
+    ``journal`` keeps the temporary priorities of ``--to`` on disk until they are
+    back (:mod:`redisops.runtime.temporary`); without one they live in memory only.
+    """
     clock = clock or SystemClock()
     group = collect_status_sync([target], [], timeout=1.0).groups[0]
     old = _current_master(group)
@@ -112,10 +140,11 @@ def manual_failover(target: SentinelTarget, *, to: Address | None = None, timeou
                          hint=f"healthy replicas: {', '.join(map(str, healthy)) or 'none'}")
     leader = _reachable_sentinel(group)
     began = clock.now()
+    candidates = healthy if to is None else [to]
     with connect(leader, target.sentinel_password) as sentinel, _recorder(target, leader) as timeline:
-        with _steer(target, sentinel, healthy, to, clock, progress):
-            pause_ms = _failover_timeout_ms(sentinel, target.name)
-            with _writes_paused(target, old, healthy if to is None else [to], pause_ms, clock, progress):
+        with _steer(target, sentinel, healthy, to, clock, progress, journal):
+            budget_ms = pause_budget_ms(_timers_ms(sentinel, target.name))
+            with _writes_paused(target, old, candidates, budget_ms, clock, progress) as pause:
                 progress(f"asking sentinel {leader} to fail {target.name} over")
                 try:
                     sentinel.execute_command("SENTINEL", "FAILOVER", target.name)
@@ -123,12 +152,19 @@ def manual_failover(target: SentinelTarget, *, to: Address | None = None, timeou
                     raise FailoverError(target.name, f"sentinel {leader} refused: {exc}",
                                         hint="a failover may already be in progress; see `redisops status`",
                                         retryable=True) from exc
-                promoted = _wait_promoted(target, old, clock, began + timeout)
+                promoted = _wait_promoted(target, old, candidates, clock, began + timeout)
                 _demote(target, old, promoted, progress)
             new = _wait_done(target, old, clock, began + timeout, progress)
     if to is not None and new != to:
         raise FailoverError(target.name, f"promoted {new}, not the requested {to}")
-    return FailoverResult(target.name, old, new, clock.now() - began, tuple(timeline))
+    return FailoverResult(target.name, old, new, clock.now() - began, tuple(timeline), pause.seconds, pause.lapsed)
+
+
+def pause_budget_ms(timers: tuple[int, int]) -> int:
+    """How long writes may stay paused: below down-after by :data:`PAUSE_MARGIN_MS` (or a tenth of it, if more),
+    and never beyond the failover-timeout.  ``timers`` is ``(down-after, failover-timeout)`` in ms."""
+    down_after, failover_timeout = timers
+    return max(0, min(failover_timeout, down_after - max(PAUSE_MARGIN_MS, down_after // 10)))
 
 
 def _current_master(group: GroupStatus) -> Address:
@@ -168,23 +204,16 @@ def _recorder(target: SentinelTarget, address: Address) -> Iterator[list[Timelin
 
 @contextmanager
 def _steer(target: SentinelTarget, sentinel: redis.Redis, healthy: Sequence[Address], to: Address | None,
-           clock: Clock, progress: Progress) -> Iterator[None]:
-    """With ``to``: every other healthy replica gets priority 0 until the block ends."""
+           clock: Clock, progress: Progress, journal: Journal | None) -> Iterator[None]:
+    """With ``to``: every other healthy replica gets priority 0 until the block ends (a temporary setting)."""
     others = [a for a in healthy if a != to] if to is not None else []
-    original: dict[Address, str] = {}
-    try:
+    with temporary_config(journal, target.password, f"failover --to {to}", rewrite=True) as temp:
         for address in others:
-            with connect(address, target.password) as node:
-                original[address] = str(node.config_get("replica-priority")["replica-priority"])
-                node.config_set("replica-priority", 0)
+            temp.set(address, "replica-priority", 0)
         if others:
             progress(f"waiting for sentinel to see {to} as the only candidate (it re-reads priorities every 10 s)")
             _wait_priorities_seen(target, sentinel, {a: 0 for a in others}, clock)
         yield
-    finally:
-        for address, value in original.items():
-            with suppress(redis.RedisError), connect(address, target.password) as node:
-                node.config_set("replica-priority", value)
 
 
 def _wait_priorities_seen(target: SentinelTarget, sentinel: redis.Redis, wanted: dict[Address, int],
@@ -210,39 +239,56 @@ def _replica_priorities(sentinel: redis.Redis, name: str) -> dict[Address, int]:
     return out
 
 
-def _failover_timeout_ms(sentinel: redis.Redis, name: str) -> int:
+def _timers_ms(sentinel: redis.Redis, name: str) -> tuple[int, int]:
+    """``(down-after-milliseconds, failover-timeout)`` of the group, as the sentinel has them."""
     reply = sentinel.execute_command("SENTINEL", "MASTER", name)
     fields = reply if isinstance(reply, dict) else dict(zip(reply[::2], reply[1::2], strict=False))
-    return int(fields.get("failover-timeout", 180_000))
+    return int(fields.get("down-after-milliseconds", 30_000)), int(fields.get("failover-timeout", 180_000))
+
+
+@dataclass
+class _Pause:
+    """How the write pause went: its length once it ended, and whether it ran out before the promotion."""
+
+    began: float
+    budget_s: float
+    seconds: float = 0.0
+    lapsed: bool = False
 
 
 @contextmanager
-def _writes_paused(target: SentinelTarget, master: Address, replicas: Sequence[Address], pause_ms: int,
-                   clock: Clock, progress: Progress) -> Iterator[None]:
-    """``CLIENT PAUSE ... WRITE`` on ``master`` until the block ends (at most ``pause_ms``), entered once
+def _writes_paused(target: SentinelTarget, master: Address, replicas: Sequence[Address], budget_ms: int,
+                   clock: Clock, progress: Progress) -> Iterator[_Pause]:
+    """``CLIENT PAUSE ... WRITE`` on ``master`` until the block ends or ``budget_ms`` is spent, entered once
     ``replicas`` (the candidates for promotion) hold its whole replication stream.
 
-    The pause is a lease (:data:`PAUSE_LEASE_MS`) that a thread renews every
-    :data:`PAUSE_RENEW_S` on its own connection: a renewal only moves the end
-    later, and when this process dies the renewals stop, so the old master
-    takes writes again within one lease instead of a whole failover-timeout.
+    The pause is a lease (:data:`PAUSE_LEASE_MS`, or the budget if shorter) that a
+    thread renews every :data:`PAUSE_RENEW_S` on its own connection, never past
+    the budget: a renewal only moves the end later, and when this process dies
+    the renewals stop, so the old master takes writes again within one lease.
     """
-    lease = min(pause_ms, PAUSE_LEASE_MS)
+    lease = min(budget_ms, PAUSE_LEASE_MS)
     with connect(master, target.password) as node:
-        progress(f"pausing writes on {master} (at most {pause_ms} ms) so none lands on the old master")
+        progress(f"pausing writes on {master} (at most {budget_ms} ms) so none lands on the old master")
         node.execute_command("CLIENT", "PAUSE", lease, "WRITE")
+        pause = _Pause(clock.now(), budget_ms / 1000)
         done = threading.Event()
-        renewer = threading.Thread(target=_renew_pause, args=(target, master, lease, pause_ms, done),
+        renewer = threading.Thread(target=_renew_pause, args=(target, master, lease, budget_ms, done),
                                    name="failover-pause", daemon=True)
         renewer.start()
         try:
             _wait_caught_up(target, node, replicas, clock)
-            yield
+            yield pause
         finally:
             done.set()
             renewer.join(timeout=5)
             with suppress(redis.RedisError):
                 node.execute_command("CLIENT", "UNPAUSE")
+            pause.seconds = min(clock.now() - pause.began, pause.budget_s)
+            pause.lapsed = clock.now() - pause.began > pause.budget_s
+            if pause.lapsed:
+                progress(f"the write pause on {master} ended after {budget_ms} ms, before the promotion "
+                         "(kept below down-after); writes it took meanwhile may be lost")
 
 
 def _renew_pause(target: SentinelTarget, master: Address, lease_ms: int, total_ms: int,
@@ -280,26 +326,42 @@ def _replica_offset(target: SentinelTarget, address: Address) -> int:
     return -1
 
 
-def _wait_promoted(target: SentinelTarget, old: Address, clock: Clock, deadline: float) -> Address:
-    """The replica Sentinel promoted, once a sentinel names it and it answers role master."""
+def _wait_promoted(target: SentinelTarget, old: Address, candidates: Sequence[Address], clock: Clock,
+                   deadline: float) -> Address:
+    """The replica Sentinel promoted: the first candidate answering role master (Sentinel's ``REPLICAOF NO ONE``
+    lands there well before any sentinel names it), else one a sentinel names that answers role master."""
+    next_status = clock.now()
     while True:
-        group = collect_status_sync([target], [], timeout=1.0).groups[0]
-        named = {v.master for v in group.sentinels if v.reachable and v.master not in (None, old)}
-        for node in group.nodes:
-            if node.address in named and node.reachable and node.role is Role.MASTER:
-                return node.address
+        for address in candidates:
+            if _role(target, address) == "master":
+                return address
+        if clock.now() >= next_status:  # a candidate list gone stale (a replica that vanished meanwhile)
+            group = collect_status_sync([target], [], timeout=1.0).groups[0]
+            named = {v.master for v in group.sentinels if v.reachable and v.master not in (None, old)}
+            for node in group.nodes:
+                if node.address in named and node.reachable and node.role is Role.MASTER:
+                    return node.address
+            next_status = clock.now() + 1.0
         if clock.now() > deadline:
             raise FailoverError(target.name, "no sentinel named a promoted replica in time",
                                 hint="see `redisops status`; Sentinel retries after 2 x failover-timeout",
                                 retryable=True)
-        clock.sleep(0.05)
+        clock.sleep(0.02)
+
+
+def _role(target: SentinelTarget, address: Address) -> str | None:
+    with suppress(redis.RedisError), connect(address, target.password, 0.5) as node:
+        return str(node.execute_command("ROLE")[0])
+    return None
 
 
 def _demote(target: SentinelTarget, old: Address, new: Address, progress: Progress) -> None:
-    """Point the old master at the promoted one, as Sentinel would 8-10 s later (``+convert-to-slave``)."""
+    """Point the old master at the promoted one, as Sentinel would 8-10 s later (``+convert-to-slave``),
+    and write that into its redis.conf (as Sentinel does): a restart must not bring back a second master."""
     progress(f"{new} promoted; making {old} its replica")
     with suppress(redis.RedisError), connect(old, target.password) as node:
         node.execute_command("REPLICAOF", new.host, str(new.port))
+        node.execute_command("CONFIG", "REWRITE")
 
 
 def _wait_done(target: SentinelTarget, old: Address, clock: Clock, deadline: float, progress: Progress) -> Address:

@@ -3,7 +3,8 @@
 Reads every sentinel's ``SENTINEL MASTER`` and every data node's ``CONFIG GET``,
 measures the round-trip time to the data nodes, and returns findings with the
 reason.  A finding with a ``fix`` can be applied: ``SENTINEL SET`` on every
-sentinel, ``CONFIG SET`` on every data node; :func:`apply_fixes` then reads the
+sentinel, ``CONFIG SET`` plus ``CONFIG REWRITE`` on every data node (a fix is meant to
+last: persisted on purpose); :func:`apply_fixes` then reads the
 settings back and reports what still differs.  Advice without a fix (an even
 number of sentinels, announce addresses behind NAT) needs a human.
 
@@ -149,9 +150,23 @@ def apply_fixes(target: SentinelTarget, live: LiveSettings, findings: Sequence[F
             for address in fix.nodes or tuple(live.nodes):
                 with connect(address, target.password, 2.0) as client:
                     client.config_set(fix.param, fix.value)
+                    _persist(client)
     after = read_live(target)
     remaining = findings_only(review(after, spec, hosts, force=force))
     return TuneResult(tuple(findings), tuple(fixes), remaining)
+
+
+def _persist(client: redis.Redis) -> None:
+    """A fix is meant to last: write it into the node's config file (``SENTINEL SET`` persists by itself).
+
+    Left in memory only, it would vanish at the next restart -- or land in the
+    file whenever Sentinel next rewrites it, unannounced.
+    """
+    try:
+        client.execute_command("CONFIG", "REWRITE")
+    except redis.ResponseError as exc:
+        if "without a config file" not in str(exc):
+            raise
 
 
 # --- rules ------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from redisops.address import Address
 from redisops.runtime.plan import NodeKind, NodePlan, Plan
 from redisops.spec.models import ClusterSpec, Persistence, SentinelGroup
 
-__all__ = ["Placement", "auth_lines", "render_conf"]
+__all__ = ["Placement", "auth_lines", "conf_replicaof", "render_conf", "sentinel_conf_master"]
 
 
 @dataclass(frozen=True)
@@ -103,3 +103,33 @@ def _sentinel_conf(plan: Plan, node: NodePlan, place: Placement) -> str:
         known_replicas=[place.address_of(r) for r in layout.replicas],
         known_sentinels=peers,
     )
+
+
+def sentinel_conf_master(text: str, group: str) -> tuple[Address, int] | None:
+    """The master a sentinel.conf names for ``group`` and its config epoch: ``(address, epoch)``.
+
+    Sentinel rewrites its file on every change of master (``sentinel monitor
+    <group> <ip> <port> <quorum>`` then ``sentinel config-epoch <group> <n>``),
+    so the file of a stopped sentinel tells the last master it knew.  A file
+    never rewritten has no epoch line: epoch 0, the initial master.
+    """
+    master: Address | None = None
+    epoch = 0
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) >= 5 and words[:2] == ["sentinel", "monitor"] and words[2] == group and words[4].isdigit():
+            master = Address(words[3], int(words[4]))
+        elif len(words) == 4 and words[:2] == ["sentinel", "config-epoch"] and words[2] == group:
+            epoch = int(words[3]) if words[3].isdigit() else 0
+    return None if master is None else (master, epoch)
+
+
+def conf_replicaof(text: str) -> Address | None:
+    """The master a redis.conf makes the node follow (its last ``replicaof`` / ``slaveof`` line); None: a master."""
+    master: Address | None = None
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) == 3 and words[0].lower() in ("replicaof", "slaveof"):
+            no_one = [w.lower() for w in words[1:]] == ["no", "one"]
+            master = None if no_one or not words[2].isdigit() else Address(words[1].strip('"'), int(words[2]))
+    return master

@@ -198,9 +198,8 @@ class LocalRuntime:
         pending = list(started)
         deadline = self.clock.now() + timeout
         while pending:
+            self.check_alive(pending)
             for item in list(pending):
-                if not is_alive(item.pid):
-                    raise StartupError(item.node.name, "exited while starting", self.log_tail(item.node))
                 if is_listening(item.node.address.host, item.node.address.port):
                     pending.remove(item)
             if pending and self.clock.now() > deadline:
@@ -208,6 +207,12 @@ class LocalRuntime:
                                    self.log_tail(pending[0].node))
             if pending:
                 self.clock.sleep(0.02)
+
+    def check_alive(self, started: Sequence[Started], doing: str = "starting") -> None:
+        """Raise :class:`StartupError`, with the end of its log, for the first of ``started`` that exited."""
+        for item in started:
+            if not is_alive(item.pid):
+                raise StartupError(item.node.name, f"exited while {doing}", self.log_tail(item.node))
 
     def log_tail(self, node: NodePlan, lines: int = 5) -> str:
         text = ""

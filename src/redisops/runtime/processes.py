@@ -15,7 +15,7 @@ import signal
 import socket
 from pathlib import Path
 
-__all__ = ["is_alive", "is_listening", "port_is_free", "port_owner", "process_cwd", "send_signal"]
+__all__ = ["is_alive", "is_listening", "port_is_free", "port_owner", "process_cwd", "process_started", "send_signal"]
 
 
 def is_alive(pid: int) -> bool:
@@ -28,6 +28,16 @@ def is_alive(pid: int) -> bool:
         return False
     state = stat.rsplit(")", 1)[-1].split()[0]
     return state not in ("Z", "X")
+
+
+def process_started(pid: int) -> int | None:
+    """When ``pid`` started, in clock ticks since boot (``/proc/<pid>/stat`` field 22): with the pid it names
+    one process for good, whereas a pid alone may be reused by another process later."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[-1].split()[19])
 
 
 def process_cwd(pid: int) -> Path | None:
