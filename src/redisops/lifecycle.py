@@ -37,7 +37,7 @@ from redisops.spec.edit import set_values
 from redisops.spec.load import load, load_text
 from redisops.spec.models import Spec
 from redisops.spec.secrets import Secrets, generate_secrets, load_secrets, secrets_text, write_private
-from redisops.topology.loading import wait_loaded
+from redisops.topology.loading import LoadWait, wait_loaded
 from redisops.topology.parse import reply_pairs
 from redisops.topology.status import Health, StatusReport, collect_status_sync
 from redisops.topology.targets import targets_from_plan
@@ -139,7 +139,9 @@ def up(dep: Deployment, *, only: str | None = None, timeout: float = 60.0,
         progress(f"starting {len(missing)} of {len(nodes)} nodes")
         started = [runtime.start(n, binaries, roles[n.name].args if n.name in roles else ()) for n in data]
         runtime.wait_listening(started)
-        _wait_loaded(dep, started, clock, progress)
+        loaded = _wait_loaded(dep, started, clock, progress)
+        if loaded.loaded:
+            actions.append(f"waited {loaded.seconds:.1f} s while {_count(loaded.loaded, 'node')} loaded their data")
         actions += reapply(dep.journal, dep.secrets.redis_password, [s.node.address for s in started])
         for name, role in roles.items():
             _persist_role(dep, dep.plan.node(name))
@@ -153,10 +155,10 @@ def up(dep: Deployment, *, only: str | None = None, timeout: float = 60.0,
     return UpResult([n.name for n in missing], sorted(running), actions, report, clock.now() - began)
 
 
-def _wait_loaded(dep: Deployment, started: Sequence[Started], clock: Clock, progress: Progress) -> None:
+def _wait_loaded(dep: Deployment, started: Sequence[Started], clock: Clock, progress: Progress) -> LoadWait:
     """Until no started data node is loading its dataset (a dead one fails with its log line)."""
     names = {s.node.address: s.node.name for s in started}
-    wait_loaded([s.node.address for s in started], dep.secrets.redis_password, clock=clock, progress=progress,
+    return wait_loaded([s.node.address for s in started], dep.secrets.redis_password, clock=clock, progress=progress,
                 check=lambda: dep.runtime.check_alive(started, "loading its data"),
                 name_of=lambda a: names.get(a, str(a)))
 
@@ -424,6 +426,10 @@ def _persist_role(dep: Deployment, node: NodePlan) -> None:
     """Write the new role into the node's own config, so a later restart keeps it."""
     with connect(node.address, dep.secrets.redis_password, timeout=5.0) as client:
         client.config_rewrite()
+
+
+def _count(items: Sized, noun: str) -> str:
+    return f"{len(items)} {noun}{_s(items)}"
 
 
 def _s(items: Sized) -> str:

@@ -63,6 +63,7 @@ def test_up_waits_while_nodes_load_their_data(tmp_path: Path) -> None:
         result = up(topo.deployment, progress=said.append)
 
         assert any(m.startswith("loading data: ") and "%" in m for m in said), said
+        assert any(a.startswith("waited ") and "loaded their data" in a for a in result.actions), result.actions
         assert result.report.health.name == "OK"
         assert masters(topo) == cluster_masters
         assert fingerprints(topo, [*cluster_masters, "mymaster-0"]) == before
