@@ -38,7 +38,7 @@ from redisops.spec.load import load, load_text
 from redisops.spec.models import Spec
 from redisops.spec.secrets import Secrets, generate_secrets, load_secrets, secrets_text, write_private
 from redisops.topology.loading import LoadWait, wait_loaded
-from redisops.topology.parse import reply_pairs
+from redisops.topology.parse import parse_master_addr, parse_sentinel_master
 from redisops.topology.status import Health, StatusReport, collect_status_sync
 from redisops.topology.targets import targets_from_plan
 
@@ -411,15 +411,11 @@ def _sentinel_view(dep: Deployment, sentinel: NodePlan, group: str) -> _Sentinel
             state = client.execute_command("SENTINEL", "MASTER", group)
     except redis.RedisError:
         return None
-    if not reply:
+    address = parse_master_addr(reply)
+    if address is None:
         return None
-    fields = reply_pairs(state) if isinstance(state, list) else {_text(k): _text(v) for k, v in state.items()}
-    return _SentinelView(Address(_text(reply[0]), int(reply[1])), int(fields.get("config-epoch", 0)),
-                         "failover_in_progress" in fields.get("flags", ""))
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+    master = parse_sentinel_master(group, state)
+    return _SentinelView(address, master.config_epoch or 0, "failover_in_progress" in master.flags)
 
 
 def _persist_role(dep: Deployment, node: NodePlan) -> None:

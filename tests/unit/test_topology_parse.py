@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from redis import exceptions as rx
 
 from redisops.address import Address
-from redisops.topology.model import ErrorReply, FailureKind, Role, SlotMap, format_slots
+from redisops.topology.model import (
+    ErrorReply,
+    FailureKind,
+    OpenSlot,
+    Role,
+    SentinelMaster,
+    SentinelReplica,
+    SlotMap,
+    format_slots,
+)
 from redisops.topology.parse import (
     cluster_probe,
     data_node,
     keys_in_keyspace,
     parse_cluster_nodes,
+    parse_cluster_slots,
     parse_info,
+    parse_master_addr,
     parse_node_address,
+    parse_open_slots,
+    parse_sentinel_master,
+    parse_sentinel_replicas,
+    reply_pairs,
     sentinel_view,
 )
 from redisops.topology.probe import describe_failure
@@ -165,6 +182,76 @@ def test_sentinel_that_does_not_monitor_the_name_is_a_failure() -> None:
     view = sentinel_view(A("127.0.0.1", 30410), "nosuch", [None, error, error, error])
     assert view.failure is not None and view.failure.kind is FailureKind.ERROR
     assert view.failure.detail == "does not monitor nosuch"
+
+
+def _resp3(flat: list[str]) -> dict[str, str]:
+    """The same reply as redis-py 8 returns it by default (RESP3: a map)."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+def _raw(flat: list[str]) -> list[bytes]:
+    """The same reply undecoded (``decode_responses=False``, or the mover's hiredis pipe)."""
+    return [item.encode() for item in flat]
+
+
+@pytest.mark.parametrize("shape", [list, _resp3, _raw], ids=["resp2", "resp3", "bytes"])
+def test_field_replies_read_the_same_in_every_protocol_shape(shape: Any) -> None:
+    assert reply_pairs(shape(SENTINEL_MASTER)) == reply_pairs(SENTINEL_MASTER)
+    assert reply_pairs(SENTINEL_MASTER)["failover-timeout"] == "10000"
+    master = parse_sentinel_master("mymaster", shape(SENTINEL_MASTER))
+    assert master == SentinelMaster("mymaster", A("127.0.0.1", 30400), frozenset({"master"}), config_epoch=0,
+                                    num_slaves=2, num_other_sentinels=2, quorum=2, down_after_ms=2000,
+                                    failover_timeout_ms=10000, parallel_syncs=1)
+    assert master.setting("down-after-milliseconds") == 2000 and master.setting("parallel-syncs") == 1
+    replicas = parse_sentinel_replicas([shape(r) for r in SENTINEL_REPLICAS])
+    assert replicas == (SentinelReplica(A("127.0.0.1", 30402), frozenset({"slave"}), 100),
+                        SentinelReplica(A("127.0.0.1", 30401), frozenset({"s_down", "slave", "disconnected"}), 100))
+
+
+def test_replies_that_say_nothing_parse_to_nothing() -> None:
+    assert reply_pairs(ErrorReply("ERR No such master with that name")) == {} and reply_pairs(None) == {}
+    assert parse_sentinel_replicas(ErrorReply("ERR No such master with that name")) == ()
+    assert parse_sentinel_master("x", []) == SentinelMaster("x")
+    priority_zero = [*SENTINEL_REPLICAS[0]]
+    priority_zero[priority_zero.index("slave-priority") + 1] = "0"
+    assert parse_sentinel_replicas([priority_zero])[0].priority == 0
+
+
+@pytest.mark.parametrize(("reply", "address"), [
+    (SENTINEL_ADDR, A("127.0.0.1", 30400)),
+    ((b"127.0.0.1", b"30400"), A("127.0.0.1", 30400)),
+    (None, None),  # the name is not monitored
+    (ErrorReply("ERR unknown"), None),
+    (["127.0.0.1", "0"], None),
+])
+def test_master_address_by_name(reply: Any, address: Address | None) -> None:
+    assert parse_master_addr(reply) == address
+
+
+def test_open_slot_markers_are_kept_on_the_line_that_prints_them() -> None:
+    me = next(n for n in parse_cluster_nodes(CLUSTER_NODES_MIGRATING) if n.myself)
+    importing = "1e46587ebadefdf3b50c9815b0bbd90d3597c9f5"
+    assert me.open_slots == (OpenSlot(me.id, 100, "migrating", importing),)
+    assert parse_open_slots(CLUSTER_NODES_MIGRATING) == me.open_slots
+    assert parse_open_slots(CLUSTER_NODES_IMPORTING) == (OpenSlot(importing, 100, "importing", me.id),)
+    assert all(not n.open_slots for n in parse_cluster_nodes(CLUSTER_NODES_MIGRATING) if not n.myself)
+
+
+# CLUSTER SLOTS of a 3-master cluster (redis 7.0.15), in the order the node sent it, ids as the hiredis pipe has them.
+CLUSTER_SLOTS = [
+    [10922, 16383, [b"127.0.0.1", 19772, b"36c6bf1875eb3559e3925a1b4f3d2288a63969cb", []],
+     [b"127.0.0.1", 19775, b"175ac64680e224f21034ba207093827942d15c90", []]],
+    [0, 5460, [b"127.0.0.1", 19770, b"08b6995531c209de521df29d1e241f465f5774df", []]],
+    [5461, 10921, [b"127.0.0.1", 19771, b"795062d3270fbc863e2fb9193c0391d3da35a6a0", []]],
+]
+
+
+def test_cluster_slots_reply_is_a_slot_map() -> None:
+    slots = parse_cluster_slots(CLUSTER_SLOTS)
+    assert slots.covered == 16384 and slots.owner(0) == "08b6995531c209de521df29d1e241f465f5774df"
+    assert slots.owner(16383) == "36c6bf1875eb3559e3925a1b4f3d2288a63969cb"
+    assert parse_cluster_slots([[0, 5, ["127.0.0.1", 7000]]]) == SlotMap()  # no id: not ownership we can name
+    assert parse_cluster_slots(ErrorReply("CLUSTERDOWN")) == SlotMap()
 
 
 def test_cluster_nodes_lines_skip_migration_markers() -> None:

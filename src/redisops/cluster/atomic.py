@@ -43,6 +43,7 @@ from redisops.cluster.errors import SlotMigrationError
 from redisops.cluster.journal import Journal
 from redisops.cluster.planner import Move
 from redisops.cluster.wire import WirePool
+from redisops.topology.parse import parse_cluster_slots, reply_pairs
 
 __all__ = ["FINAL_STATES", "ServerJob", "group_jobs", "parse_server_jobs", "ranges", "run_atomic", "slot_owners"]
 
@@ -82,10 +83,6 @@ def ranges(slots: Iterable[int]) -> list[tuple[int, int]]:
     return runs
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def _parse_slots(text: str) -> frozenset[int]:
     """``"0-10 20-29"`` (Valkey joins ranges with spaces); a lone slot may come without ``-``."""
     slots: set[int] = set()
@@ -101,17 +98,14 @@ def parse_server_jobs(reply: Any) -> list[ServerJob]:
         return []
     jobs = []
     for entry in reply:
-        if isinstance(entry, dict):
-            fields = {_text(k): v for k, v in entry.items()}
-        elif isinstance(entry, (list, tuple)):
-            fields = {_text(entry[i]): entry[i + 1] for i in range(0, len(entry) - 1, 2)}
-        else:
+        if not isinstance(entry, (dict, list, tuple)):
             continue
+        fields = reply_pairs(entry)
         jobs.append(ServerJob(
-            name=_text(fields.get("name", "")), operation=_text(fields.get("operation", "")).upper(),
-            slots=_parse_slots(_text(fields.get("slot_ranges", ""))), source=_text(fields.get("source_node", "")),
-            target=_text(fields.get("target_node", "")), state=_text(fields.get("state", "")),
-            message=_text(fields.get("message", ""))))
+            name=fields.get("name", ""), operation=fields.get("operation", "").upper(),
+            slots=_parse_slots(fields.get("slot_ranges", "")), source=fields.get("source_node", ""),
+            target=fields.get("target_node", ""), state=fields.get("state", ""),
+            message=fields.get("message", "")))
     return jobs
 
 
@@ -292,12 +286,8 @@ async def slot_owners(client: WirePool, slots: Iterable[int]) -> dict[int, str]:
     (reply,) = await client.call([("CLUSTER", "SLOTS")])
     if isinstance(reply, Exception):
         raise reply
-    owners: dict[int, str] = {}
-    for first, last, *nodes in reply:
-        if nodes and len(nodes[0]) > 2:
-            owner = _text(nodes[0][2])
-            owners.update((s, owner) for s in wanted if first <= s <= last)
-    return owners
+    slot_map = parse_cluster_slots(reply)
+    return {s: owner for s in wanted if (owner := slot_map.owner(s)) is not None}
 
 
 async def _server_jobs(client: WirePool) -> list[ServerJob]:

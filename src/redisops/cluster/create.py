@@ -36,10 +36,11 @@ from redisops.errors import AuthError, ClusterFormationError, NodeUnreachableErr
 from redisops.runtime.plan import ClusterLayout
 from redisops.runtime.temporary import Journal, temporary_config
 from redisops.topology.loading import wait_loaded
+from redisops.topology.model import SLOTS, ClusterNode, Role
+from redisops.topology.parse import parse_cluster_nodes, parse_info
 
 __all__ = ["ClusterShape", "form_cluster"]
 
-SLOTS = 16384
 FORMING_NODE_TIMEOUT_MS = 1000
 
 
@@ -70,18 +71,20 @@ class ClusterShape:
 class _NodeView:
     address: Address
     node_id: str
-    known: Mapping[str, Any]  # redis-py's parsed CLUSTER NODES, keyed by "ip:port"
+    known: tuple[ClusterNode, ...]  # its CLUSTER NODES: itself and every node it knows
     epoch: int
     keys: int
 
     @property
+    def me(self) -> ClusterNode | None:
+        return next((n for n in self.known if n.myself), None)
+
+    def knows(self, address: Address) -> bool:
+        return any(n.address == address for n in self.known)
+
+    @property
     def claimed(self) -> set[int]:
-        slots: set[int] = set()
-        for entry in self.known.values():
-            for piece in entry.get("slots", []):
-                start, end = int(piece[0]), int(piece[-1])
-                slots.update(range(start, end + 1))
-        return slots
+        return {s for n in self.known for first, last in n.slots for s in range(first, last + 1)}
 
 
 def form_cluster(shape: ClusterShape, password: str | None, *, clock: Clock | None = None,
@@ -112,9 +115,9 @@ def form_cluster(shape: ClusterShape, password: str | None, *, clock: Clock | No
                 clients[master].execute_command("CLUSTER", "ADDSLOTSRANGE", start, end)
         for index, addr in enumerate(shape.nodes):
             for other in shape.nodes[index + 1:]:
-                if str(other) not in views[addr].known:
+                if not views[addr].knows(other):
                     clients[addr].execute_command("CLUSTER", "MEET", other.host, other.port)
-                elif str(addr) not in views[other].known:  # e.g. a node restarted without its nodes.conf
+                elif not views[other].knows(addr):  # e.g. a node restarted without its nodes.conf
                     clients[other].execute_command("CLUSTER", "MEET", addr.host, addr.port)
         with _fast_gossip(clients, password, journal):
             progress("forming cluster: waiting for every node to know every other")
@@ -148,8 +151,9 @@ def _read_views(clients: Mapping[Address, redis.Redis]) -> dict[Address, _NodeVi
     failures: list[str] = []
     for addr, client in clients.items():
         try:
-            info = client.cluster("INFO")
-            views[addr] = _NodeView(addr, client.execute_command("CLUSTER", "MYID"), client.cluster("NODES"),
+            info = parse_info(str(client.execute_command("CLUSTER", "INFO")))
+            known = parse_cluster_nodes(str(client.execute_command("CLUSTER", "NODES")))
+            views[addr] = _NodeView(addr, client.execute_command("CLUSTER", "MYID"), known,
                                     int(info["cluster_current_epoch"]), client.dbsize())
         except redis.AuthenticationError as exc:
             raise AuthError(str(addr), "authentication failed", hint="check the password") from exc
@@ -168,11 +172,11 @@ def _read_views(clients: Mapping[Address, redis.Redis]) -> dict[Address, _NodeVi
 
 
 def _refuse_unsafe(shape: ClusterShape, views: Mapping[Address, _NodeView], allow_keys: bool = False) -> None:
-    wanted = {str(a) for a in shape.nodes}
+    wanted = set(shape.nodes)
     for addr, view in views.items():
         # a node that was never MEET-ed lists itself as ":port" (it learns its IP from a peer): skip itself
-        foreign = sorted(k for k, e in view.known.items()
-                         if k.split("@")[0] not in wanted and "myself" not in e.get("flags", "") and not _stale(e))
+        foreign = sorted(str(n.address or n.id) for n in view.known
+                         if n.address not in wanted and not n.myself and not _stale(n))
         if foreign:
             raise ClusterFormationError(f"{addr} already belongs to another cluster (it knows {foreign[0]})",
                                         hint="reset it with CLUSTER RESET or leave it out of this cluster")
@@ -210,7 +214,7 @@ def _wait_all_known(shape: ClusterShape, clients: Mapping[Address, redis.Redis],
     while True:
         views = _views(clients, password, clock)
         lagging = [a for a, v in views.items() if len(v.known) < len(shape.nodes)
-                   or any("handshake" in e.get("flags", "") or not e.get("node_id") for e in v.known.values())]
+                   or any("handshake" in n.flags for n in v.known)]
         if not lagging:
             return views
         if clock.now() > deadline:
@@ -242,7 +246,8 @@ def _fast_gossip(clients: Mapping[Address, redis.Redis], password: str | None,
 def _wait_state_ok(clients: Mapping[Address, redis.Redis], clock: Clock, timeout: float) -> None:
     deadline = clock.now() + timeout
     while True:
-        waiting = [a for a, c in clients.items() if c.cluster("INFO")["cluster_state"] != "ok"]
+        waiting = [a for a, c in clients.items()
+                   if parse_info(str(c.execute_command("CLUSTER", "INFO"))).get("cluster_state") != "ok"]
         if not waiting:
             return
         if clock.now() > deadline:
@@ -251,10 +256,10 @@ def _wait_state_ok(clients: Mapping[Address, redis.Redis], clock: Clock, timeout
         clock.sleep(0.02)
 
 
-def _stale(entry: Mapping[str, Any]) -> bool:
+def _stale(node: ClusterNode) -> bool:
     """An entry whose address is gone (``noaddr``): the node that was there lost its nodes.conf and came
     back with a new id, so the old id names nobody -- not a node of another cluster."""
-    return "noaddr" in entry.get("flags", "")
+    return "noaddr" in node.flags
 
 
 def _rejoin_replaced_masters(shape: ClusterShape, views: Mapping[Address, _NodeView],
@@ -266,8 +271,7 @@ def _rejoin_replaced_masters(shape: ClusterShape, views: Mapping[Address, _NodeV
         if not _is_slotless_master(view) or view.keys:
             continue
         first = shape.slots[master][0]
-        owner = next((e["node_id"] for e in view.known.values() if "myself" not in e.get("flags", "")
-                      and any(int(p[0]) <= first <= int(p[-1]) for p in e.get("slots", []))), None)
+        owner = next((n.id for n in view.known if not n.myself and any(a <= first <= b for a, b in n.slots)), None)
         if owner:
             progress(f"{master} came back empty; its slots are served by {owner[:8]}: making it that master's replica")
             clients[master].execute_command("CLUSTER", "REPLICATE", owner)
@@ -275,15 +279,15 @@ def _rejoin_replaced_masters(shape: ClusterShape, views: Mapping[Address, _NodeV
 
 def _forget_stale(views: Mapping[Address, _NodeView], clients: Mapping[Address, redis.Redis]) -> None:
     """``CLUSTER FORGET`` on every node for ids whose address is gone (see :func:`_stale`)."""
-    stale = {e["node_id"] for v in views.values() for e in v.known.values() if _stale(e) and e.get("node_id")}
+    stale = {n.id for v in views.values() for n in v.known if _stale(n)}
     for node_id in sorted(stale):
         for client in clients.values():
             _try(client, "CLUSTER", "FORGET", node_id)
 
 
 def _is_slotless_master(view: _NodeView) -> bool:
-    me = next(e for e in view.known.values() if "myself" in e.get("flags", ""))
-    return "master" in me.get("flags", "") and not me.get("slots")
+    me = view.me
+    return me is not None and me.role is Role.MASTER and not me.slots
 
 
 def _try(client: redis.Redis, *args: Any) -> None:

@@ -2,10 +2,10 @@
 
 :class:`ClusterView` is a frozen snapshot built from every reachable node's
 ``CLUSTER NODES`` (discovered from seeds, through
-:func:`redisops.topology.probe.probe_cluster`).  Besides what ``topology``
-parses it keeps each node's *open slots*: the ``[slot->-id]`` (migrating) and
-``[slot-<-id]`` (importing) markers that only the node itself prints on its own
-line.
+:func:`redisops.topology.probe.probe_cluster`).  It gathers each node's *open
+slots*: the ``[slot->-id]`` (migrating) and ``[slot-<-id]`` (importing) markers
+that only the node itself prints on its own line
+(:attr:`~redisops.topology.model.ClusterNode.open_slots`).
 
 :func:`converged` is the precondition of every move.  ``CLUSTER SETSLOT`` and
 ``MIGRATE`` act on one node's belief of who owns a slot; if the nodes still
@@ -18,7 +18,6 @@ different maps -- this is how ``redis-cli --cluster rebalance`` right after
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,33 +27,12 @@ from redisops.address import Address
 from redisops.clock import Clock
 from redisops.cluster.errors import NotConvergedError
 from redisops.errors import NodeUnreachableError
-from redisops.topology.model import ClusterNode, ClusterProbe, FailureKind, Role, SlotMap
-from redisops.topology.probe import ask, probe_cluster
+from redisops.topology.model import ClusterNode, ClusterProbe, FailureKind, OpenSlot, Role, SlotMap
+from redisops.topology.parse import parse_open_slots
+from redisops.topology.probe import probe_cluster
 from redisops.topology.targets import ClusterTarget
 
 __all__ = ["ClusterView", "OpenSlot", "converged", "fetch_view", "parse_open_slots", "wait_converged"]
-
-_MARKER = re.compile(r"\[(\d+)-([<>])-([0-9a-f]+)\]")
-
-
-@dataclass(frozen=True)
-class OpenSlot:
-    """A slot one node holds open: ``migrating`` to ``peer`` or ``importing`` from it."""
-
-    node: str  # id of the node that prints the marker
-    slot: int
-    state: str  # "migrating" | "importing"
-    peer: str
-
-
-def parse_open_slots(nodes_text: str) -> tuple[OpenSlot, ...]:
-    """The markers on the ``myself`` line of one node's ``CLUSTER NODES``."""
-    for line in nodes_text.splitlines():
-        parts = line.split()
-        if len(parts) >= 8 and "myself" in parts[2].split(","):
-            return tuple(OpenSlot(parts[0], int(slot), "migrating" if arrow == ">" else "importing", peer)
-                         for slot, arrow, peer in _MARKER.findall(" ".join(parts[8:])))
-    return ()
 
 
 @dataclass(frozen=True)
@@ -115,12 +93,8 @@ async def fetch_view(seeds: Sequence[Address], password: str | None, timeout: fl
     probes = await probe_cluster(ClusterTarget("cluster", tuple(seeds), password=password), timeout)
     if not any(p.reachable for p in probes):
         _raise_unreachable(probes)
-    open_slots: list[OpenSlot] = []
-    for probe in probes:
-        if probe.reachable and probe.myself is not None:
-            (text,) = await ask(probe.node.address, password, [("CLUSTER", "NODES")], timeout)
-            open_slots += parse_open_slots(str(text))
-    return ClusterView(tuple(probes), tuple(open_slots), password)
+    open_slots = tuple(o for p in probes if p.reachable and p.myself is not None for o in p.myself.open_slots)
+    return ClusterView(tuple(probes), open_slots, password)
 
 
 def _raise_unreachable(probes: Sequence[ClusterProbe]) -> None:

@@ -35,9 +35,11 @@ from redisops.cluster.planner import plan_rebalance
 from redisops.errors import AuthError, ClusterFormationError, NodeUnreachableError, UsageError
 from redisops.runtime.plan import slot_ranges
 from redisops.runtime.temporary import Journal
+from redisops.topology.parse import parse_cluster_nodes
 
 __all__ = ["add_node", "create_cluster", "remove_node", "shape_for"]
 
+#: fewer cannot survive losing a master: marking it failed and electing its replica both need a majority of masters
 MIN_MASTERS = 3
 
 
@@ -132,9 +134,9 @@ def _refuse_foreign(client: redis.Redis, new: Address) -> None:
     except redis.ResponseError as exc:
         raise ClusterFormationError(f"{new} is not a cluster node ({exc})",
                                     hint="start it with cluster-enabled yes") from exc
-    lines = [line for line in str(known).splitlines() if line.strip()]
-    if len(lines) > 1:
-        raise ClusterFormationError(f"{new} already belongs to a cluster (it knows {len(lines) - 1} other nodes)",
+    others = [n for n in parse_cluster_nodes(str(known)) if not n.myself]
+    if others:
+        raise ClusterFormationError(f"{new} already belongs to a cluster (it knows {len(others)} other nodes)",
                                     hint="CLUSTER RESET it first if it is really free")
     if keys:
         raise ClusterFormationError(f"{new} holds {keys} keys", hint="flush it or use an empty node")

@@ -44,15 +44,13 @@ from redisops.cluster.errors import PlanError
 from redisops.cluster.journal import read_journal
 from redisops.cluster.live import ClusterView, fetch_view, wait_converged
 from redisops.cluster.mover import MoveProgress, MoveReport, MoverSettings, move_slots_sync
-from redisops.cluster.nodes import _client, _refuse_foreign
+from redisops.cluster.nodes import MIN_MASTERS, _client, _refuse_foreign
 from redisops.cluster.planner import plan_rebalance
 from redisops.errors import ClusterFormationError
 from redisops.topology.model import ClusterProbe, Role
 from redisops.topology.probe import probe_cluster_node
 
 __all__ = ["ScaleReport", "check_scale", "scale_cluster"]
-
-MIN_MASTERS = 3
 
 
 @dataclass

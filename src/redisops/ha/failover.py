@@ -64,6 +64,7 @@ from redisops.errors import RedisopsError, UsageError
 from redisops.ha.listen import sentinel_events
 from redisops.runtime.temporary import Journal, temporary_config
 from redisops.topology.model import Role
+from redisops.topology.parse import parse_sentinel_master, parse_sentinel_replicas
 from redisops.topology.sentinel_status import GroupStatus
 from redisops.topology.status import collect_status_sync
 from redisops.topology.targets import SentinelTarget
@@ -231,19 +232,15 @@ def _wait_priorities_seen(target: SentinelTarget, sentinel: redis.Redis, wanted:
 
 def _replica_priorities(sentinel: redis.Redis, name: str) -> dict[Address, int]:
     """``slave-priority`` of each replica as the sentinel last read it (SENTINEL REPLICAS)."""
-    replies = sentinel.execute_command("SENTINEL", "REPLICAS", name)
-    out: dict[Address, int] = {}
-    for reply in replies:
-        fields = reply if isinstance(reply, dict) else dict(zip(reply[::2], reply[1::2], strict=False))
-        out[Address(str(fields["ip"]), int(fields["port"]))] = int(fields.get("slave-priority", 100))
-    return out
+    replicas = parse_sentinel_replicas(sentinel.execute_command("SENTINEL", "REPLICAS", name))
+    return {r.address: r.priority for r in replicas}
 
 
 def _timers_ms(sentinel: redis.Redis, name: str) -> tuple[int, int]:
     """``(down-after-milliseconds, failover-timeout)`` of the group, as the sentinel has them."""
-    reply = sentinel.execute_command("SENTINEL", "MASTER", name)
-    fields = reply if isinstance(reply, dict) else dict(zip(reply[::2], reply[1::2], strict=False))
-    return int(fields.get("down-after-milliseconds", 30_000)), int(fields.get("failover-timeout", 180_000))
+    master = parse_sentinel_master(name, sentinel.execute_command("SENTINEL", "MASTER", name))
+    down_after, timeout = master.down_after_ms, master.failover_timeout_ms
+    return (30_000 if down_after is None else down_after), (180_000 if timeout is None else timeout)
 
 
 @dataclass

@@ -41,11 +41,12 @@ from redisops.address import Address, is_loopback
 from redisops.clients import connect
 from redisops.errors import UsageError
 from redisops.spec.models import SentinelGroup
+from redisops.spec.rules import MIN_DOWN_AFTER_REMOTE_MS
+from redisops.topology.parse import parse_master_addr, parse_sentinel_master, parse_sentinel_replicas
 from redisops.topology.targets import SentinelTarget
 
 __all__ = ["Finding", "Fix", "LiveSettings", "TuneResult", "apply_fixes", "findings_only", "read_live", "review"]
 
-MIN_DOWN_AFTER_REMOTE_MS = 2000
 RTT_MULTIPLE = 100
 SENTINEL_PARAMS = ("quorum", "down-after-milliseconds", "failover-timeout", "parallel-syncs")
 NODE_PARAMS = ("min-replicas-to-write", "min-replicas-max-lag", "replica-priority")
@@ -110,20 +111,22 @@ def read_live(target: SentinelTarget, *, timeout: float = 2.0) -> LiveSettings:
     for address in target.sentinels:
         try:
             with connect(address, target.sentinel_password, timeout) as client:
-                master = _pairs(client.execute_command("SENTINEL", "MASTER", target.name))
-                found = client.execute_command("SENTINEL", "REPLICAS", target.name)
+                master = parse_sentinel_master(target.name,
+                                               client.execute_command("SENTINEL", "MASTER", target.name))
+                found = parse_sentinel_replicas(client.execute_command("SENTINEL", "REPLICAS", target.name))
         except (redis.ConnectionError, redis.TimeoutError):
             unreachable.append(address)
             continue
         except redis.ResponseError as exc:
             raise UsageError(f"sentinel {address}: {exc}", hint="check --group / --master") from exc
-        sentinels[address] = {p: int(master[p]) for p in SENTINEL_PARAMS}
-        sentinels[address]["num-other-sentinels"] = int(master["num-other-sentinels"])
-        replicas.update(Address(str(_pairs(r)["ip"]), int(_pairs(r)["port"])) for r in found)
+        settings = {p: master.setting(p) for p in SENTINEL_PARAMS}
+        sentinels[address] = {p: v for p, v in settings.items() if v is not None}
+        sentinels[address]["num-other-sentinels"] = master.num_other_sentinels or 0
+        replicas.update(r.address for r in found)
     if not sentinels:
         raise UsageError(f"{target.name}: no sentinel answers", hint="start them (`redisops up`) or check addresses")
     master_addr = _master_address(target, next(iter(sentinels)), timeout)
-    data = tuple(dict.fromkeys([*(target.nodes or ()), master_addr, *sorted(replicas)]))
+    data = tuple(dict.fromkeys([*(target.nodes or ()), *([master_addr] if master_addr else []), *sorted(replicas)]))
     nodes, rtts = _read_nodes(target, data, timeout, unreachable)
     others = Counter(s["num-other-sentinels"] for s in sentinels.values()).most_common(1)[0][0]
     return LiveSettings(target.name, sentinels, nodes, tuple(unreachable), max(rtts, default=0.0),
@@ -283,14 +286,6 @@ def _read_nodes(target: SentinelTarget, data: Sequence[Address], timeout: float,
     return nodes, rtts
 
 
-def _master_address(target: SentinelTarget, sentinel: Address, timeout: float) -> Address:
+def _master_address(target: SentinelTarget, sentinel: Address, timeout: float) -> Address | None:
     with connect(sentinel, target.sentinel_password, timeout) as client:
-        host, port = client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", target.name)
-    return Address(str(host), int(port))
-
-
-def _pairs(reply: object) -> dict[str, str]:
-    if isinstance(reply, dict):
-        return {str(k): str(v) for k, v in reply.items()}
-    items = list(reply) if isinstance(reply, (list, tuple)) else []
-    return {str(k): str(v) for k, v in zip(items[::2], items[1::2], strict=False)}
+        return parse_master_addr(client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", target.name))

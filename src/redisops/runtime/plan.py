@@ -15,6 +15,8 @@ from redisops.spec.models import ClusterSpec, SentinelGroup, Spec
 
 __all__ = ["ClusterLayout", "GroupLayout", "NodeKind", "NodePlan", "Plan", "build_plan", "cluster_node", "slot_ranges"]
 
+#: Redis Cluster's hash slots (a key's slot is CRC16(key) mod 16384).  Defined once, here at the bottom layer;
+#: ``redisops.topology.model`` re-exports it for the layers above.
 SLOTS = 16384
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from redisops.address import Address
+from redisops.runtime.plan import SLOTS
 
 __all__ = [
     "SLOTS",
@@ -25,14 +26,16 @@ __all__ = [
     "Health",
     "Loading",
     "NodeInfo",
+    "OpenSlot",
     "ReplicaLink",
     "Role",
+    "SentinelMaster",
+    "SentinelPeer",
+    "SentinelReplica",
     "SentinelView",
     "SlotMap",
     "format_slots",
 ]
-
-SLOTS = 16384
 
 
 class Role(Enum):
@@ -167,6 +170,65 @@ class SentinelView:
 
 
 @dataclass(frozen=True)
+class SentinelMaster:
+    """One sentinel's ``SENTINEL MASTER <name>``: the master as that sentinel knows it, and the group's settings.
+
+    A field the reply lacks is None: Sentinel adds fields between versions, and a
+    caller that needs one decides its default (Sentinel's own are 30 s down-after,
+    180 s failover-timeout).
+    """
+
+    name: str
+    address: Address | None = None
+    flags: frozenset[str] = frozenset()  # master, s_down, o_down, failover_in_progress, ...
+    config_epoch: int | None = None
+    num_slaves: int | None = None
+    num_other_sentinels: int | None = None
+    quorum: int | None = None
+    down_after_ms: int | None = None
+    failover_timeout_ms: int | None = None
+    parallel_syncs: int | None = None
+
+    def setting(self, param: str) -> int | None:
+        """A ``SENTINEL SET`` parameter by Sentinel's name for it (``down-after-milliseconds``, ...)."""
+        return {"quorum": self.quorum, "down-after-milliseconds": self.down_after_ms,
+                "failover-timeout": self.failover_timeout_ms, "parallel-syncs": self.parallel_syncs}[param]
+
+
+@dataclass(frozen=True)
+class SentinelReplica:
+    """One entry of ``SENTINEL REPLICAS <name>``: a replica as the sentinel last read its INFO."""
+
+    address: Address
+    flags: frozenset[str] = frozenset()  # slave, s_down, disconnected, ...
+    #: ``slave-priority``: the replica's ``replica-priority`` as of the sentinel's last INFO (0: never promoted)
+    priority: int = 100
+
+
+@dataclass(frozen=True)
+class SentinelPeer:
+    """One entry of ``SENTINEL SENTINELS``: another sentinel of the group, as the answering one knows it."""
+
+    address: Address
+    run_id: str
+    flags: frozenset[str]  # sentinel, s_down, ...
+
+
+@dataclass(frozen=True)
+class OpenSlot:
+    """A slot one node holds open: ``migrating`` to ``peer`` or ``importing`` from it.
+
+    ``CLUSTER NODES`` prints these as ``[slot->-id]`` / ``[slot-<-id]`` markers, and
+    only on the node's own (``myself``) line: each node must be asked itself.
+    """
+
+    node: str  # id of the node that prints the marker
+    slot: int
+    state: str  # "migrating" | "importing"
+    peer: str
+
+
+@dataclass(frozen=True)
 class ClusterNode:
     """One line of ``CLUSTER NODES``: how the answering node sees a peer (or itself)."""
 
@@ -177,6 +239,8 @@ class ClusterNode:
     config_epoch: int
     link_state: str  # connected / disconnected
     slots: tuple[tuple[int, int], ...] = ()
+    #: the resharding markers on this line (Redis prints them on the node's own line only)
+    open_slots: tuple[OpenSlot, ...] = ()
 
     @property
     def role(self) -> Role:
@@ -215,9 +279,13 @@ class SlotMap:
 
     @classmethod
     def from_nodes(cls, nodes: Iterable[ClusterNode]) -> SlotMap:
-        spans = sorted((a, b, n.id) for n in nodes if n.role is Role.MASTER for a, b in n.slots)
+        return cls.from_ranges((a, b, n.id) for n in nodes if n.role is Role.MASTER for a, b in n.slots)
+
+    @classmethod
+    def from_ranges(cls, ranges: Iterable[tuple[int, int, str]]) -> SlotMap:
+        """``(first, last, owner)`` in any order (``CLUSTER SLOTS`` promises none) -> the map."""
         merged: list[tuple[int, int, str]] = []
-        for first, last, owner in spans:
+        for first, last, owner in sorted(ranges):
             if merged and merged[-1][2] == owner and merged[-1][1] + 1 == first:
                 merged[-1] = (merged[-1][0], last, owner)
             else:

@@ -1,13 +1,18 @@
-"""Pure parsers: reply text of INFO, CLUSTER NODES and SENTINEL commands -> model values.
+"""Pure parsers: one per reply kind (INFO, CLUSTER NODES / SLOTS, SENTINEL ...) -> model values.
 
-Replies arrive decoded (RESP2, ``decode_responses=True``).  An error reply to
-one pipelined command is an :class:`~redisops.topology.model.ErrorReply`, so a
-sentinel that rejects ``CKQUORUM`` still reports its master.  Parsers are
-lenient about fields they do not need: Redis adds INFO fields between versions.
+Every caller that reads one of these replies parses it here, whichever client
+fetched it: the probes' pipelines (RESP2, decoded), redis-py clients (RESP3 by
+default since redis-py 8: field/value replies come as dicts, not flat lists),
+the mover's hiredis pipe (bytes).  :func:`reply_pairs` folds those shapes into
+one.  An error reply to one pipelined command is an
+:class:`~redisops.topology.model.ErrorReply`, so a sentinel that rejects
+``CKQUORUM`` still reports its master.  Parsers are lenient about fields they do
+not need: Redis adds INFO and SENTINEL fields between versions.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -21,9 +26,14 @@ from redisops.topology.model import (
     FailureKind,
     Loading,
     NodeInfo,
+    OpenSlot,
     ReplicaLink,
     Role,
+    SentinelMaster,
+    SentinelPeer,
+    SentinelReplica,
     SentinelView,
+    SlotMap,
 )
 
 __all__ = [
@@ -33,9 +43,15 @@ __all__ = [
     "loading_state",
     "mark_loading",
     "parse_cluster_nodes",
+    "parse_cluster_slots",
     "parse_info",
+    "parse_master_addr",
     "parse_node_address",
+    "parse_open_slots",
     "parse_replica_links",
+    "parse_sentinel_master",
+    "parse_sentinel_peers",
+    "parse_sentinel_replicas",
     "reply_pairs",
     "sentinel_view",
 ]
@@ -121,9 +137,76 @@ def mark_loading(node: NodeInfo, persistence: Any) -> NodeInfo:
     return replace(node, failure=Failure(FailureKind.ERROR, str(loading)), loading=loading)
 
 
-def reply_pairs(reply: Sequence[Any]) -> dict[str, str]:
-    """A flat ``[k1, v1, k2, v2, ...]`` reply (SENTINEL MASTER / REPLICAS) -> dict."""
-    return {str(reply[i]): str(reply[i + 1]) for i in range(0, len(reply) - 1, 2)}
+def reply_pairs(reply: Any) -> dict[str, str]:
+    """A field/value reply in any shape -> ``{field: value}`` text; anything else (an error, nil) -> ``{}``.
+
+    RESP2 sends SENTINEL MASTER, each SENTINEL REPLICAS / SENTINELS entry and each
+    CLUSTER GETSLOTMIGRATIONS entry as a flat ``[k1, v1, k2, v2, ...]`` list; RESP3
+    sends a map, which redis-py hands over as a dict.  Without ``decode_responses``
+    both hold bytes.
+    """
+    if isinstance(reply, Mapping):
+        return {_text(k): _text(v) for k, v in reply.items()}
+    if isinstance(reply, (list, tuple)):
+        return {_text(reply[i]): _text(reply[i + 1]) for i in range(0, len(reply) - 1, 2)}
+    return {}
+
+
+def parse_master_addr(reply: Any) -> Address | None:
+    """``SENTINEL GET-MASTER-ADDR-BY-NAME`` -> the address; nil (unknown name) or an error -> None."""
+    if isinstance(reply, (list, tuple)) and len(reply) == 2:
+        return _address(_text(reply[0]), _text(reply[1]))
+    return None
+
+
+def parse_sentinel_master(name: str, reply: Any) -> SentinelMaster:
+    """``SENTINEL MASTER <name>`` -> the master and settings as this sentinel has them."""
+    fields = reply_pairs(reply)
+    return SentinelMaster(
+        name=fields.get("name", name),
+        address=_address(fields.get("ip"), fields.get("port")),
+        flags=_flags(fields.get("flags")),
+        config_epoch=_int(fields.get("config-epoch")),
+        num_slaves=_int(fields.get("num-slaves")),
+        num_other_sentinels=_int(fields.get("num-other-sentinels")),
+        quorum=_int(fields.get("quorum")),
+        down_after_ms=_int(fields.get("down-after-milliseconds")),
+        failover_timeout_ms=_int(fields.get("failover-timeout")),
+        parallel_syncs=_int(fields.get("parallel-syncs")),
+    )
+
+
+def parse_sentinel_replicas(reply: Any) -> tuple[SentinelReplica, ...]:
+    """``SENTINEL REPLICAS <name>`` -> the replicas the sentinel knows; an error reply -> none."""
+    if not isinstance(reply, (list, tuple)):
+        return ()
+    replicas = []
+    for entry in reply:
+        fields = reply_pairs(entry)
+        address = _address(fields.get("ip"), fields.get("port"))
+        if address is not None:
+            priority = _int(fields.get("slave-priority"))
+            replicas.append(SentinelReplica(address, _flags(fields.get("flags")),
+                                            100 if priority is None else priority))
+    return tuple(replicas)
+
+
+def parse_sentinel_peers(reply: Any) -> tuple[SentinelPeer, ...]:
+    """``SENTINEL SENTINELS <name>`` -> peers; an error reply -> none.
+
+    An entry with port 0 is skipped: that is how Sentinel marks the old entry
+    of an address a sentinel with a new run id took over
+    (``+sentinel-invalid-addr``), not a sentinel anyone can ask.
+    """
+    if not isinstance(reply, (list, tuple)):
+        return ()
+    peers = []
+    for entry in reply:
+        fields = reply_pairs(entry)
+        address = _address(fields.get("ip"), fields.get("port"))
+        if address is not None:
+            peers.append(SentinelPeer(address, fields.get("runid", ""), _flags(fields.get("flags"))))
+    return tuple(peers)
 
 
 def sentinel_view(address: Address, name: str, replies: Sequence[Any]) -> SentinelView:
@@ -131,18 +214,18 @@ def sentinel_view(address: Address, name: str, replies: Sequence[Any]) -> Sentin
     addr, master, ckquorum, replicas = replies
     if isinstance(master, ErrorReply):
         return SentinelView(address, Failure(FailureKind.ERROR, _no_such_master(name, master)))
-    fields = reply_pairs(master)
+    state = parse_sentinel_master(name, master)
     ok = not isinstance(ckquorum, ErrorReply) and str(ckquorum).startswith("OK")
     return SentinelView(
         address,
-        master=Address(addr[0], int(addr[1])) if isinstance(addr, list) and len(addr) == 2 else None,
-        flags=frozenset(fields.get("flags", "").split(",")) - {""},
-        num_slaves=_int(fields.get("num-slaves")),
-        num_other_sentinels=_int(fields.get("num-other-sentinels")),
-        quorum=_int(fields.get("quorum")),
+        master=parse_master_addr(addr),
+        flags=state.flags,
+        num_slaves=state.num_slaves,
+        num_other_sentinels=state.num_other_sentinels,
+        quorum=state.quorum,
         ckquorum_ok=ok,
         ckquorum=str(ckquorum),
-        replicas=() if isinstance(replicas, ErrorReply) else tuple(_replica_address(r) for r in replicas),
+        replicas=tuple(r.address for r in parse_sentinel_replicas(replicas)),
     )
 
 
@@ -159,14 +242,15 @@ def parse_cluster_nodes(text: str) -> tuple[ClusterNode, ...]:
 
     Fields: id, address, flags, master id or ``-``, ping-sent, pong-recv,
     config-epoch, link-state, then slots: ``0-5460``, ``7000``, or markers
-    ``[slot->-id]`` / ``[slot-<-id]`` of a resharding in progress (skipped).
+    ``[slot->-id]`` / ``[slot-<-id]`` of a resharding in progress (kept apart,
+    as :attr:`ClusterNode.open_slots`: the slot still belongs to its owner).
     """
     nodes = []
     for line in text.splitlines():
         parts = line.split()
         if len(parts) < 8:
             continue
-        slots = tuple(_slot_range(p) for p in parts[8:] if not p.startswith("["))
+        markers = [m for m in (_MARKER.fullmatch(p) for p in parts[8:]) if m is not None]
         nodes.append(ClusterNode(
             id=parts[0],
             address=parse_node_address(parts[1]),
@@ -174,9 +258,28 @@ def parse_cluster_nodes(text: str) -> tuple[ClusterNode, ...]:
             master_id=None if parts[3] == "-" else parts[3],
             config_epoch=int(parts[6]),
             link_state=parts[7],
-            slots=slots,
+            slots=tuple(_slot_range(p) for p in parts[8:] if not p.startswith("[")),
+            open_slots=tuple(_open_slot(parts[0], m) for m in markers),
         ))
     return tuple(nodes)
+
+
+def parse_open_slots(text: str) -> tuple[OpenSlot, ...]:
+    """The resharding markers of one node's ``CLUSTER NODES``: those on its ``myself`` line."""
+    return next((n.open_slots for n in parse_cluster_nodes(text) if n.myself), ())
+
+
+def parse_cluster_slots(reply: Any) -> SlotMap:
+    """``CLUSTER SLOTS`` (``[[first, last, [ip, port, id, ...], replicas...], ...]``) -> who owns what.
+
+    Entries without the master's id (Redis before 4.0 sent only ip and port) are
+    skipped; ids may come as bytes (the mover's hiredis pipe).
+    """
+    ranges = []
+    for first, last, *nodes in reply if isinstance(reply, (list, tuple)) else ():
+        if nodes and len(nodes[0]) > 2:
+            ranges.append((int(first), int(last), _text(nodes[0][2])))
+    return SlotMap.from_ranges(ranges)
 
 
 def cluster_probe(address: Address, replies: Sequence[Any]) -> ClusterProbe:
@@ -206,9 +309,26 @@ def _slot_range(text: str) -> tuple[int, int]:
     return int(first), int(last or first)
 
 
-def _replica_address(reply: Sequence[Any]) -> Address:
-    fields = reply_pairs(reply)
-    return Address(fields["ip"], int(fields["port"]))
+_MARKER = re.compile(r"\[(\d+)-([<>])-([0-9a-f]+)\]")
+
+
+def _open_slot(node_id: str, marker: re.Match[str]) -> OpenSlot:
+    slot, arrow, peer = marker.groups()
+    return OpenSlot(node_id, int(slot), "migrating" if arrow == ">" else "importing", peer)
+
+
+def _address(host: str | None, port: str | None) -> Address | None:
+    """An address from reply fields; None when either is missing or the port is 0 (Sentinel's "gone")."""
+    number = _int(port)
+    return Address(host, number) if host and number is not None and number > 0 else None
+
+
+def _flags(text: str | None) -> frozenset[str]:
+    return frozenset((text or "").split(",")) - {""}
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _no_such_master(name: str, error: ErrorReply) -> str:

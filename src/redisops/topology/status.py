@@ -39,8 +39,17 @@ from redisops.address import Address
 from redisops.clock import Clock, SystemClock
 from redisops.errors import AuthError, NodeError, NodeUnreachableError
 from redisops.topology.cluster_status import ClusterStatus, judge_cluster
-from redisops.topology.model import ErrorReply, Failure, FailureKind, Health, Loading, NodeInfo, SentinelView
-from redisops.topology.parse import reply_pairs, sentinel_view
+from redisops.topology.model import (
+    ErrorReply,
+    Failure,
+    FailureKind,
+    Health,
+    Loading,
+    NodeInfo,
+    SentinelPeer,
+    SentinelView,
+)
+from redisops.topology.parse import parse_sentinel_peers, sentinel_view
 from redisops.topology.probe import ask, describe_failure, probe_cluster, probe_data_node, sentinel_commands
 from redisops.topology.sentinel_status import GroupStatus, judge_group
 from redisops.topology.targets import ClusterTarget, SentinelTarget
@@ -124,40 +133,12 @@ async def collect_status(sentinels: Sequence[SentinelTarget], clusters: Sequence
 
 
 @dataclass(frozen=True)
-class SentinelPeer:
-    """One entry of ``SENTINEL SENTINELS``: another sentinel of the group, as the answering one knows it."""
-
-    address: Address
-    run_id: str
-    flags: frozenset[str]  # sentinel, s_down, ...
-
-
-@dataclass(frozen=True)
 class SentinelProbe:
     """One sentinel's view, plus its own run id and the peers it knows (both empty when it did not say)."""
 
     view: SentinelView
     run_id: str | None = None
     peers: tuple[SentinelPeer, ...] = ()
-
-
-def parse_sentinel_peers(reply: Any) -> tuple[SentinelPeer, ...]:
-    """``SENTINEL SENTINELS`` -> peers; an error reply -> none.
-
-    An entry with port 0 is skipped: that is how Sentinel marks the old entry
-    of an address a sentinel with a new run id took over
-    (``+sentinel-invalid-addr``), not a sentinel anyone can ask.
-    """
-    if not isinstance(reply, list):
-        return ()
-    peers = []
-    for entry in reply:
-        fields = reply_pairs(entry)
-        port = fields.get("port", "")
-        if fields.get("ip") and port.isdigit() and int(port) > 0:
-            flags = frozenset(fields.get("flags", "").split(",")) - {""}
-            peers.append(SentinelPeer(Address(fields["ip"], int(port)), fields.get("runid", ""), flags))
-    return tuple(peers)
 
 
 def new_peers(probes: Iterable[SentinelProbe]) -> list[Address]:
