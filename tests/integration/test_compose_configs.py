@@ -1,10 +1,13 @@
 """The rendered Compose project, run without Docker: real redis-server / redis-sentinel on 127.0.0.1.
 
 Each node runs its service's own start command and mounted conf, with the container
-paths (/data, /etc/redisops) mapped to a temp directory and the container addresses
-to 127.0.0.1 (every node has its own port).  That exercises what Docker would: the
-auth.conf written from the env file, the conf copied once into the data dir, the
-healthchecks, and the generated cluster-init script forming a real cluster.
+paths (/data, /etc/redisops) mapped to a temp directory and each container address
+to a loopback address of its own (172.28.0.16 -> 127.28.0.16; Linux routes all of
+127/8 to lo), so every node has its own IP as under Docker: Sentinel and
+``redis-cli --cluster create`` see as many hosts as Compose gives them.  That
+exercises what Docker would: the auth.conf written from the env file, the conf
+copied once into the data dir, the healthchecks, and the generated cluster-init
+script forming a real cluster.
 """
 
 from __future__ import annotations
@@ -32,8 +35,13 @@ pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None or shutil.w
                                 reason="needs redis-server and redis-cli")
 
 
-#: NODE_<k>="${REDISOPS_NODE_<k>:-<ip>:<port>}"  # <name>, ...  -> (k, port, name)
-NODE_LINE = r'^NODE_(\d+)="\$\{REDISOPS_NODE_\d+:-[\d.]+:(\d+)\}"  # ([\w.-]+),'
+#: NODE_<k>="${REDISOPS_NODE_<k>:-<ip>:<port>}"  # <name>, <role>  -> (k, ip, port, name, role)
+NODE_LINE = r'^NODE_(\d+)="\$\{REDISOPS_NODE_\d+:-([\d.]+):(\d+)\}"  # ([\w.-]+), (\w+)'
+
+
+def loopback(ip: str) -> str:
+    """A container address -> a loopback address of its own: the low 24 bits kept, 127 in front."""
+    return str(ipaddress.ip_address((127 << 24) | (int(ipaddress.ip_address(ip)) & 0xFFFFFF)))
 
 
 def _free(port: int) -> bool:
@@ -89,11 +97,13 @@ class Project:
         """Container paths to this node's temp dirs, container addresses to loopback."""
         text = text.replace("/etc/redisops", str(self.root / "nodes" / name / "etc"))
         text = text.replace("/data", str(self.root / "nodes" / name / "vol"))
-        text = text.replace("bind 0.0.0.0", "bind 127.0.0.1")
-        def loopback(match: re.Match[str]) -> str:
-            return "127.0.0.1" if ipaddress.ip_address(match.group()) in self.subnet else match.group()
+        own = self.doc["services"][name]["networks"]["redisops"]["ipv4_address"]
+        text = text.replace("bind 0.0.0.0", f"bind 127.0.0.1 {loopback(own)}")  # healthchecks use 127.0.0.1
 
-        return re.sub(r"\b\d{1,3}(?:\.\d{1,3}){3}\b", loopback, text)
+        def local(match: re.Match[str]) -> str:
+            return loopback(match.group()) if ipaddress.ip_address(match.group()) in self.subnet else match.group()
+
+        return re.sub(r"\b\d{1,3}(?:\.\d{1,3}){3}\b", local, text)
 
     def start(self, name: str) -> None:
         service = self.doc["services"][name]
@@ -176,23 +186,35 @@ def _nodes_by_port(project: Project, port: int) -> dict[int, tuple[str, str, str
     return out
 
 
-def test_cluster_init_script_forms_the_planned_cluster(project: Callable[..., Project]) -> None:
-    proj = project(sentinel=False, cluster=True)
+def _start_cluster(proj: Project) -> tuple[dict[str, str], dict[str, int], dict[str, str]]:
+    """Start the six cluster nodes; return the cluster-init's environment, name -> port and name -> planned role.
+
+    REDISOPS_NODE_<k> points the script at the node's loopback twin of its container address.
+    """
     names = [f"main-{k}" for k in range(6)]
     for name in names:
         proj.start(name)
     _eventually(lambda: all(proj.healthy(n) for n in names), 15, "cluster nodes pass their healthchecks")
-    ports = {name: 0 for name in names}
-    script_path = proj.out / INIT_SCRIPT
-    script = script_path.read_text()
-    overrides = {}
-    for k, port, name in re.findall(NODE_LINE, script, re.M):
-        overrides[f"REDISOPS_NODE_{k}"] = f"127.0.0.1:{port}"
-        ports[name] = int(port)
-    env = {**proj.env, **overrides, "REDISOPS_TIMEOUT": "30"}
+    env = {**proj.env, "REDISOPS_TIMEOUT": "30"}
+    ports, roles = {}, {}
+    for k, ip, port, name, role in re.findall(NODE_LINE, (proj.out / INIT_SCRIPT).read_text(), re.M):
+        env[f"REDISOPS_NODE_{k}"] = f"{loopback(ip)}:{port}"
+        ports[name], roles[name] = int(port), role
+    assert sorted(ports) == names
+    return env, ports, roles
 
-    first = subprocess.run(["sh", str(script_path)], env=env, capture_output=True, text=True, timeout=120)
+
+def _run_init(proj: Project, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["sh", str(proj.out / INIT_SCRIPT)], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_cluster_init_script_forms_the_planned_cluster(project: Callable[..., Project]) -> None:
+    proj = project(sentinel=False, cluster=True)
+    env, ports, roles = _start_cluster(proj)
+
+    first = _run_init(proj, env)
     assert first.returncode == 0, first.stdout + first.stderr
+    assert "[OK] All 16384 slots covered." in first.stdout  # redis-cli --cluster create formed it
     assert "cluster main is ok: 3 masters, 3 replicas" in first.stdout
 
     check_env = {**proj.env, "REDISCLI_AUTH": proj.env["REDIS_PASSWORD"]}
@@ -201,36 +223,57 @@ def test_cluster_init_script_forms_the_planned_cluster(project: Callable[..., Pr
     assert check.returncode == 0, check.stdout
     assert "[OK] All 16384 slots covered." in check.stdout
 
-    def replicas_as_planned() -> bool:  # as main-0 sees it, once gossip has spread the new roles
-        nodes = _nodes_by_port(proj, ports["main-0"])
-        return all(nodes[ports[r]][1] == "replica" and nodes[ports[r]][2] == nodes[ports[m]][0]
-                   for r, m in {"main-3": "main-0", "main-4": "main-1", "main-5": "main-2"}.items())
+    planned_masters = {ports[n] for n, role in roles.items() if role == "master"}
 
-    _eventually(replicas_as_planned, 15, "main-3/4/5 replicate main-0/1/2")
+    def shards_as_planned() -> bool:  # as main-0 sees it, once gossip has spread the roles
+        nodes = _nodes_by_port(proj, ports["main-0"])
+        masters = {p for p, (_, role, _) in nodes.items() if role == "master"}
+        followed = sorted(master_id for _, role, master_id in nodes.values() if role == "replica")
+        return masters == planned_masters and followed == sorted(nodes[p][0] for p in planned_masters)
+
+    _eventually(shards_as_planned, 15, "main-0/1/2 are the masters, each followed by one of main-3/4/5")
     assert proj.cli(ports["main-1"], "cluster", "countkeysinslot", "0").strip() == "0"
 
-    again = subprocess.run(["sh", str(script_path)], env=env, capture_output=True, text=True, timeout=120)
+    before = _nodes_by_port(proj, ports["main-0"])
+    again = _run_init(proj, env)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "already has all 16384 slots assigned" in again.stdout
-    assert "replicates" not in again.stdout  # nothing changed the second time
+    assert "forming" not in again.stdout  # nothing changed the second time
+    assert _nodes_by_port(proj, ports["main-0"]) == before
+
+
+def test_cluster_init_says_how_to_finish_an_interrupted_formation(project: Callable[..., Project]) -> None:
+    """A create killed after the MEETs and before the REPLICATEs leaves empty masters: a rerun must not say ok."""
+    proj = project(sentinel=False, cluster=True)
+    env, ports, _ = _start_cluster(proj)
+    nodes = [env[f"REDISOPS_NODE_{k}"] for k in range(6)]
+    auth = {**proj.env, "REDISCLI_AUTH": proj.env["REDIS_PASSWORD"]}
+    create = subprocess.run(["redis-cli", "--cluster", "create", *nodes[:3], "--cluster-yes"], env=auth,
+                            capture_output=True, text=True, timeout=60)
+    assert create.returncode == 0, create.stdout + create.stderr
+    host, port = nodes[0].rsplit(":", 1)
+    for node in nodes[3:]:
+        assert proj.cli(int(node.rsplit(":", 1)[1]), "cluster", "meet", host, port).strip() == "OK"
+    _eventually(lambda: sum("handshake" not in line for line in proj.cli(int(port), "cluster", "nodes")
+                            .splitlines()) == 6, 15, "the first node knows the three empty masters")
+
+    run = _run_init(proj, env)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "cluster main is not finished, masters without slots:" in run.stderr
+    assert all(node in run.stderr for node in nodes[3:]) and not any(node in run.stderr for node in nodes[:3])
+    assert "cluster replicate <master id>" in run.stderr
 
 
 def test_cluster_init_refuses_nodes_that_hold_data(project: Callable[..., Project]) -> None:
     proj = project(sentinel=False, cluster=True)
-    names = [f"main-{k}" for k in range(6)]
-    for name in names:
-        proj.start(name)
-    _eventually(lambda: all(proj.healthy(n) for n in names), 15, "cluster nodes pass their healthchecks")
-    script = (proj.out / INIT_SCRIPT).read_text()
-    found = re.findall(NODE_LINE, script, re.M)
-    overrides = {f"REDISOPS_NODE_{k}": f"127.0.0.1:{port}" for k, port, _ in found}
-    port = int(overrides["REDISOPS_NODE_4"].rsplit(":", 1)[1])
+    env, _, _ = _start_cluster(proj)
+    node = env["REDISOPS_NODE_4"]
+    port = int(node.rsplit(":", 1)[1])
     assert proj.cli(port, "cluster", "addslots", "42").strip() == "OK"
-    run = subprocess.run(["sh", str(proj.out / INIT_SCRIPT)], env={**proj.env, **overrides},
-                         capture_output=True, text=True, timeout=60)
+    run = _run_init(proj, env)
     assert run.returncode == 1
     assert "refusing to form cluster main" in run.stderr
-    assert f"127.0.0.1:{port} (known_nodes=1 slots=1" in run.stderr
+    assert f"{node} (known_nodes=1 slots=1" in run.stderr
     assert proj.cli(port, "cluster", "info").count("cluster_known_nodes:1") == 1  # nothing was met
 
 

@@ -31,7 +31,7 @@ from redisops.runtime.compose import (
     write_output,
 )
 from redisops.runtime.conf import Placement, render_conf
-from redisops.runtime.plan import SLOTS, NodeKind, NodePlan, Plan, build_plan
+from redisops.runtime.plan import NodeKind, NodePlan, Plan, build_plan
 from redisops.spec import Secrets, Spec, generate_secrets, load_text
 from redisops.spec.default import DEFAULT_SPEC
 
@@ -254,33 +254,32 @@ def test_static_addresses_follow_plan_order() -> None:
 # --- (5) the cluster-init script --------------------------------------------------------------------------
 
 
-def _script_layout(script: str) -> tuple[dict[int, str], list[tuple[int, int, int]], list[tuple[int, int]]]:
-    node_line = r'^NODE_(\d+)="\$\{REDISOPS_NODE_\d+:-[^}]+\}"  # ([\w.-]+),'
-    names = {int(k): name for k, name in re.findall(node_line, script, re.M)}
-    ranges = [(int(k), int(a), int(b)) for k, a, b in
-              re.findall(r'^expect_ok "\$NODE_(\d+)" cluster addslotsrange (\d+) (\d+)$', script, re.M)]
-    replica_line = r'make_replica "\$NODE_(\d+)" "\$NODE_(\d+)"$'
-    replicas = [(int(r), int(m)) for r, m in re.findall(replica_line, script, re.M)]
-    return names, ranges, replicas
+def _script_nodes(script: str) -> list[tuple[int, str, str]]:
+    """``NODE_<k>=...  # <name>, <role>`` lines -> (k, name, role), in script order."""
+    node_line = r'^NODE_(\d+)="\$\{REDISOPS_NODE_\d+:-[^}]+\}"  # ([\w.-]+), (\w+)$'
+    return [(int(k), name, role) for k, name, role in re.findall(node_line, script, re.M)]
 
 
 @pytest.mark.parametrize("masters,per_master", [(3, 1), (4, 2), (5, 0)])
-def test_cluster_init_assigns_every_slot_once_and_the_planned_replicas(
-        secrets: Secrets, masters: int, per_master: int) -> None:
+def test_cluster_init_hands_the_planned_shape_to_redis_cli(secrets: Secrets, masters: int, per_master: int) -> None:
     spec = _spec({"cluster": {"name": "main", "port": 7000, "masters": masters,
                               "replicas_per_master": per_master}})
     plan: Plan = build_plan(spec)
     assert plan.cluster is not None
     script = compose_files(plan, secrets)[INIT_SCRIPT].text
-    names, ranges, replicas = _script_layout(script)
-    assert names == {k: n.name for k, n in enumerate(plan.cluster.nodes)}
-    covered = [slot for _, first, last in ranges for slot in range(first, last + 1)]
-    assert sorted(covered) == list(range(SLOTS))  # each slot exactly once
-    assert [names[k] for k, _, _ in ranges] == [m.name for m in plan.cluster.masters]
-    assert {names[r]: names[m] for r, m in replicas} == plan.cluster.replica_of
+    nodes = _script_nodes(script)
+    assert [(k, name) for k, name, _ in nodes] == list(enumerate(n.name for n in plan.cluster.nodes))
+    # redis-cli --cluster create makes masters of the first nodes it is given: the plan's masters come first
+    assert [role for _, _, role in nodes] == ["master"] * masters + ["replica"] * (masters * per_master)
+    assert [name for _, name, role in nodes if role == "master"] == [m.name for m in plan.cluster.masters]
+    assert f'NODES="{" ".join(f"$NODE_{k}" for k, _, _ in nodes)}"' in script
     code = "\n".join(line for line in script.splitlines() if not line.lstrip().startswith("#"))
-    assert "--cluster" not in code
-    assert re.search(r'epoch=\$\(\(epoch \+ 1\)\)\n\s+expect_ok "\$addr" cluster set-config-epoch', script)
+    assert re.search(rf"redis-cli --cluster create \$NODES --cluster-replicas {per_master} --cluster-yes", code)
+    assert f"{masters} masters, {masters * per_master} replicas" in code
+    for own_way in ("set-config-epoch", "addslots", "cluster meet", "expect_ok"):  # no second formation algorithm
+        assert own_way not in code
+    assert 'export REDISCLI_AUTH="$REDIS_PASSWORD"' in code
+    assert " -a " not in code and "--pass" not in code and "--askpass" not in code  # no password in argv
 
 
 def test_cluster_init_addresses_match_the_compose_services(spec_file: Path, tmp_path: Path) -> None:

@@ -1,0 +1,78 @@
+"""From a spec to the project's files: the pure part (plan + secrets -> texts) and the one I/O call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from redisops.errors import UsageError
+from redisops.runtime.compose.cluster_init import cluster_init_script
+from redisops.runtime.compose.layout import (
+    COMPOSE_FILE,
+    ENV_FILE,
+    INIT_SCRIPT,
+    INIT_SERVICE,
+    compose_placement,
+    static_ips,
+)
+from redisops.runtime.compose.output import OutputFile, write_output
+from redisops.runtime.compose.services import UI_IMAGES, compose_text
+from redisops.runtime.conf import render_conf
+from redisops.runtime.plan import Plan, build_plan
+from redisops.runtime.ui import UI
+from redisops.spec.models import Spec
+from redisops.spec.secrets import Secrets, load_secrets
+
+__all__ = ["RenderResult", "compose_files", "render_compose"]
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    output: Path
+    files: tuple[str, ...]
+    services: tuple[str, ...]
+    ui: UI | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"output": str(self.output), "files": list(self.files), "services": list(self.services),
+                "ui": self.ui.value if self.ui else None}
+
+
+def compose_files(plan: Plan, secrets: Secrets, ui: UI | None = None) -> dict[str, OutputFile]:
+    """Relative path -> file, for everything ``render compose`` writes."""
+    names = [n.name for n in plan.nodes]
+    duplicate = sorted({n for n in names if names.count(n) > 1})
+    if duplicate:
+        raise UsageError(f"two nodes would share the service name {duplicate[0]!r}",
+                         hint="give the sentinel group and the cluster different names")
+    extra = ((INIT_SERVICE,) if plan.cluster else ()) + ((UI_IMAGES[ui].service,) if ui else ())
+    ips = static_ips(plan, extra)
+    place = compose_placement(ips)
+    files = {f"conf/{node.name}.conf": OutputFile(render_conf(plan, node, place)) for node in plan.nodes}
+    if plan.cluster is not None:
+        files[INIT_SCRIPT] = OutputFile(cluster_init_script(plan.cluster, place), 0o755)
+    files[ENV_FILE] = OutputFile(_env_text(secrets), 0o600)
+    files[COMPOSE_FILE] = OutputFile(compose_text(plan, ips, ui))
+    files[".gitignore"] = OutputFile(f"# never commit the secrets\n{ENV_FILE}\n")
+    return files
+
+
+def _env_text(secrets: Secrets) -> str:
+    return ("# Passwords for the Compose project rendered by `redisops render compose`.\n"
+            "# Mode 0600; keep it out of version control.  Taken from the spec's secrets file.\n"
+            f"REDIS_PASSWORD={secrets.redis_password}\n"
+            f"SENTINEL_PASSWORD={secrets.sentinel_password}\n")
+
+
+def render_compose(spec: Spec, spec_file: Path, output: Path, *, ui: UI | None = None,
+                   force: bool = False) -> RenderResult:
+    """Render the Compose project for ``spec`` into ``output`` (see :mod:`redisops.runtime.compose`)."""
+    secrets = load_secrets(spec_file.parent / spec.auth.secrets_file)
+    plan = build_plan(spec)
+    files = compose_files(plan, secrets, ui)
+    target = write_output(files, output, force=force, protect=spec_file)
+    services = tuple(yaml.safe_load(files[COMPOSE_FILE].text)["services"])
+    return RenderResult(target, tuple(sorted(files)), services, ui)

@@ -1,0 +1,243 @@
+"""The ``docker-compose.yml`` document: one service per node, the one-shot cluster-init, the optional UI.
+
+Secrets never enter the YAML: ``redisops.env`` (mode 0600) feeds
+``REDIS_PASSWORD`` / ``SENTINEL_PASSWORD`` to each container, whose start command
+writes ``/data/auth.conf`` (the file the conf ``include``s) from them.
+Healthchecks pass the password in ``REDISCLI_AUTH``, never in argv.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from redisops.runtime.compose.layout import (
+    AUTH_FILE,
+    COMPOSE_FILE,
+    CONF_DIR,
+    DATA_DIR,
+    ENV_FILE,
+    INIT_SCRIPT,
+    INIT_SERVICE,
+    NETWORK,
+)
+from redisops.runtime.conf import auth_lines
+from redisops.runtime.plan import ClusterLayout, NodeKind, NodePlan, Plan
+from redisops.runtime.ui import UI
+
+__all__ = ["UI_IMAGES", "compose_text"]
+
+
+@dataclass(frozen=True)
+class _UIImage:
+    service: str
+    image: str
+    port: int
+
+
+#: Pinned tags; never ``latest`` (a moving tag makes two renders of one spec run different code).
+UI_IMAGES: Mapping[UI, _UIImage] = {
+    UI.REDISINSIGHT: _UIImage("redisinsight", "redis/redisinsight:2.70.0", 5540),
+    UI.COMMANDER: _UIImage("redis-commander", "ghcr.io/joeferner/redis-commander:0.9.0", 8081),
+}
+
+
+def compose_text(plan: Plan, ips: Mapping[str, str], ui: UI | None) -> str:
+    """The YAML, with a header that says how to start it; ``ips`` from :func:`~.layout.static_ips`."""
+    spec = plan.spec
+    services: dict[str, Any] = {node.name: _node_service(plan, node, ips) for node in plan.nodes}
+    if plan.cluster is not None:
+        services[INIT_SERVICE] = _init_service(plan.cluster, spec.redis.image, ips)
+    if ui is not None:
+        services[UI_IMAGES[ui].service] = _ui_service(plan, ui, ips)
+    volumes: dict[str, Any] = {_volume(node): None for node in plan.nodes}
+    if ui is UI.REDISINSIGHT:
+        volumes["redisinsight-data"] = None
+    net = ipaddress.ip_network(spec.compose.subnet)
+    upper = list(net.subnets(prefixlen_diff=1))[1]
+    doc = {
+        "name": f"redisops-{spec.name}",
+        "services": services,
+        "networks": {NETWORK: {"driver": "bridge",
+                               "ipam": {"config": [{"subnet": str(net), "ip_range": str(upper)}]}}},
+        "volumes": volumes,
+    }
+    header = (f"# Compose project for redisops deployment {spec.name!r},"
+              " rendered by `redisops render compose`.\n"
+              "# Re-render instead of editing.  Secrets come from redisops.env (mode 0600).\n"
+              "#   docker compose up -d                  # nodes, then the one-shot cluster-init\n"
+              "#   docker compose --profile ui up -d     # also the web UI, if rendered --with-ui\n")
+    return header + yaml.dump(doc, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=120)
+
+
+def _volume(node: NodePlan) -> str:
+    return f"{node.name}-data"
+
+
+def _compose_escape(text: str) -> str:
+    """Compose interpolates ``$VAR`` itself; ``$$`` hands a literal ``$`` to the container's shell."""
+    return text.replace("$", "$$")
+
+
+def _conf_name(node: NodePlan) -> str:
+    return "sentinel.conf" if node.kind is NodeKind.SENTINEL else "redis.conf"
+
+
+def _start_script(plan: Plan, node: NodePlan) -> str:
+    """Shell run by the container: auth.conf from the env, conf copied once, then exec the server.
+
+    The conf is copied only when /data has none: Redis and Sentinel rewrite their own
+    conf (after a failover the current master and epochs live there), so it must
+    survive restarts.  auth.conf is rewritten at every start, and its ``include`` moved
+    to the end of the conf: CONFIG REWRITE (which Sentinel triggers on failover) copies
+    ``requirepass`` / ``masterauth`` into the main file, and the last line read wins,
+    so this keeps redisops.env the source of the passwords after a rotation.
+    """
+    conf = _conf_name(node)
+    binary = "redis-sentinel" if node.kind is NodeKind.SENTINEL else "redis-server"
+    lines = auth_lines(plan, node, "${REDIS_PASSWORD}", "${SENTINEL_PASSWORD}")
+    quoted = " ".join(f'"{line}"' for line in lines)
+    needed = ["REDIS_PASSWORD", "SENTINEL_PASSWORD"] if node.kind is NodeKind.SENTINEL else ["REDIS_PASSWORD"]
+    return "\n".join([
+        "set -eu",
+        *(f': "${{{var}:?not set: {ENV_FILE} must sit next to {COMPOSE_FILE}}}"' for var in needed),
+        "umask 077",
+        f"printf '%s\\n' {quoted} > {AUTH_FILE}.tmp",
+        f"mv {AUTH_FILE}.tmp {AUTH_FILE}",
+        f"[ -s {DATA_DIR}/{conf} ] || cp {CONF_DIR}/{conf} {DATA_DIR}/{conf}",
+        f"sed -i '\\#^include {AUTH_FILE}$#d' {DATA_DIR}/{conf}",
+        f"echo 'include {AUTH_FILE}' >> {DATA_DIR}/{conf}",
+        f"exec {binary} {DATA_DIR}/{conf}",
+    ]) + "\n"
+
+
+def _healthcheck(test: str) -> dict[str, Any]:
+    return {"test": ["CMD-SHELL", _compose_escape(test)], "interval": "5s", "timeout": "3s",
+            "retries": 5, "start_period": "10s"}
+
+
+def _ping(node: NodePlan) -> str:
+    """PING with the password in REDISCLI_AUTH (the environment), never in argv where `ps` shows it."""
+    var = "SENTINEL_PASSWORD" if node.kind is NodeKind.SENTINEL else "REDIS_PASSWORD"
+    return f'REDISCLI_AUTH="${var}" redis-cli -p {node.address.port} ping | grep -q PONG'
+
+
+def _node_service(plan: Plan, node: NodePlan, ips: Mapping[str, str]) -> dict[str, Any]:
+    conf = _conf_name(node)
+    service: dict[str, Any] = {
+        "image": plan.spec.redis.image,
+        # The image's entrypoint drops root only for `redis-server ...`; our command is
+        # `sh`, so run as the image's redis user from the start (the named volume's
+        # /data is created owned by redis from the image).
+        "user": "redis",
+        "command": ["sh", "-c", _compose_escape(_start_script(plan, node))],
+        "env_file": [ENV_FILE],
+        "volumes": [f"{_volume(node)}:{DATA_DIR}", f"./conf/{node.name}.conf:{CONF_DIR}/{conf}:ro"],
+        "networks": {NETWORK: {"ipv4_address": ips[node.name]}},
+        "healthcheck": _healthcheck(_ping(node)),
+        "restart": "unless-stopped",
+        "stop_grace_period": "30s",  # time for the final RDB save / AOF flush on SIGTERM
+        "labels": {"io.redisops.deployment": plan.spec.name, "io.redisops.node": node.name,
+                   "io.redisops.kind": node.kind.value},
+    }
+    depends = _start_order(plan, node)
+    if depends:
+        service["depends_on"] = {name: {"condition": "service_started"} for name in depends}
+    return service
+
+
+def _start_order(plan: Plan, node: NodePlan) -> list[str]:
+    """Start order on first `up` only: replicas after their master, sentinels after the data nodes.
+
+    ``service_started`` rather than ``service_healthy``: after a failover the first node
+    is nobody's master, and one dead node must not keep `up` from starting the rest.
+    """
+    if node.kind is NodeKind.CLUSTER:
+        return []
+    layout = next(g for g in plan.groups if g.spec.name == node.group)
+    if node.kind is NodeKind.SENTINEL:
+        return [n.name for n in layout.redis]
+    return [] if node is layout.master else [layout.master.name]
+
+
+def _init_service(cluster: ClusterLayout, image: str, ips: Mapping[str, str]) -> dict[str, Any]:
+    first = cluster.nodes[0]
+    check = (f'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli -h {ips[first.name]} -p {first.address.port} '
+             "cluster info | grep -q cluster_state:ok")
+    return {
+        "image": image,
+        "user": "redis",
+        "command": ["sh", f"{CONF_DIR}/{INIT_SCRIPT}"],
+        "env_file": [ENV_FILE],
+        "volumes": [f"./{INIT_SCRIPT}:{CONF_DIR}/{INIT_SCRIPT}:ro"],
+        "networks": {NETWORK: {"ipv4_address": ips[INIT_SERVICE]}},
+        "depends_on": {n.name: {"condition": "service_healthy"} for n in cluster.nodes},
+        "healthcheck": _healthcheck(check),
+        "restart": "no",
+        "labels": {"io.redisops.role": "cluster-init"},
+    }
+
+
+def _http_check(port: int, path: str) -> list[str]:
+    """Both UI images ship node but not necessarily curl/wget or a shell: probe with node."""
+    js = (f"require('http').get('http://127.0.0.1:{port}{path}',"
+          "r=>process.exit(r.statusCode<400?0:1)).on('error',()=>process.exit(1))")
+    return ["CMD", "node", "-e", js]
+
+
+def _ui_service(plan: Plan, ui: UI, ips: Mapping[str, str]) -> dict[str, Any]:
+    info = UI_IMAGES[ui]
+    service: dict[str, Any] = {
+        "image": info.image,
+        "profiles": ["ui"],
+        "ports": [f"127.0.0.1:{info.port}:{info.port}"],  # the UI holds passwords: loopback only
+        "networks": {NETWORK: {"ipv4_address": ips[info.service]}},
+        "restart": "unless-stopped",
+    }
+    if ui is UI.REDISINSIGHT:
+        service["volumes"] = [f"redisinsight-data:{DATA_DIR}"]
+        service["healthcheck"] = {"test": _http_check(info.port, "/api/health/"), "interval": "10s",
+                                  "timeout": "5s", "retries": 5, "start_period": "30s"}
+        return service
+    # Redis Commander's own entrypoint reads REDIS_PASSWORD / SENTINEL_PASSWORD: the env file's names.
+    service["env_file"] = [ENV_FILE]
+    service["environment"] = _commander_target(plan, ips)
+    service["healthcheck"] = {"test": _http_check(info.port, "/"), "interval": "10s", "timeout": "5s",
+                              "retries": 5, "start_period": "30s"}
+    return service
+
+
+def _commander_target(plan: Plan, ips: Mapping[str, str]) -> dict[str, str]:
+    """Redis Commander takes one connection from the environment: the first group, else the cluster."""
+    if plan.groups:
+        group = plan.groups[0]
+        sentinels = ",".join(f"{ips[s.name]}:{s.address.port}" for s in group.sentinels)
+        return {"SENTINELS": sentinels, "SENTINEL_NAME": group.spec.name, "REDIS_LABEL": group.spec.name}
+    assert plan.cluster is not None
+    first = plan.cluster.nodes[0]
+    return {"REDIS_HOST": ips[first.name], "REDIS_PORT": str(first.address.port), "IS_CLUSTER": "true",
+            "REDIS_LABEL": plan.cluster.spec.name}
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style for multi-line scripts; no anchors/aliases (readers of the YAML expect plain text)."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in data else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+def _represent_none(dumper: yaml.SafeDumper, data: None) -> yaml.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:null", "")
+
+
+_Dumper.add_representer(str, _represent_str)
+_Dumper.add_representer(type(None), _represent_none)
