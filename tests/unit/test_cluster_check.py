@@ -5,7 +5,8 @@ from __future__ import annotations
 from redisops.address import Address
 from redisops.cluster.check import stray_key_findings
 from redisops.cluster.live import ClusterView, OpenSlot, converged, parse_open_slots
-from redisops.cluster.mover import MoverSettings, _groups
+from redisops.cluster.migrate import groups
+from redisops.cluster.mover import MoverSettings
 from redisops.topology.model import ClusterProbe, NodeInfo, Role
 from redisops.topology.parse import parse_cluster_nodes
 
@@ -52,4 +53,4 @@ def test_big_keys_move_alone_and_no_migrate_exceeds_the_byte_cap() -> None:
     settings = MoverSettings(big_key_bytes=1000, max_migrate_bytes=250, migrate_timeout_ms=1, big_key_timeout_ms=9)
     keys = [b"a", b"big", b"b", b"c", b"d"]
     sizes = {b"a": 100, b"big": 5000, b"b": 100, b"c": 100, b"d": 10}
-    assert _groups(keys, sizes, settings) == [([b"big"], 9), ([b"a", b"b"], 1), ([b"c", b"d"], 1)]
+    assert groups(keys, sizes, settings) == [([b"big"], 9), ([b"a", b"b"], 1), ([b"c", b"d"], 1)]
