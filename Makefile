@@ -7,8 +7,15 @@ SPEC ?= redisops.yaml
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := redis-server redis-sentinel redis-tools
 PYTEST_ARGS ?=
+#: exact versions of everything .venv holds (`make lock` rewrites it)
+LOCK := constraints.txt
+#: the oldest versions we support: pyproject.toml's floors, and what pip resolves with them (`make lock-min`)
+MIN_LOCK := constraints-min.txt
+MIN_VENV ?= .venv-min
+#: what tests/unit needs besides redisops: pytest, conftest's alert endpoints, test_compose's schema check
+UNIT_TEST_TOOLS := pytest aiosmtpd cryptography check-jsonschema
 
-.PHONY: up down status test lint bench bootstrap apt clean
+.PHONY: up down status test test-min lint bench bootstrap apt clean lock lock-min
 
 WATCH_PID := .redisops/watch.pid
 
@@ -56,6 +63,9 @@ status:
 test: bootstrap lint ## the whole suite, real redis-server / redis-sentinel included
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
+test-min: apt $(MIN_VENV)/.installed ## tests/unit with the oldest dependency versions pyproject.toml allows
+	$(MIN_VENV)/bin/pytest -q -p no:cacheprovider tests/unit
+
 lint: bootstrap
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy
@@ -76,11 +86,36 @@ apt:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) $${need#1} >/dev/null; \
 	fi
 
-$(VENV)/.installed: pyproject.toml
+# -c pins every package; --build-constraint pins the setuptools that builds redisops itself
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	@[ -x $(PY) ] || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -c $(LOCK) --upgrade pip setuptools
+	$(PY) -m pip install -q -c $(LOCK) --build-constraint $(LOCK) -e '.[test]'
 	@touch $@
 
+$(MIN_VENV)/.installed: pyproject.toml $(MIN_LOCK)
+	@[ -x $(MIN_VENV)/bin/python ] || python3 -m venv $(MIN_VENV)
+	$(MIN_VENV)/bin/python -m pip install -q -c $(MIN_LOCK) --upgrade pip setuptools
+	$(MIN_VENV)/bin/python -m pip install -q -c $(MIN_LOCK) --build-constraint $(MIN_LOCK) -e . $(UNIT_TEST_TOOLS)
+	@touch $@
+
+# Both rewrite their file from a fresh venv (.venv-lock); review the diff, then `make test test-min`.
+lock: apt ## constraints.txt: the newest versions pyproject.toml allows
+	rm -rf .venv-lock && python3 -m venv .venv-lock
+	.venv-lock/bin/python -m pip install -q --upgrade pip setuptools
+	.venv-lock/bin/python -m pip install -q -e '.[test]'
+	{ sed -n '/^#/!q;p' $(LOCK); .venv-lock/bin/pip freeze --all --exclude-editable; } > $(LOCK).new
+	mv $(LOCK).new $(LOCK) && rm -rf .venv-lock
+
+lock-min: apt ## constraints-min.txt: keeps its floors part (up to '# resolved'), resolves the rest anew
+	rm -rf .venv-lock && python3 -m venv .venv-lock
+	sed '/^# resolved/q' $(MIN_LOCK) > .venv-lock/floors.txt
+	.venv-lock/bin/python -m pip install -q -c .venv-lock/floors.txt --upgrade pip setuptools
+	.venv-lock/bin/python -m pip install -q -c .venv-lock/floors.txt --build-constraint .venv-lock/floors.txt \
+	  -e . $(UNIT_TEST_TOOLS)
+	{ cat .venv-lock/floors.txt; .venv-lock/bin/pip freeze --all --exclude-editable \
+	  | grep -vixFf <(grep -v '^#' .venv-lock/floors.txt); } > $(MIN_LOCK).new
+	mv $(MIN_LOCK).new $(MIN_LOCK) && rm -rf .venv-lock
+
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(MIN_VENV) .mypy_cache .pytest_cache .ruff_cache

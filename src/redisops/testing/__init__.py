@@ -8,9 +8,9 @@
         topo.kill("mymaster-0")                         # SIGKILL
         assert_eventually(lambda: new_master(topo), within=15)
 
-The pytest plugin (:mod:`redisops.testing.pytest_plugin`, registered as an
-entry point) fails the session when a process started under the session's
-temp dirs is still alive at the end.
+The pytest plugin (:mod:`redisops.testing.pytest_plugin`, opt-in with
+``pytest -p redisops.testing.pytest_plugin``) fails the session when a process
+started under the session's temp dirs is still alive at the end.
 """
 
 from typing import Any

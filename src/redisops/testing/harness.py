@@ -31,10 +31,21 @@ _PORT_LOW, _PORT_HIGH, _BLOCK = 10000, 20000, 50
 
 
 def allocate_ports(host: str = "127.0.0.1", attempts: int = 200) -> int:
-    """A base port with ``base .. base+49`` and ``base+10000 .. base+10049`` all free."""
+    """A base port with ``base .. base+49`` and ``base+10000 .. base+10049`` all free.
+
+    Under pytest-xdist each worker draws from its own slice of the range (gw0 the first, gw1 the next): a
+    block found free here is bound only when the nodes start, seconds later, so two workers drawing from one
+    range could both pick it.
+    """
+    low, high = _PORT_LOW, _PORT_HIGH
+    worker, workers = os.environ.get("PYTEST_XDIST_WORKER", ""), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if worker.startswith("gw") and workers > 1:
+        share = (high - low) // workers // _BLOCK * _BLOCK
+        low += int(worker[2:]) % workers * share
+        high = low + share
     rng = random.Random()
     for _ in range(attempts):
-        base = rng.randrange(_PORT_LOW, _PORT_HIGH - _BLOCK, _BLOCK)
+        base = rng.randrange(low, high - _BLOCK, _BLOCK)
         ports = [*range(base, base + _BLOCK), *range(base + 10000, base + 10000 + _BLOCK)]
         if all(port_is_free(host, p) for p in ports):
             return base

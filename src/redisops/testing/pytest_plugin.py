@@ -4,6 +4,13 @@ Every node redisops starts runs with its working directory in its node
 directory; for tests that is under pytest's base temp dir.  At session end any
 redis-server / redis-sentinel (or valkey-server) whose cwd lies there is a leak: it is killed and
 the session fails, naming it.
+
+Opt-in, because it kills processes: ``pytest -p redisops.testing.pytest_plugin`` (or
+``pytest_plugins = ["redisops.testing.pytest_plugin"]`` in a conftest).  Installing redisops
+does not load it into other projects' test runs.
+
+Under pytest-xdist the controller checks, once every worker has finished: the workers' base
+temp dirs lie under its own, and a worker's exit status is not what decides the run's.
 """
 
 from __future__ import annotations
@@ -41,6 +48,8 @@ def find_leaks(root: Path) -> list[tuple[int, str]]:
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if hasattr(session.config, "workerinput"):
+        return  # an xdist worker: the controller checks its base temp dir, which holds this one's
     factory: Any = getattr(session.config, "_tmp_path_factory", None)
     if factory is None or getattr(factory, "_basetemp", None) is None:
         return  # no test used a temp dir, so none started a node there
