@@ -30,6 +30,7 @@ import redis
 
 from redisops.address import Address
 from redisops.clients import make_client
+from redisops.topology.parse import parse_master_addr
 
 __all__ = ["WriteBook", "Writer"]
 
@@ -172,4 +173,4 @@ class Writer:
             return None
         finally:
             client.close()
-        return Address(str(reply[0]), int(reply[1])) if reply else None
+        return parse_master_addr(reply)

@@ -84,7 +84,7 @@ def check(file: FileOpt = DEFAULT_SPEC, json_out: JsonOpt = False, debug: DebugO
 @cluster_app.command("reshard")
 def reshard(source: str = typer.Option(..., "--from", help="Source node id, id prefix or h:p."),
             target: str = typer.Option(..., "--to", help="Target master id, id prefix or h:p."),
-            slots: int = typer.Option(..., "--slots", min=1, max=16384, help="How many slots to move."),
+            slots: int = typer.Option(..., "--slots", min=1, max=16384, help="How many slots to move."),  # SLOTS
             dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan, move nothing."),
             file: FileOpt = DEFAULT_SPEC, json_out: JsonOpt = False, debug: DebugOpt = False,
             cluster: str | None = SeedOpt, password_env: str | None = PasswordEnvOpt,

@@ -199,10 +199,12 @@ def _group_tables(group: GroupStatus) -> list[RenderableType]:
 
 
 def _cluster_table(cluster: ClusterStatus) -> RenderableType:
+    from redisops.topology.model import SLOTS
+
     masters, agreeing = len(cluster.slot_map.owners), f"{cluster.views_agreeing}/{cluster.views}"
     # a remote --cluster target is named just "cluster": no "cluster cluster:" heading
     heading = "cluster" if cluster.name == "cluster" else f"cluster {cluster.name}"
-    title = (f"{heading}: slots {cluster.slots_covered}/16384, masters {masters}, "
+    title = (f"{heading}: slots {cluster.slots_covered}/{SLOTS}, masters {masters}, "
              f"views agreeing {agreeing}, epoch {_str(cluster.current_epoch)}")
     columns = ("node", "id", "role", "slots", "keys", "flags", "link", "epoch", "state")
     nodes = _table(title, cluster.health.value, columns, ("keys", "epoch"), wrap=("slots", "flags", "link"))

@@ -51,7 +51,8 @@ Command = tuple[str, ...]
 DATA_COMMANDS: tuple[Command, ...] = (("INFO", "replication"), ("INFO", "keyspace"), ("INFO", "persistence"))
 CLUSTER_COMMANDS: tuple[Command, ...] = (("CLUSTER", "NODES"), ("CLUSTER", "INFO"), ("DBSIZE",),
                                          ("INFO", "replication"), ("INFO", "persistence"))
-#: CLUSTER NODES of the seeds, then of the peers they name, then of peers only those know
+#: discovery rounds, for cluster nodes and for sentinels alike: the seeds (or listed sentinels), the peers they
+#: name, then peers only those know
 DISCOVERY_ROUNDS = 3
 
 

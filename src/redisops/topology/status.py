@@ -50,7 +50,14 @@ from redisops.topology.model import (
     SentinelView,
 )
 from redisops.topology.parse import parse_sentinel_peers, sentinel_view
-from redisops.topology.probe import ask, describe_failure, probe_cluster, probe_data_node, sentinel_commands
+from redisops.topology.probe import (
+    DISCOVERY_ROUNDS,
+    ask,
+    describe_failure,
+    probe_cluster,
+    probe_data_node,
+    sentinel_commands,
+)
 from redisops.topology.sentinel_status import GroupStatus, judge_group
 from redisops.topology.targets import ClusterTarget, SentinelTarget
 
@@ -70,8 +77,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: sentinels asked for peers: the listed ones, the peers they name, peers only those know
-DISCOVERY_ROUNDS = 3
 
 
 @dataclass(frozen=True)
