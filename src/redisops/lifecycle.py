@@ -338,6 +338,7 @@ def _start_roles(dep: Deployment, data: Sequence[NodePlan], clock: Clock) -> dic
         master = _elected_master(dep, layout, clock) if group else None
         if master is None:
             continue
+        _refuse_empty_master(dep, layout, group, master)
         for node in group:
             configured = _configured_master(dep, node)
             if node.address == master and configured is not None:
@@ -347,6 +348,25 @@ def _start_roles(dep: Deployment, data: Sequence[NodePlan], clock: Clock) -> dic
                 out[node.name] = _Role(("--replicaof", master.host, str(master.port)), f"restarted {node.name} as a "
                                        f"replica of {master}, the master the sentinels elected")
     return out
+
+
+def _refuse_empty_master(dep: Deployment, layout: GroupLayout, starting: Sequence[NodePlan], master: Address) -> None:
+    """The elected master lost its data (a replaced disk) while replicas kept theirs: started, it would be an
+    empty master that every replica copies.  Its data must come back first, from one of them."""
+    lost = next((n for n in starting if n.address == master and not _has_data(dep, n)), None)
+    keeper = next((n for n in layout.redis if n is not lost and _has_data(dep, n)), None)
+    if lost is None or keeper is None:
+        return
+    source, target = dep.runtime.node_dir(keeper), dep.runtime.node_dir(lost)
+    raise UsageError(f"{lost.name} ({master}), the master {layout.spec.name}'s sentinels elected, has lost its data; "
+                     "started now it would be an empty master that every replica copies",
+                     hint=f"give it a replica's copy first: `mkdir -p {target} && cp -a {source}/dump.rdb "
+                     f"{source}/appendonlydir {target}/` (see docs/runbooks/sentinel.md), then `redisops up`")
+
+
+def _has_data(dep: Deployment, node: NodePlan) -> bool:
+    directory = dep.runtime.node_dir(node)
+    return (directory / "dump.rdb").exists() or (directory / "appendonlydir").exists()
 
 
 def _configured_master(dep: Deployment, node: NodePlan) -> Address | None:

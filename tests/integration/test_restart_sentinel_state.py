@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -258,3 +259,29 @@ def test_a_rerun_takes_the_original_over_from_a_dead_owner(topo: Topology, tmp_p
 
 def _is(value: str, wanted: str) -> None:
     assert value == wanted, value
+
+
+def test_an_elected_master_that_lost_its_data_waits_for_a_replicas_copy(topo: Topology) -> None:
+    """Started empty, it would be a master every replica copies (all data gone): `up` refuses with the command that
+    gives it a replica's copy, and after that command the group comes back with its keys."""
+    wait_healthy(topo)
+    master = master_name(topo)
+    with topo.client(master) as client:
+        client.set("survives", "yes")
+        assert client.wait(2, 5000) == 2
+    assert cli("down", spec=topo.spec_file).returncode == 0
+    shutil.rmtree(topo.deployment.runtime.node_dir(topo.node(master)))
+
+    done = cli("up", spec=topo.spec_file)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "has lost its data" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert all(topo.pid(n.name) is None for n in topo.plan.nodes)  # refused before starting anything
+    command = done.stderr.split("`")[1]
+    subprocess.run(["bash", "-c", command], check=True)
+
+    done = cli("up", spec=topo.spec_file)
+    assert done.returncode == 0, done.stdout + done.stderr
+    wait_healthy(topo)
+    assert master_name(topo) == master
+    with topo.client(master) as client:
+        assert client.get("survives") == "yes"
