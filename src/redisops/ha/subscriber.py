@@ -18,6 +18,13 @@ subscription is confirmed.  The first failure is logged (INFO), the retries
 only at DEBUG, and the success that ends them again (INFO): a sentinel down
 for a day is two lines, not one per retry.  Messages that arrive while nobody
 is subscribed are lost: that is what the watcher's polls are for.
+
+It runs until its ``stop`` event is set, not only until it is cancelled:
+redis-py can take a cancellation that lands as one of its read timeouts
+expires for that timeout and read on, and a watcher waiting for its
+subscriptions to end would then never stop (seen in the tests, about one
+stop in twenty with a PING on every read).  The watcher sets ``stop`` and
+cancels, and waits a bounded time.
 """
 
 from __future__ import annotations
@@ -40,6 +47,10 @@ __all__ = ["KEEPALIVE", "subscribe"]
 
 log = logging.getLogger(__name__)
 
+#: the longest a subscription keeps running after ``stop`` while it waits to reconnect
+_SLICE_S = 0.5
+_MIN_WAIT_S = 0.05
+
 OnMessage = Callable[[str, str], None]
 OnState = Callable[[bool], None]
 
@@ -51,16 +62,20 @@ KEEPALIVE: dict[int, int] = {
 
 
 async def subscribe(address: Address, password: str | None, on_message: OnMessage, *,
-                    on_state: OnState = lambda _up: None, backoff: AbstractBackoff | None = None,
-                    clock: Clock | None = None, timeout: float = 1.0, health_s: float = 2.0) -> None:
-    """Deliver ``(channel, payload)`` of every event ``address`` publishes until cancelled.
+                    stop: asyncio.Event | None = None, on_state: OnState = lambda _up: None,
+                    backoff: AbstractBackoff | None = None, clock: Clock | None = None, timeout: float = 1.0,
+                    health_s: float = 2.0) -> None:
+    """Deliver ``(channel, payload)`` of every event ``address`` publishes until ``stop`` is set (or cancelled).
 
     ``on_state(True)`` once the sentinel confirmed the subscription, ``on_state(False)`` when it ends;
     ``health_s``: silence after which a PING is sent; ``timeout``: how long its reply may take (and the
-    connect and AUTH timeout).
+    connect timeout).  ``stop`` ends it within about ``timeout`` even where cancelling alone does not: a
+    cancellation that lands as one of redis-py's read timeouts expires can be taken for that timeout
+    (seen on Python 3.11), and the loop would go on.
     """
     backoff = backoff or ExponentialBackoff(cap=2.0, base=0.1)
     clock = clock or SystemClock()
+    stop = stop or asyncio.Event()
     failures = 0
 
     def state(up: bool) -> None:
@@ -72,30 +87,43 @@ async def subscribe(address: Address, password: str | None, on_message: OnMessag
             failures = 0
         on_state(up)
 
-    while True:
+    while not stop.is_set():
         try:
-            await _listen(address, password, on_message, state, clock, timeout, health_s)
+            await _listen(address, password, on_message, state, stop, clock, timeout, health_s)
         except (RedisError, OSError) as exc:
+            if stop.is_set():
+                return
             delay = backoff.compute(failures)
             failures += 1
             # the first failure says why; retries every reconnect_max_s would fill the log (debug shows them)
             log.log(logging.INFO if failures == 1 else logging.DEBUG, "sentinel %s: %s; resubscribing in %.1f s",
                     address, exc or type(exc).__name__, delay)
-            await clock.asleep(delay)
+            await _rest(clock, delay, stop)
+
+
+async def _rest(clock: Clock, seconds: float, stop: asyncio.Event) -> None:
+    """Sleep ``seconds`` on ``clock``, in slices short enough to notice ``stop`` soon."""
+    end = clock.now() + seconds
+    while not stop.is_set() and (left := end - clock.now()) > 0:
+        await clock.asleep(min(left, _SLICE_S))
 
 
 async def _listen(address: Address, password: str | None, on_message: OnMessage, on_state: OnState,
-                  clock: Clock, timeout: float, health_s: float) -> None:
+                  stop: asyncio.Event, clock: Clock, timeout: float, health_s: float) -> None:
+    # No socket_timeout: with one, redis-py sends through asyncio.wait_for, which on Python 3.11 loses a
+    # cancellation that lands as the send completes, and the subscription outlives the watcher that stopped
+    # it.  Replies are bounded by our own PING check instead (and a hung AUTH ends when the sentinel resumes).
     client = aredis.Redis(host=address.host, port=address.port, password=password, decode_responses=True,
-                          socket_connect_timeout=timeout, socket_timeout=timeout, socket_keepalive=True,
-                          socket_keepalive_options=KEEPALIVE, retry=Retry(NoBackoff(), 0))  # reconnecting is ours
+                          socket_connect_timeout=timeout, socket_keepalive=True, socket_keepalive_options=KEEPALIVE,
+                          retry=Retry(NoBackoff(), 0))  # reconnecting is ours to do
     pubsub = client.pubsub()
     subscribed = False
     try:
         await pubsub.psubscribe("*")
         heard, pinged = clock.now(), None
-        while True:
-            message = await pubsub.get_message(timeout=min(timeout, health_s))
+        wait = max(_MIN_WAIT_S, min(timeout, health_s))  # never 0: redis-py's 0 means "do not wait at all"
+        while not stop.is_set():
+            message = await pubsub.get_message(timeout=wait)
             now = clock.now()
             if message is not None:
                 heard, pinged = now, None

@@ -84,6 +84,8 @@ log = logging.getLogger("redisops.watch")
 
 #: each group's failover-timeout is read again this often (seconds)
 TIMEOUT_REREAD_S = 60.0
+#: on stop the sentinel subscriptions get this long to close (each notices within probe_timeout_s)
+CLOSE_S = 5.0
 
 
 class Watcher:
@@ -201,28 +203,33 @@ class Watcher:
     async def run(self, stop: asyncio.Event) -> None:
         """Subscribe to every sentinel (also those found later) and poll every ``poll_interval_s`` until ``stop``."""
         tasks: dict[Address, asyncio.Task[None]] = {}
+        closing = asyncio.Event()  # ends the subscriptions: cancelling alone is not always heard (subscriber)
+        stopped = asyncio.ensure_future(stop.wait())  # asyncio.wait, not wait_for: 3.11's can lose a cancel
         try:
-            self._subscribe_new(tasks)  # the sentinels given, before the first poll
+            self._subscribe_new(tasks, closing)  # the sentinels given, before the first poll
             while not stop.is_set():
                 began = self.clock.now()
                 await self._cycle()
-                self._subscribe_new(tasks)  # the ones that poll found
+                self._subscribe_new(tasks, closing)  # the ones that poll found
                 remaining = self.settings.poll_interval_s - (self.clock.now() - began)
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=max(0.0, remaining))
-                except asyncio.TimeoutError:
-                    pass
+                await asyncio.wait({stopped}, timeout=max(0.0, remaining))
         finally:
+            stopped.cancel()
+            closing.set()
             for task in tasks.values():
                 task.cancel()
-            await asyncio.gather(*tasks.values(), return_exceptions=True)
+            if tasks:
+                _, left = await asyncio.wait(tasks.values(), timeout=CLOSE_S)
+                if left:
+                    log.warning("%d sentinel subscriptions still open %g s after stop; left behind", len(left),
+                                CLOSE_S)
 
-    def _subscribe_new(self, tasks: dict[Address, asyncio.Task[None]]) -> None:
+    def _subscribe_new(self, tasks: dict[Address, asyncio.Task[None]], closing: asyncio.Event) -> None:
         """A subscription for each sentinel of the targets that has none yet (found by the last poll)."""
         for address, (password, group) in self._sentinels().items():
             if address not in tasks:
                 log.debug("subscribing to sentinel %s (%s)", address, group)
-                tasks[address] = asyncio.create_task(self._subscription(address, password, group))
+                tasks[address] = asyncio.create_task(self._subscription(address, password, group, closing))
 
     async def _cycle(self) -> None:
         try:
@@ -243,13 +250,14 @@ class Watcher:
                 found.setdefault(address, (group.sentinel_password, group.name))
         return found
 
-    async def _subscription(self, address: Address, password: str | None, group: str) -> None:
+    async def _subscription(self, address: Address, password: str | None, group: str,
+                            closing: asyncio.Event) -> None:
         gauge = self.metrics.connected.labels(str(address))
 
         def received(channel: str, payload: str) -> None:
             self.on_message(address, channel, payload, group)
 
-        await subscribe(address, password, received, on_state=lambda up: gauge.set(1 if up else 0),
+        await subscribe(address, password, received, stop=closing, on_state=lambda up: gauge.set(1 if up else 0),
                         clock=self.clock, timeout=self.settings.probe_timeout_s,
                         health_s=self.settings.poll_interval_s, backoff=_backoff(self.settings.reconnect_max_s))
 
