@@ -13,3 +13,15 @@ def test_watcher_names_are_exported() -> None:
     assert WATCHER_API <= set(redisops.ha.__all__)
     for name in redisops.ha.__all__:
         getattr(redisops.ha, name)
+
+
+DAEMON_API = ["BackupRunner", "Daemon", "MetricsEndpoint", "back_up_sets", "backup_schedule", "log_to_file",
+              "spec_store"]
+
+
+def test_daemon_names_are_pinned() -> None:
+    import redisops.daemon
+
+    assert sorted(redisops.daemon.__all__) == DAEMON_API
+    for name in redisops.daemon.__all__:
+        getattr(redisops.daemon, name)

@@ -6,24 +6,20 @@ The store is ``--to URL`` or ``backup.target`` of the spec.  Exit codes: 0 done,
 
 from __future__ import annotations
 
-import logging
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
 from redisops.cli.common import DEFAULT_SPEC, Ctx, DebugOpt, FileOpt, JsonOpt, Result, plural, run
-from redisops.errors import RedisopsError, UsageError
+from redisops.errors import UsageError
 
 if TYPE_CHECKING:
-    from redisops.alerts.model import AlertSink
     from redisops.data.backup import Manifest, Store
-    from redisops.data.backup.schedule import ScheduleMetrics, Scheduler
     from redisops.topology import ClusterTarget, SentinelTarget
 
-__all__ = ["register", "scheduled_backups"]
+__all__ = ["register"]
 
 app = typer.Typer(help="Backups: RDB over replication, zstd, sha256, manifest; verify and restore.",
                   no_args_is_help=True)
@@ -64,11 +60,13 @@ def schedule_cmd(file: FileOpt = DEFAULT_SPEC, debug: DebugOpt = False, to: str 
 
     def body(ctx: Ctx) -> Result:
         from redisops.alerts.dispatch import build_dispatcher
+        from redisops.daemon import backup_schedule
 
         spec = ctx.load_spec()
         dispatcher = build_dispatcher(spec.alerts, ctx.file.parent)
-        scheduler = scheduled_backups(ctx, dispatcher, cron=cron, to=to, prune=not no_prune,
-                                      on_error=lambda exc: ctx.err.print(f"error: {exc}", markup=False))
+        scheduler = backup_schedule(spec, ctx.file.parent.resolve(), list(_sets(ctx).values()), dispatcher,
+                                    cron=cron, to=to, prune=not no_prune, progress=ctx.err.print,
+                                    on_error=lambda exc: ctx.err.print(f"error: {exc}", markup=False))
         ctx.err.print(f"backups at '{scheduler.cron}' (UTC); Ctrl-C to stop; failures alert through `alerts:`",
                       markup=False)
         dispatcher.start()
@@ -81,62 +79,11 @@ def schedule_cmd(file: FileOpt = DEFAULT_SPEC, debug: DebugOpt = False, to: str 
     run(body, file=file, debug=debug)
 
 
-def scheduled_backups(ctx: Ctx, sink: AlertSink, *, cron: str | None = None, to: str | None = None,
-                      prune: bool = True, progress: bool = True,
-                      on_error: Callable[[RedisopsError], Any] | None = None,
-                      metrics: ScheduleMetrics | None = None) -> Scheduler:
-    """The scheduled backups of the spec, shared by ``backup schedule`` and ``watch``.
-
-    Each run backs up every set of the spec (``backup run``), then prunes to ``backup.keep`` unless
-    ``prune`` is off.  A failure goes to ``on_error`` (the caller logs it), then raises the
-    ``backup_failed`` alert through ``sink`` (the alert dispatcher); the next success resolves it.
-    Any other exception of a run becomes a failure too, so a daemon's schedule never dies quietly.
-    Raises :class:`UsageError` at once when there is no valid cron expression or no store.
-    """
-    from croniter import croniter
-
-    from redisops.data.backup import Keep, prune_backups
-    from redisops.data.backup.alerting import BackupAlerts
-    from redisops.data.backup.errors import BackupError
-    from redisops.data.backup.schedule import Scheduler
-
-    spec = ctx.load_spec()
-    expression = cron or spec.backup.schedule
-    if expression is None or not croniter.is_valid(expression):
-        raise UsageError("no valid cron expression", hint="set backup.schedule in the spec or pass --cron")
-    if to is None and spec.backup.target is None:
-        raise UsageError(f"backup.target is not set in {ctx.file}",
-                         hint="set it (e.g. file://./backups or s3://bucket/redis) or pass --to URL")
-    alerts = BackupAlerts(sink, spec.name)
-
-    def job() -> str:
-        try:
-            manifests = _run_sets(ctx, to, None, None, False, (None, None, None, None), progress=progress)
-            if prune:
-                k = spec.backup.keep
-                prune_backups(_store(ctx, to, False), Keep(k.last, k.daily, k.weekly))
-        except RedisopsError:
-            raise
-        except Exception as exc:  # a bug or an unwrapped client error: still a failed backup, alerted
-            logging.getLogger("redisops.backup").debug("scheduled backup failed", exc_info=True)
-            raise BackupError(f"{type(exc).__name__}: {exc}") from exc
-        sentence = "backed up " + ", ".join(f"{m.id} ({_keys(m.keys)})" for m in manifests)
-        alerts.succeeded(sentence)
-        return sentence
-
-    def failed(exc: RedisopsError) -> None:
-        if on_error is not None:
-            on_error(exc)
-        alerts.failed(exc)
-
-    return Scheduler(expression, job, on_failure=failed, metrics=metrics)
-
-
 def _run_sets(ctx: Ctx, to: str | None, only: str | None, source: str | None, no_digest: bool,
-              remote_args: tuple[str | None, str | None, str | None, str | None], *,
-              progress: bool = True) -> list[Manifest]:
+              remote_args: tuple[str | None, str | None, str | None, str | None]) -> list[Manifest]:
     from redisops.cli.targets import remote_targets
-    from redisops.data.backup import BackupOptions, backup_sources, run_backup
+    from redisops.daemon import back_up_sets
+    from redisops.data.backup import BackupOptions
 
     sentinel, master, cluster, password_env = remote_args
     remote = remote_targets(sentinel, master, cluster, password_env, None)
@@ -150,12 +97,7 @@ def _run_sets(ctx: Ctx, to: str | None, only: str | None, source: str | None, no
     store = _store(ctx, to, remote is not None)
     options = BackupOptions(prefer=prefer, zstd_level=spec.backup.zstd_level if spec is not None else 3,
                             digest=not no_digest)
-    manifests = []
-    for target in sets.values():
-        kind = "sentinel" if _is_group(target) else "cluster"
-        manifests.append(run_backup(kind, target.name, backup_sources(target, prefer), store, options,
-                                    progress=ctx.err.print if progress and not ctx.json else None))
-    return manifests
+    return back_up_sets(list(sets.values()), store, options, None if ctx.json else ctx.err.print)
 
 
 @app.command("list")
@@ -291,12 +233,6 @@ def _pick(sets: dict[str, SentinelTarget | ClusterTarget], name: str) -> Sentine
     return sets[name]
 
 
-def _is_group(target: object) -> bool:
-    from redisops.topology import SentinelTarget
-
-    return isinstance(target, SentinelTarget)
-
-
 def _restore_target(ctx: Ctx, manifest: Manifest, into: str | None, password_env: str | None) -> tuple[Any, str | None]:
     from redisops.address import Address
 
@@ -330,11 +266,6 @@ def _render_list(out: Any, manifests: list[Manifest]) -> None:
         s = _summary(m)
         table.add_row(m.id, m.kind, m.source, str(s["shards"]), str(s["keys"]), _size(s["stored_bytes"]))
     out.print(table)
-
-
-def _keys(count: int | None) -> str:
-    """``1 key``, ``5 keys``; a backup taken with ``--no-digest`` was never counted."""
-    return "keys not counted" if count is None else plural(count, "key")
 
 
 def _size(n: int) -> str:

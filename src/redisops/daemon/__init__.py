@@ -1,0 +1,25 @@
+"""The long-lived part of redisops: the watcher, the backup schedule and ``/metrics`` as one embeddable daemon.
+
+::
+
+    from redisops.daemon import Daemon
+
+    daemon = Daemon.from_spec(spec, secrets, base_dir=spec_file.parent)
+    daemon.run()                                  # blocking, until SIGTERM / Ctrl-C
+    await daemon.serve(stop)                      # or on an application's own event loop
+
+``redisops watch`` is this daemon with its options parsed; ``redisops backup
+schedule`` runs the same schedule (:func:`backup_schedule`) on its own.
+Modules: ``core`` (:class:`Daemon`), ``backups`` (the schedule's job and its
+thread), ``http`` (the asyncio ``/metrics`` endpoint), ``logs`` (a rotated log
+file).  The daemon sits above ``ha`` and ``data`` (it assembles them) and
+below the CLI.
+"""
+
+from redisops.daemon.backups import BackupRunner, back_up_sets, backup_schedule, spec_store
+from redisops.daemon.core import Daemon
+from redisops.daemon.http import MetricsEndpoint
+from redisops.daemon.logs import log_to_file
+
+__all__ = ["BackupRunner", "Daemon", "MetricsEndpoint", "back_up_sets", "backup_schedule", "log_to_file",
+           "spec_store"]

@@ -1,0 +1,187 @@
+"""The daemon: the watcher, the backup schedule and ``/metrics`` on one asyncio loop, until stopped.
+
+::
+
+    daemon = Daemon.from_spec(spec, secrets, base_dir=spec_file.parent)
+    daemon.run()                    # the process's main thread: until SIGTERM or Ctrl-C
+
+    stop = asyncio.Event()          # or inside an application's own loop (a status page, the demo)
+    task = asyncio.create_task(daemon.serve(stop))
+    ...                             # daemon.watcher.open_incidents, daemon.metrics.registry
+    stop.set(); await task
+
+Everything it owns shares one Prometheus registry (:class:`~redisops.ha.WatchMetrics`):
+the watcher's series, the alert dispatcher's delivery counters and the
+schedule's ``redisops_backup_*``.  Incidents go to the alert dispatcher of the
+spec's ``alerts:`` channels and to any extra ``sinks`` the embedder passes (the
+CLI's JSON lines, a status page's list); the backup schedule's
+``backup_failed`` alerts take the same way and are counted like the watcher's.
+
+:meth:`Daemon.serve` binds ``/metrics`` first, so a port in use fails before
+anything started; then it starts the dispatcher (which replays its outbox),
+the watcher and the schedule.  When ``stop`` is set it waits for a running
+backup (up to :data:`~redisops.daemon.backups.BACKUP_STOP_S`), gives the
+dispatcher 5 s to deliver what it holds (the rest stays in the outbox for the
+next start) and closes the endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+from redisops.alerts.dispatch import build_dispatcher
+from redisops.alerts.model import AlertSink, Incident
+from redisops.clock import Clock
+from redisops.daemon.backups import BackupRunner, backup_schedule
+from redisops.daemon.http import MetricsEndpoint
+from redisops.data.backup.schedule import ScheduleMetrics
+from redisops.errors import UsageError
+from redisops.ha.metrics import WatchMetrics
+from redisops.ha.watcher import Watcher
+from redisops.runtime.plan import build_plan
+from redisops.spec.alerts import AlertsSpec
+from redisops.spec.models import Spec
+from redisops.spec.secrets import Secrets
+from redisops.spec.watch import WatchSpec
+from redisops.topology.status import StatusReport
+from redisops.topology.targets import ClusterTarget, SentinelTarget, targets_from_plan
+
+__all__ = ["DISPATCH_STOP_S", "Daemon"]
+
+log = logging.getLogger("redisops.watch")
+
+#: on stop the alert dispatcher gets this long to deliver; what is left waits in the outbox
+DISPATCH_STOP_S = 5.0
+
+OnCycle = Callable[[str, StatusReport], Any]
+OnBackup = Callable[[bool, str], Any]
+
+
+class _FanOut:
+    """Hand each incident to every sink; one that fails does not keep it from the others."""
+
+    def __init__(self, sinks: Sequence[AlertSink]) -> None:
+        self.sinks = list(sinks)
+
+    def notify(self, incident: Incident) -> None:
+        for sink in list(self.sinks):
+            try:
+                sink.notify(incident)
+            except Exception:
+                log.exception("alert sink %s failed on %s", type(sink).__name__, incident.key)
+
+
+class _Counted:
+    """The backup schedule's sink: the daemon's sinks, counted in ``redisops_incidents_total`` like the
+    watcher's own incidents."""
+
+    def __init__(self, metrics: WatchMetrics, sink: AlertSink) -> None:
+        self.metrics = metrics
+        self.sink = sink
+
+    def notify(self, incident: Incident) -> None:
+        self.metrics.incident(incident)
+        self.sink.notify(incident)
+
+
+class Daemon:
+    """``groups`` and ``clusters`` watched, incidents to the ``alerts`` channels (and ``sinks``), ``/metrics``
+    on 127.0.0.1:``metrics_port`` (default ``settings.metrics_port``; 0: none), ``backups`` when set."""
+
+    def __init__(self, groups: Sequence[SentinelTarget], clusters: Sequence[ClusterTarget], *,
+                 settings: WatchSpec | None = None, alerts: AlertsSpec | None = None, base_dir: Path | None = None,
+                 metrics_port: int | None = None, sinks: Sequence[AlertSink] = (), on_cycle: OnCycle | None = None,
+                 clock: Clock | None = None) -> None:
+        self.settings = settings or WatchSpec()
+        self.alerts = alerts or AlertsSpec()
+        self.base_dir = base_dir or Path.cwd()  # the outbox and *_file secrets are relative to it
+        self.metrics_port = self.settings.metrics_port if metrics_port is None else metrics_port
+        self.metrics = WatchMetrics()
+        self.sink = _FanOut(sinks)  # the dispatcher joins it in serve()
+        self.watcher = Watcher(groups, clusters, self.sink, settings=self.settings, metrics=self.metrics,
+                               clock=clock, on_cycle=on_cycle)
+        self.backups: BackupRunner | None = None
+        self.endpoint: MetricsEndpoint | None = None  # while serving
+
+    @classmethod
+    def from_spec(cls, spec: Spec, secrets: Secrets, *, base_dir: Path, backups: bool = True,
+                  on_backup: OnBackup | None = None, **options: Any) -> Daemon:
+        """The spec's nodes, watch settings and alert channels; with ``backups``, its ``backup.schedule``.
+
+        ``base_dir``: the spec file's directory.  ``options``: the other keywords of :class:`Daemon`.
+        Raises :class:`UsageError` when ``backup.schedule`` is set but unusable (no ``backup.target``)."""
+        groups, clusters = targets_from_plan(build_plan(spec), secrets)
+        daemon = cls(groups, clusters, settings=spec.watch, alerts=spec.alerts, base_dir=base_dir, **options)
+        if backups and spec.backup.schedule is not None:
+            daemon.schedule_backups(spec, [*groups, *clusters], on_backup)
+        return daemon
+
+    def schedule_backups(self, spec: Spec, sets: Sequence[SentinelTarget | ClusterTarget],
+                         on_backup: OnBackup | None = None) -> None:
+        """Run ``spec``'s backup schedule of ``sets`` next to the watcher (see :mod:`redisops.daemon.backups`)."""
+        try:
+            scheduler = backup_schedule(spec, self.base_dir, sets, _Counted(self.metrics, self.sink),
+                                        metrics=ScheduleMetrics(self.metrics.registry))
+        except UsageError as exc:
+            raise UsageError(f"backup.schedule is set, but {exc.message}",
+                             hint="set backup.target in the spec, or run the watcher without backups "
+                                  "(--no-backups)") from None
+        self.backups = BackupRunner(scheduler, on_backup)
+
+    # --- running ------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """:meth:`serve` on a new event loop until SIGTERM or SIGINT (the main thread of a process)."""
+        asyncio.run(self._until_signalled())
+
+    async def _until_signalled(self) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await self.serve(stop)
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        """Watch, back up and serve ``/metrics`` until ``stop`` is set, then shut down in order."""
+        endpoint = MetricsEndpoint(self.metrics.registry, self.metrics_port) if self.metrics_port else None
+        if endpoint is not None:
+            await endpoint.start()
+        self.endpoint = endpoint
+        try:
+            await self._serve(stop)
+        finally:
+            if endpoint is not None:
+                await endpoint.close()
+            self.endpoint = None
+
+    async def _serve(self, stop: asyncio.Event) -> None:
+        dispatcher = build_dispatcher(self.alerts, self.base_dir, registry=self.metrics.registry)
+        if not self.alerts.channels:
+            log.warning("no alert channels in the spec (alerts.channels): incidents are only logged")
+        self.sink.sinks.insert(0, dispatcher)
+        dispatcher.start()
+        try:
+            log.info("watching %d groups and %d clusters every %g s", len(self.watcher.groups),
+                     len(self.watcher.clusters), self.settings.poll_interval_s)
+            jobs = [self.watcher.run(stop), *([self.backups.run(stop)] if self.backups is not None else [])]
+            await _together(stop, jobs)
+            log.info("stopped")
+        finally:
+            self.sink.sinks.remove(dispatcher)
+            await asyncio.to_thread(dispatcher.stop, DISPATCH_STOP_S)
+
+
+async def _together(stop: asyncio.Event, jobs: Sequence[Coroutine[Any, Any, None]]) -> None:
+    """Run ``jobs`` until all end; if one fails, ``stop`` the others, then raise its error."""
+    tasks = [asyncio.create_task(job) for job in jobs]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
