@@ -7,6 +7,9 @@ SPEC ?= redisops.yaml
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := redis-server redis-sentinel redis-tools
 PYTEST_ARGS ?=
+#: pytest-xdist workers for `make test` (0: one process). Most tests wait on Redis timers, so 2 workers on 2 cores
+#: take the suite from about 21 to 11.5 min; --dist loadfile keeps a file's module-scoped topology in one worker
+PYTEST_WORKERS ?= 2
 #: exact versions of everything .venv holds (`make lock` rewrites it)
 LOCK := constraints.txt
 #: the oldest versions we support: pyproject.toml's floors, and what pip resolves with them (`make lock-min`)
@@ -61,7 +64,7 @@ status:
 	$(REDISOPS) status -f $(SPEC)
 
 test: bootstrap lint ## the whole suite, real redis-server / redis-sentinel included
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-min: apt $(MIN_VENV)/.installed ## tests/unit with the oldest dependency versions pyproject.toml allows
 	$(MIN_VENV)/bin/pytest -q -p no:cacheprovider tests/unit
