@@ -29,7 +29,7 @@ up: bootstrap ## install, init a spec if there is none, start it, print the stat
 	  echo "watcher already running (pid $$(cat $(WATCH_PID)))"; \
 	else \
 	  mkdir -p .redisops; \
-	  nohup $(REDISOPS) watch -f $(SPEC) >> .redisops/watch.log 2>&1 < /dev/null & echo $$! > $(WATCH_PID); \
+	  nohup $(REDISOPS) watch -f $(SPEC) --log-file .redisops/watch.log >> .redisops/watch.log 2>&1 < /dev/null & echo $$! > $(WATCH_PID); \
 	  sleep 1; \
 	  if kill -0 $$(cat $(WATCH_PID)) 2>/dev/null; then \
 	    echo "watcher started (pid $$(cat $(WATCH_PID)), log .redisops/watch.log, metrics http://127.0.0.1:9122/metrics)"; \
@@ -39,7 +39,7 @@ up: bootstrap ## install, init a spec if there is none, start it, print the stat
 	fi
 
 # `down` waits for the watcher to exit, so a script checking right after `make down` no longer sees it.  On SIGTERM
-# the watcher gives a running backup up to 30 s and its alert channels 5 s (cli/watch.py), hence the bound; one still
+# the watcher gives a running backup up to 30 s and its alert channels 5 s (redisops/daemon), hence the bound; one still
 # alive after it is hung, and is killed so that the nodes still stop.  Usually it exits within a second.
 WATCH_STOP_S ?= 40
 
