@@ -39,6 +39,7 @@ import redis
 
 from redisops.address import Address
 from redisops.clients import connect
+from redisops.errors import StateDirError
 from redisops.runtime.processes import is_alive, process_started
 from redisops.spec.secrets import write_private
 
@@ -116,6 +117,8 @@ class Journal:
         return cls(base / "redisops" / FILE_NAME)
 
     def entries(self) -> list[Entry]:
+        if self.path is not None and not self.path.exists():
+            return []  # nothing journaled: and reading creates nothing (the state dir may not exist yet)
         with self._edit() as entries:
             return list(entries)
 
@@ -139,14 +142,21 @@ class Journal:
         if self.path is None:
             yield self._memory
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with open(self.path.with_name(self.path.name + ".lock"), "a") as lock:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            lock = open(self.path.with_name(self.path.name + ".lock"), "a")  # closed by the with below
+        except OSError as exc:
+            raise StateDirError(str(self.path.parent), exc.strerror or str(exc)) from exc
+        with lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             entries = self._read()
             before = list(entries)
             yield entries
             if entries != before:
-                write_private(self.path, json.dumps([e.to_dict() for e in entries], indent=1) + "\n")
+                try:
+                    write_private(self.path, json.dumps([e.to_dict() for e in entries], indent=1) + "\n")
+                except OSError as exc:
+                    raise StateDirError(str(self.path.parent), exc.strerror or str(exc)) from exc
 
     def _read(self) -> list[Entry]:
         assert self.path is not None
