@@ -216,4 +216,5 @@ def test_a_failover_timeout_changed_at_runtime_is_read_again(topo: Topology,
 
 
 def grace_is(watcher: Watcher, seconds: float) -> None:
-    assert watcher.correlator.grace_s.get("mymaster") == seconds, watcher.correlator.grace_s
+    grace = watcher.state.group("mymaster").events.grace_s
+    assert grace == seconds, grace

@@ -2,7 +2,7 @@
 
 Sentinel promotes the replica first and converts the old master only about 9 s after
 ``+switch-master`` (measured on 7.0), so for a SENTINEL FAILOVER nobody paused, two nodes answer
-role master for longer than ``split_brain_after_s``.  The correlator's failover window covers that
+role master for longer than ``split_brain_after_s``.  The failover window the group's events open covers that
 transient; past the window, or with a master that is not the failover's, the rule holds as before.
 Snapshots are frozen topology values; the verdict functions are the real ones.
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from redisops.address import Address
 from redisops.alerts import Incident, IncidentKind
-from redisops.ha import Watcher, parse_event
-from redisops.ha.correlate import MIN_GRACE_S
+from redisops.ha import FailoverTimeout, Watcher, parse_event
+from redisops.ha.correlate import DEFAULT_GRACE_S, MIN_GRACE_S, FailoverWindow
 from redisops.spec.watch import WatchSpec
 from redisops.topology import StatusReport
 from redisops.topology.model import Failure, FailureKind, NodeInfo, ReplicaLink, Role, SentinelView
@@ -75,6 +75,10 @@ def watcher() -> tuple[Watcher, Recorder]:
     return Watcher([TARGET], [], sink, settings=SETTINGS), sink
 
 
+def window(w: Watcher, at: float) -> FailoverWindow | None:
+    return w.state.group("mymaster").events.failover_window(at)
+
+
 def planned_failover(w: Watcher, at: float) -> None:
     """What the sentinels publish for SENTINEL FAILOVER: no +sdown / +odown of the master."""
     w.on_event(parse_event("+try-failover", "master mymaster 127.0.0.1 30400", A(30410), at))
@@ -93,7 +97,7 @@ def test_old_master_still_answering_during_a_planned_failover_is_not_split_brain
     w.decide(StatusReport.of([settled()], []), 112.0)
     # one failover, opened and resolved: no split brain, no "came back as a master ... writes lost"
     assert sink.kinds() == [(IncidentKind.FAILOVER, False), (IncidentKind.FAILOVER, True)]
-    assert w.correlator.failover_window("mymaster", 112.5) is None  # the old master is a replica: over
+    assert window(w, 112.5) is None  # the old master is a replica: over
 
 
 def test_split_brain_right_after_a_finished_failover_is_raised() -> None:
@@ -108,8 +112,8 @@ def test_split_brain_right_after_a_finished_failover_is_raised() -> None:
 def test_split_brain_lasting_past_the_grace_is_raised_with_its_real_start() -> None:
     w, sink = watcher()
     planned_failover(w, 100.0)
-    assert "mymaster" not in w.correlator.grace_s  # no sentinel read in a pure test: Sentinel's default
-    until = w.correlator.failover_window("mymaster", 101.0)
+    assert w.state.group("mymaster").events.grace_s == DEFAULT_GRACE_S  # none read: Sentinel's default
+    until = window(w, 101.0)
     assert until is not None and until.planned and until.masters == {"127.0.0.1:30400", "127.0.0.1:30401"}
     t = 101.0
     while t <= until.until:
@@ -141,19 +145,19 @@ def test_a_third_master_during_a_failover_is_split_brain() -> None:
 
 def test_grace_is_the_failover_timeout_but_never_under_sentinels_conversion_delay() -> None:
     w, _ = watcher()
-    w.correlator.grace_s["mymaster"] = MIN_GRACE_S
+    w.feed(FailoverTimeout("mymaster", 5.0), 99.0)  # the sentinels' failover-timeout: 5 s
     planned_failover(w, 100.0)
-    window = w.correlator.failover_window("mymaster", 101.0)
-    assert window is not None and window.until == 101.1 + MIN_GRACE_S  # from its last step, the switch
-    assert w.correlator.failover_window("mymaster", window.until + 0.1) is None
+    settling = window(w, 101.0)
+    assert settling is not None and settling.until == 101.1 + MIN_GRACE_S  # from its last step, the switch
+    assert window(w, settling.until + 0.1) is None
 
 
 def test_restarted_old_master_of_a_crash_failover_still_reports_lost_writes() -> None:
     w, sink = watcher()
     w.on_event(parse_event("+odown", "master mymaster 127.0.0.1 30400 #quorum 2/2", A(30410), 99.0))
     planned_failover(w, 100.0)
-    window = w.correlator.failover_window("mymaster", 101.0)
-    assert window is not None and not window.planned
+    settling = window(w, 101.0)
+    assert settling is not None and not settling.planned
     convert = "slave 127.0.0.1:30400 127.0.0.1 30400 @ mymaster 127.0.0.1 30401"
     w.on_event(parse_event("+convert-to-slave", convert, A(30411), 130.0))
     assert sink.incidents[-1].key == "split_brain:mymaster:127.0.0.1:30400:convert-to-slave"

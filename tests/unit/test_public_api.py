@@ -21,10 +21,10 @@ PUBLIC = {
                            "up", "wait_healthy"],
     "redisops.testing": ["Topology", "allocate_ports", "assert_eventually", "empty_cluster_node", "valkey_server"],
     "redisops.chaos": ["DrillReport", "Fault", "RoundResult", "WriteBook", "Writer", "drill_failover"],
-    "redisops.ha": ["Condition", "ConditionTracker", "EventCorrelator", "FailoverError", "FailoverResult", "Finding",
-                    "Instance", "InstanceType", "MetricsServer", "SentinelEvent", "WatchMetrics", "Watcher",
-                    "apply_fixes", "cluster_conditions", "describe_report", "group_conditions", "manual_failover",
-                    "parse_event", "read_live", "review"],
+    "redisops.ha": ["Condition", "FailoverError", "FailoverResult", "FailoverTimeout", "Finding", "Instance",
+                    "InstanceType", "MetricsServer", "Poll", "SentinelEvent", "WatchInput", "WatchMetrics", "WatchState",
+                    "Watcher", "apply_fixes", "cluster_conditions", "describe_report", "group_conditions",
+                    "manual_failover", "parse_event", "read_live", "replay", "review", "step"],
 }
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import redisops.ha
 
-WATCHER_API = {"Condition", "ConditionTracker", "EventCorrelator", "Instance", "InstanceType", "MetricsServer",
-               "SentinelEvent", "WatchMetrics", "Watcher", "cluster_conditions", "describe_report",
-               "group_conditions", "parse_event"}
+WATCHER_API = {"Condition", "FailoverTimeout", "Instance", "InstanceType", "MetricsServer", "Poll", "SentinelEvent",
+               "WatchInput", "WatchMetrics", "WatchState", "Watcher", "cluster_conditions", "describe_report",
+               "group_conditions", "parse_event", "replay", "step"}
 
 
 def test_watcher_names_are_exported() -> None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from captured_cluster import CLUSTER, HEALTHY, MASTER_FAILED, cluster_node, dead
 
 from redisops.alerts import IncidentKind, Severity
-from redisops.ha import ConditionTracker, cluster_conditions, describe_report
-from redisops.ha.conditions import report_conditions
+from redisops.ha import cluster_conditions, describe_report
+from redisops.ha.conditions import Held, report_conditions, track
 from redisops.spec.watch import WatchSpec
 from redisops.topology import StatusReport
 from redisops.topology.cluster_status import judge_cluster
@@ -50,9 +50,10 @@ def test_cluster_state_and_missing_replica_must_settle_but_a_dead_node_counts_at
               for p in (32000, 32001, 32003, 32004, 32005)]
     status = judge_cluster(CLUSTER, [*probes, dead(32002)])
     conditions = report_conditions(StatusReport.of([], [status]), WatchSpec(cluster_settle_s=10))
-    tracker = ConditionTracker()
-    assert [i.key for i in tracker.update(conditions, 100.0)] == ["cluster_node_down:main:127.0.0.1:32002"]
-    assert tracker.update(conditions, 105.0) == []
-    assert sorted(i.key for i in tracker.update(conditions, 110.0)) == ["cluster_no_replica:main:127.0.0.1:32002",
-                                                                         "cluster_state:main"]
-    assert [i.key for i in tracker.update([], 111.0) if i.resolved] != []
+    held, opened = track(Held(), conditions, 100.0)
+    assert [i.key for i in opened] == ["cluster_node_down:main:127.0.0.1:32002"]
+    held, opened = track(held, conditions, 105.0)
+    assert opened == []
+    held, opened = track(held, conditions, 110.0)
+    assert sorted(i.key for i in opened) == ["cluster_no_replica:main:127.0.0.1:32002", "cluster_state:main"]
+    assert [i.key for i in track(held, [], 111.0)[1] if i.resolved] != []

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from redisops.address import Address
 from redisops.alerts import Incident, IncidentKind, Severity
-from redisops.ha import Condition, ConditionTracker, Watcher, group_conditions, parse_event
+from redisops.ha import Condition, Watcher, group_conditions, parse_event
+from redisops.ha.conditions import Held, track
 from redisops.spec.watch import WatchSpec
 from redisops.topology import StatusReport
 from redisops.topology.model import Failure, FailureKind, NodeInfo, ReplicaLink, Role, SentinelView
@@ -106,8 +107,19 @@ def cond(key: str, hold: float = 0.0) -> Condition:
     return Condition(key, IncidentKind.REPLICA_DOWN, Severity.WARNING, "mymaster", f"title {key}", hold)
 
 
+class Tracked:
+    """Polls' conditions through ``track``, one poll at a time."""
+
+    def __init__(self) -> None:
+        self.held = Held()
+
+    def update(self, conditions: list[Condition], at: float) -> list[Incident]:
+        self.held, handed = track(self.held, conditions, at)
+        return handed
+
+
 def test_one_message_each_way_not_one_per_poll() -> None:
-    tracker = ConditionTracker()
+    tracker = Tracked()
     handed = [i for t in range(5) for i in tracker.update([cond("a")], float(t))]
     handed += tracker.update([], 5.0) + tracker.update([], 6.0)
     assert [(i.key, i.resolved) for i in handed] == [("a", False), ("a", True)]
@@ -115,7 +127,7 @@ def test_one_message_each_way_not_one_per_poll() -> None:
 
 
 def test_hold_opens_only_after_it_held_and_blips_never_open() -> None:
-    tracker = ConditionTracker()
+    tracker = Tracked()
     assert tracker.update([cond("sb", 3)], 0.0) == []
     assert tracker.update([], 1.0) == []  # a blip: forgotten
     assert tracker.update([cond("sb", 3)], 2.0) == []

@@ -13,7 +13,7 @@ import pytest
 
 from redisops.address import Address
 from redisops.alerts import Incident, IncidentKind, Severity
-from redisops.ha import EventCorrelator, InstanceType, SentinelEvent, parse_event
+from redisops.ha import InstanceType, SentinelEvent, WatchState, parse_event, step
 
 T0 = 1_795_629_370.0
 A = "127.0.0.1"
@@ -131,7 +131,22 @@ def test_every_captured_payload_parses() -> None:
 # --- correlation ------------------------------------------------------------------------------------
 
 
-def feed_all(correlator: EventCorrelator, evs: list[SentinelEvent]) -> list[tuple[float, Incident]]:
+class Events:
+    """The watcher's reducer fed events only, one at a time, each at its own stamp."""
+
+    def __init__(self) -> None:
+        self.state = WatchState()
+
+    def feed(self, e: SentinelEvent) -> list[Incident]:
+        self.state, handed = step(self.state, e, e.at)
+        return handed
+
+    @property
+    def open_incidents(self) -> tuple[Incident, ...]:
+        return self.state.open_incidents
+
+
+def feed_all(correlator: Events, evs: list[SentinelEvent]) -> list[tuple[float, Incident]]:
     out: list[tuple[float, Incident]] = []
     for e in evs:
         out += [(e.at, i) for i in correlator.feed(e)]
@@ -139,7 +154,7 @@ def feed_all(correlator: EventCorrelator, evs: list[SentinelEvent]) -> list[tupl
 
 
 def test_three_switch_masters_make_one_failover_handed_at_the_first() -> None:
-    handed = feed_all(EventCorrelator(), events(FAILOVER))
+    handed = feed_all(Events(), events(FAILOVER))
     assert len(handed) == 2  # opened once, resolved once
     (opened_at, opened), (resolved_at, resolved) = handed
     first_switch = next(T0 + t for t, _, c, _ in FAILOVER if c == "+switch-master")
@@ -152,7 +167,7 @@ def test_three_switch_masters_make_one_failover_handed_at_the_first() -> None:
 
 
 def test_failover_timeline_is_in_order_with_sources() -> None:
-    correlator = EventCorrelator()
+    correlator = Events()
     handed = [i for _, i in feed_all(correlator, events(FAILOVER))]
     timeline = handed[-1].timeline
     names = [e.event for e in timeline]
@@ -169,13 +184,13 @@ def test_failover_timeline_is_in_order_with_sources() -> None:
 def test_leader_only_connection_still_gets_one_failover() -> None:
     """Only the leader (12512) reachable: its +failover-end precedes its +switch-master."""
     only = [r for r in FAILOVER if r[1] == 12512]
-    handed = [i for _, i in feed_all(EventCorrelator(), events(only))]
+    handed = [i for _, i in feed_all(Events(), events(only))]
     assert [i.resolved for i in handed] == [False, True]
     assert handed[0].key == handed[1].key
 
 
 def test_a_second_failover_is_a_new_incident() -> None:
-    correlator = EventCorrelator()
+    correlator = Events()
     first = feed_all(correlator, events(FAILOVER))
     back = [(t + 100, p, c, p2.replace("12500", "X").replace("12502", "12500").replace("X", "12502"))
             for t, p, c, p2 in FAILOVER]
@@ -187,7 +202,7 @@ def test_a_second_failover_is_a_new_incident() -> None:
 
 
 def test_abort_is_critical_and_resolved_by_a_later_switch() -> None:
-    correlator = EventCorrelator()
+    correlator = Events()
     abort = [event("+sdown", "master mymaster 127.0.0.1 12500", t=0), event("+new-epoch", "3", t=0.1),
              event("-failover-abort-no-good-slave", "master mymaster 127.0.0.1 12500", 12512, t=0.2),
              event("-failover-abort-no-good-slave", "master mymaster 127.0.0.1 12500", 12512, t=5)]
@@ -202,7 +217,7 @@ def test_abort_is_critical_and_resolved_by_a_later_switch() -> None:
 
 
 def test_tilt_opens_per_sentinel_and_untilt_resolves() -> None:
-    correlator = EventCorrelator()
+    correlator = Events()
     opened = correlator.feed(event("+tilt", "#tilt mode entered", 12510))
     assert correlator.feed(event("+tilt", "#tilt mode entered", 12510, t=1)) == []
     resolved = correlator.feed(event("-tilt", "#tilt mode exited", 12510, t=31))
@@ -211,7 +226,7 @@ def test_tilt_opens_per_sentinel_and_untilt_resolves() -> None:
 
 
 def test_reboot_and_convert_once_per_instance_however_many_sentinels() -> None:
-    correlator = EventCorrelator()
+    correlator = Events()
     payload = "slave 127.0.0.1:12500 127.0.0.1 12500 @ mymaster 127.0.0.1 12502"
     handed = [i for p in (12510, 12511, 12512) for i in correlator.feed(event("+convert-to-slave", payload, p))]
     handed += [i for p in (12510, 12511) for i in correlator.feed(event("+reboot", payload, p))]
@@ -222,7 +237,7 @@ def test_reboot_and_convert_once_per_instance_however_many_sentinels() -> None:
 
 
 def test_notices_during_a_failover_join_its_timeline() -> None:
-    correlator = EventCorrelator()
+    correlator = Events()
     opening = [r for r in FAILOVER if r[2] != "+failover-end"][:25]
     feed_all(correlator, events(opening))
     late = event("-slave-reconf-sent-timeout", "slave 127.0.0.1:12501 127.0.0.1 12501 @ mymaster 127.0.0.1 12500",
@@ -233,7 +248,7 @@ def test_notices_during_a_failover_join_its_timeline() -> None:
 
 
 def test_stale_lead_up_is_dropped() -> None:
-    correlator = EventCorrelator(pending_window_s=60)
+    correlator = Events()  # lead-up older than 120 s at the switch is dropped
     correlator.feed(event("+sdown", "master mymaster 127.0.0.1 12500", t=0))
     correlator.feed(event("-sdown", "master mymaster 127.0.0.1 12500", t=1))
     (incident,) = correlator.feed(event("+switch-master", "mymaster 127.0.0.1 12500 127.0.0.1 12501", t=500))
@@ -244,7 +259,7 @@ def test_stale_lead_up_is_dropped() -> None:
 
 def test_rival_leaders_promoting_different_replicas_are_one_failover() -> None:
     """Epoch 1 promotes 12501, epoch 2 promotes 12502, a third sentinel then adopts epoch 2: one incident."""
-    correlator = EventCorrelator()
+    correlator = Events()
     rows = [event("+sdown", "master mymaster 127.0.0.1 12500", 12510, t=0.0),
             event("+new-epoch", "1", 12510, t=1.0), event("+new-epoch", "2", 12511, t=1.01),
             event("+switch-master", "mymaster 127.0.0.1 12500 127.0.0.1 12501", 12510, t=1.5),
@@ -261,7 +276,7 @@ def test_rival_leaders_promoting_different_replicas_are_one_failover() -> None:
 def test_late_switch_after_a_rival_epoch_joins_the_resolved_failover() -> None:
     """Seen in CI: a sentinel that lost the epoch-1 election announced epoch 2, then the leader's own
     +switch-master (same pair) arrived after +failover-end: still one failover, not a second alert."""
-    correlator = EventCorrelator()
+    correlator = Events()
     rows = [r for r in FAILOVER if not (r[1] == 12512 and r[2] == "+switch-master")]
     first = feed_all(correlator, events(rows))
     assert [i.resolved for _, i in first] == [False, True]
@@ -277,7 +292,7 @@ def test_new_master_down_before_the_end_folds_the_next_failover_in() -> None:
     """Seen in CI (7.0, down-after 1 s): a sentinel found the just-promoted 12502 down 3 ms before the leader's
     +failover-end, and failed it over to 12501 a second later.  One outage: one incident, resolved at the
     second +failover-end and naming the master clients end up on."""
-    correlator = EventCorrelator()
+    correlator = Events()
     rows = [r for r in FAILOVER if r[0] < 2.248]
     rows += [(2.245, 12511, "+sdown", "master mymaster 127.0.0.1 12502"),
              (2.245, 12511, "+odown", "master mymaster 127.0.0.1 12502 #quorum 3/2"),
@@ -298,9 +313,28 @@ def test_new_master_down_before_the_end_folds_the_next_failover_in() -> None:
 def test_a_sdown_cleared_by_a_switch_does_not_hold_a_later_failover() -> None:
     """12502 was a master once and went +sdown, then the group moved away from it: when 12502 is promoted
     again later, that old report must not keep the new failover open."""
-    correlator = EventCorrelator()
+    correlator = Events()
     feed_all(correlator, events([(-50.0, 12510, "+sdown", "master mymaster 127.0.0.1 12502"),
                                  (-49.0, 12510, "+switch-master", "mymaster 127.0.0.1 12502 127.0.0.1 12500"),
                                  (-48.0, 12510, "+failover-end", "master mymaster 127.0.0.1 12502")]))
     handed = feed_all(correlator, events(FAILOVER))
     assert [i.resolved for _, i in handed] == [False, True]
+
+
+def test_a_split_vote_before_the_first_failover_is_in_its_timeline_not_a_page() -> None:
+    """Two sentinels ask for votes at once, neither gets a majority, both publish -failover-abort-not-elected
+    and Sentinel tries again later (recorded in tests/recorded/sentinel_chained.json).  A lost election round
+    is not a failover given up: no critical "aborted" incident; the failover that follows shows it."""
+    correlator = Events()
+    rows = [(0.0, 12510, "+sdown", "master mymaster 127.0.0.1 12500"),
+            (0.1, 12510, "+new-epoch", "1"), (0.1, 12510, "+try-failover", "master mymaster 127.0.0.1 12500"),
+            (0.1, 12512, "+new-epoch", "1"), (0.1, 12512, "+try-failover", "master mymaster 127.0.0.1 12500"),
+            (5.3, 12510, "-failover-abort-not-elected", "master mymaster 127.0.0.1 12500"),
+            (5.6, 12512, "-failover-abort-not-elected", "master mymaster 127.0.0.1 12500"),
+            (10.4, 12512, "+new-epoch", "2"), (10.4, 12512, "+elected-leader", "master mymaster 127.0.0.1 12500"),
+            (11.5, 12511, "+switch-master", "mymaster 127.0.0.1 12500 127.0.0.1 12502"),
+            (12.4, 12512, "+failover-end", "master mymaster 127.0.0.1 12500")]
+    handed = [i for _, i in feed_all(correlator, events(rows))]
+    assert [(i.kind, i.resolved) for i in handed] == [(IncidentKind.FAILOVER, False), (IncidentKind.FAILOVER, True)]
+    names = [e.event for e in handed[-1].timeline]
+    assert names.count("-failover-abort-not-elected") == 2 and handed[-1].key == "failover:mymaster:2"

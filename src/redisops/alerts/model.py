@@ -45,6 +45,7 @@ class IncidentKind(Enum):
     CLUSTER_STATE = "cluster_state"
     CLUSTER_SLOTS = "cluster_slots"
     CLUSTER_NO_REPLICA = "cluster_no_replica"
+    SHARD_FAILOVER = "shard_failover"  # a cluster replica took its failed master's slots
     BACKUP_FAILED = "backup_failed"
     TEST = "test"
 

@@ -9,34 +9,41 @@ manual failover (``failover``) and settings review (``tune``).
     watcher = Watcher(groups, clusters, sink, settings=spec.watch, metrics=metrics)
     await watcher.run(stop)
 
-Modules: ``events`` (Pub/Sub payload -> :class:`SentinelEvent`), ``correlate``
+    state, incidents = step(state, event_or_poll, now)   # the watcher's logic: one pure reducer
+    state, handed = replay(recorded_inputs)              # ... so recorded inputs replay to the same incidents
+
+Modules: ``incidents`` (the reducer: :func:`step` over a frozen :class:`WatchState`), and
+its parts: ``events`` (Pub/Sub payload -> :class:`SentinelEvent`), ``correlate``
 (events of all sentinels -> one incident per failover), ``conditions`` (a
-status report -> conditions -> incidents), ``subscriber`` (PSUBSCRIBE, a PING when
-quiet, reconnects), ``metrics`` (Prometheus), ``watcher`` (the loop).  ``ha`` hands
-incidents to an :class:`~redisops.alerts.AlertSink`; it never notifies anyone
-itself.
+status report -> conditions held -> incidents), ``shards`` (cluster polls -> shard
+failovers); then ``subscriber`` (PSUBSCRIBE, a PING when quiet, reconnects),
+``metrics`` (Prometheus), ``watcher`` (the loop: reads inputs, feeds the reducer).
+``ha`` hands incidents to an :class:`~redisops.alerts.AlertSink`; it never
+notifies anyone itself.
 """
 
-from redisops.ha.conditions import Condition, ConditionTracker, cluster_conditions, group_conditions
-from redisops.ha.correlate import EventCorrelator
+from redisops.ha.conditions import Condition, cluster_conditions, group_conditions
 from redisops.ha.events import Instance, InstanceType, SentinelEvent, parse_event
 from redisops.ha.failover import FailoverError, FailoverResult, manual_failover
+from redisops.ha.incidents import FailoverTimeout, Poll, WatchInput, WatchState, replay, step
 from redisops.ha.metrics import MetricsServer, WatchMetrics
 from redisops.ha.tune import Finding, apply_fixes, read_live, review
 from redisops.ha.watcher import Watcher, describe_report
 
 __all__ = [
     "Condition",
-    "ConditionTracker",
-    "EventCorrelator",
     "FailoverError",
     "FailoverResult",
+    "FailoverTimeout",
     "Finding",
     "Instance",
     "InstanceType",
     "MetricsServer",
+    "Poll",
     "SentinelEvent",
+    "WatchInput",
     "WatchMetrics",
+    "WatchState",
     "Watcher",
     "apply_fixes",
     "cluster_conditions",
@@ -45,5 +52,7 @@ __all__ = [
     "manual_failover",
     "parse_event",
     "read_live",
+    "replay",
     "review",
+    "step",
 ]

@@ -1,10 +1,11 @@
 """What a poll can see that Pub/Sub may not say: conditions of a status report (pure, no I/O).
 
-Every condition has a stable ``key``.  :class:`ConditionTracker` turns the
-conditions of successive polls into incidents: one when a condition has held
-for its ``hold_s`` (split brain, a master that stays down, a replica link that
-stays down), one "resolved" when a poll no longer shows it, nothing in between,
-however many polls see it.
+Every condition has a stable ``key``.  :func:`track` turns the conditions of
+successive polls into incidents, on a frozen :class:`Held` value (the part of
+the watcher's reducer, :mod:`redisops.ha.incidents`, that polls drive): one
+when a condition has held for its ``hold_s`` (split brain, a master that stays
+down, a replica link that stays down), one "resolved" when a poll no longer
+shows it, nothing in between, however many polls see it.
 
 Holds exist because a normal failover looks bad for a second or two: the
 sentinels disagree while the new configuration spreads, the old master is
@@ -13,8 +14,8 @@ failover shows for its few seconds should page on its own.
 
 A planned failover (``SENTINEL FAILOVER``) looks bad for longer: the old
 master keeps answering role master until Sentinel converts it, about 9 s after
-``+switch-master``, longer than ``split_brain_after_s``.  While the correlator
-reports a :class:`~redisops.ha.correlate.FailoverWindow` for the group and the
+``+switch-master``, longer than ``split_brain_after_s``.  While the group's events
+show a :class:`~redisops.ha.correlate.FailoverWindow` and the
 masters seen are only that failover's old and new ones, the split-brain
 condition still starts its clock but may not open before the window ends
 (``Condition.not_before``): if it outlasts the failover it is raised then,
@@ -35,7 +36,7 @@ from redisops.topology.model import SLOTS, NodeInfo, Role
 from redisops.topology.sentinel_status import GroupStatus
 from redisops.topology.status import StatusReport
 
-__all__ = ["Condition", "ConditionTracker", "cluster_conditions", "group_conditions", "report_conditions"]
+__all__ = ["RECENT_S", "Condition", "Held", "cluster_conditions", "group_conditions", "report_conditions", "track"]
 
 _FAILING = frozenset({"fail", "pfail"})
 
@@ -191,49 +192,48 @@ def _masters_without_replicas(status: ClusterStatus, settle_s: float) -> list[Co
 
 # --- conditions over time -> incidents -------------------------------------------------------------
 
+#: how long a resolved incident still counts for :meth:`Held.seen_down` (a sentinel reports +reboot
+#: when its next INFO shows the new run id: up to 10 s after the restart)
+RECENT_S = 60.0
 
-class ConditionTracker:
-    """Open an incident when a condition has held for its ``hold_s``; resolve it when a poll no longer shows it."""
 
-    #: how long a resolved incident still counts for :meth:`seen_down` (a sentinel reports +reboot
-    #: when its next INFO shows the new run id: up to 10 s after the restart)
-    RECENT_S = 60.0
+@dataclass(frozen=True)
+class Held:
+    """Conditions of successive polls: since when each has held, the incidents open, those resolved lately."""
 
-    def __init__(self) -> None:
-        self._since: dict[str, float] = {}
-        self._open: dict[str, Incident] = {}
-        self._resolved: dict[str, Incident] = {}
+    since: Mapping[str, float] = field(default_factory=dict)  # key -> the first poll of this run that saw it
+    open: Mapping[str, Incident] = field(default_factory=dict)
+    resolved: Mapping[str, Incident] = field(default_factory=dict)  # within RECENT_S, for seen_down
 
     @property
     def open_incidents(self) -> tuple[Incident, ...]:
-        return tuple(self._open.values())
-
-    def update(self, conditions: Sequence[Condition], at: float) -> list[Incident]:
-        """The incidents to hand out after a poll at ``at`` that saw ``conditions``."""
-        seen = {c.key: c for c in conditions}
-        out = []
-        for key in [k for k in self._since if k not in seen]:
-            del self._since[key]
-        for key in [k for k in self._open if k not in seen]:
-            self._resolved[key] = _resolve(self._open.pop(key), at)
-            out.append(self._resolved[key])
-        for key in [k for k, i in self._resolved.items() if (i.resolved_at or 0) < at - self.RECENT_S]:
-            del self._resolved[key]
-        for key, cond in seen.items():
-            since = self._since.setdefault(key, at)
-            if key not in self._open and at - since >= cond.hold_s and at >= cond.not_before:
-                self._open[key] = _incident(cond, since, at)
-                out.append(self._open[key])
-        return out
-
+        return tuple(self.open.values())
 
     def seen_down(self, at: float) -> frozenset[str]:
-        """Addresses of replicas a poll saw down now or within :attr:`RECENT_S` of ``at``: their
+        """Addresses of replicas a poll saw down now or within :data:`RECENT_S` of ``at``: their
         restart was already reported, so a sentinel's ``+reboot`` for them adds nothing."""
-        found = [*self._open.values(), *(i for i in self._resolved.values()
-                                         if (i.resolved_at or 0) >= at - self.RECENT_S)]
+        found = [*self.open.values(), *(i for i in self.resolved.values()
+                                        if (i.resolved_at or 0) >= at - RECENT_S)]
         return frozenset(i.labels["replica"] for i in found if i.kind is IncidentKind.REPLICA_DOWN
                          and "replica" in i.labels)
+
+
+def track(held: Held, conditions: Sequence[Condition], at: float) -> tuple[Held, list[Incident]]:
+    """The poll at ``at`` saw ``conditions``: open each that has held for its ``hold_s`` (one incident,
+    however many polls see it), resolve each open one the poll no longer shows; a blip is forgotten."""
+    seen = {c.key: c for c in conditions}
+    since = {k: t for k, t in held.since.items() if k in seen}
+    still = {k: i for k, i in held.open.items() if k in seen}
+    cleared = [_resolve(i, at) for k, i in held.open.items() if k not in seen]
+    resolved = {k: i for k, i in held.resolved.items() if (i.resolved_at or 0) >= at - RECENT_S}
+    resolved.update((i.key, i) for i in cleared)
+    opened = []
+    for key, cond in seen.items():
+        first = since.setdefault(key, at)
+        if key not in still and at - first >= cond.hold_s and at >= cond.not_before:
+            still[key] = _incident(cond, first, at)
+            opened.append(still[key])
+    return Held(since, still, resolved), [*cleared, *opened]
 
 
 def _incident(cond: Condition, since: float, at: float) -> Incident:

@@ -1,6 +1,6 @@
 """Two clocks: the monotonic one for every duration the watcher measures, the wall clock for what people read.
 
-The correlator and the condition tracker compare times: a condition held for
+The watcher's reducer (:mod:`redisops.ha.incidents`) compares times: a condition held for
 ``split_brain_after_s``, a failover window of failover-timeout, a lead-up of
 the last two minutes, a replica seen down within the last minute.  On the wall
 clock those break when it steps (NTP correcting a wrong clock, a VM resumed

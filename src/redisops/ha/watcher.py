@@ -6,14 +6,16 @@
     await watcher.run_cycle()   # "no action: mymaster 127.0.0.1:6400 master, 2/2 replicas in sync, ..."
     await watcher.run(stop)     # subscribers + polls until ``stop`` is set
 
-Two inputs, one output.  Every sentinel's Pub/Sub feeds the
-:class:`~redisops.ha.correlate.EventCorrelator`, which hands a failover to the
-sink the moment the first ``+switch-master`` arrives.  Every
-``poll_interval_s`` :func:`~redisops.topology.collect_status` takes a frozen
-snapshot; :meth:`Watcher.decide` turns it into conditions (see
-:mod:`~redisops.ha.conditions`), lets the poll settle what events left open,
-and returns one sentence saying what it did.  The watcher never sends a
-notification itself: the sink (the alert dispatcher) does.
+Inputs in, incidents out, and one reducer in between.  The watcher only reads
+inputs -- every sentinel's Pub/Sub messages, a poll every ``poll_interval_s``
+(:func:`~redisops.topology.collect_status`, a frozen snapshot), each group's
+failover-timeout -- stamps each with the monotonic clock and feeds it to
+:func:`~redisops.ha.incidents.step`, which returns the next
+:class:`~redisops.ha.incidents.WatchState` and the incidents to hand out
+(:meth:`Watcher.feed`).  A failover reaches the sink the moment the first
+``+switch-master`` arrives; :meth:`Watcher.decide` feeds a poll and returns
+one sentence saying what it did.  The watcher never sends a notification
+itself: the sink (the alert dispatcher) does.
 
 :meth:`Watcher.run` logs each cycle's sentence when it differs from the last
 one, and an unchanged one at most once a minute (see
@@ -47,8 +49,9 @@ fires an alert.
 
 Split brain needs the group's failover-timeout (see
 :class:`~redisops.ha.correlate.FailoverWindow`); the watcher reads it from the
-sentinels (``SENTINEL MASTER``) on its first cycles and hands it to the
-correlator, and again every :data:`TIMEOUT_REREAD_S` (``SENTINEL SET`` changes it at runtime).
+sentinels (``SENTINEL MASTER``) on its first cycles and feeds it to the reducer
+(:class:`~redisops.ha.incidents.FailoverTimeout`), and again every
+:data:`TIMEOUT_REREAD_S` (``SENTINEL SET`` changes it at runtime).
 """
 
 from __future__ import annotations
@@ -59,20 +62,22 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 
 from redis.backoff import ExponentialBackoff
+from redis.exceptions import RedisError
 
 from redisops.address import Address
-from redisops.alerts.model import AlertSink, Incident, IncidentKind
+from redisops.alerts.model import AlertSink, Incident
 from redisops.clock import Clock, SystemClock
-from redisops.ha.conditions import ConditionTracker, report_conditions
-from redisops.ha.correlate import MIN_GRACE_S, EventCorrelator, FailoverWindow
+from redisops.ha.correlate import FailoverWindow
 from redisops.ha.cycle_log import CycleLog
 from redisops.ha.events import SentinelEvent, parse_event
+from redisops.ha.incidents import FailoverTimeout, Poll, WatchInput, WatchState, step
 from redisops.ha.metrics import WatchMetrics
 from redisops.ha.subscriber import subscribe
 from redisops.ha.timebase import Timebase
 from redisops.spec.watch import WatchSpec
 from redisops.topology.cluster_status import ClusterStatus
 from redisops.topology.model import Health, Role
+from redisops.topology.parse import parse_sentinel_master
 from redisops.topology.probe import ask
 from redisops.topology.sentinel_status import GroupStatus
 from redisops.topology.status import StatusReport, collect_status
@@ -102,8 +107,7 @@ class Watcher:
         self.time = Timebase(self.clock, wall)  # logic on monotonic stamps; unix time for the sink
         self.on_cycle = on_cycle
         self.cycle_log = CycleLog(log, self.clock)  # the daemon's sentence: on change, else once a minute
-        self.correlator = EventCorrelator()
-        self.tracker = ConditionTracker()
+        self.state = WatchState(settings=self.settings)  # everything the reducer knows; replaced by each input
         self.last_report: StatusReport | None = None
         self._odown: set[tuple[str, str]] = set()  # (group, master) whose +odown was logged
         self.timeout_reread_s = TIMEOUT_REREAD_S
@@ -113,9 +117,15 @@ class Watcher:
     @property
     def open_incidents(self) -> tuple[Incident, ...]:
         """Incidents handed out and not resolved yet, times in unix time."""
-        return tuple(map(self.time.incident, self.correlator.open_incidents + self.tracker.open_incidents))
+        return tuple(map(self.time.incident, self.state.open_incidents))
 
-    # --- the two inputs -----------------------------------------------------------------------------
+    def feed(self, item: WatchInput, now: float) -> list[Incident]:
+        """The one way in: ``item`` (taken at the stamp ``now``) through the reducer, its incidents to the sink."""
+        self.state, handed = step(self.state, item, now)
+        self._hand(handed)
+        return handed
+
+    # --- the inputs ---------------------------------------------------------------------------------
 
     def on_message(self, source: Address, channel: str, payload: str, group: str | None = None) -> None:
         """One Pub/Sub message of sentinel ``source`` (subscribed for ``group``), stamped now."""
@@ -126,7 +136,7 @@ class Watcher:
         self.metrics.events.labels(str(event.source)).inc()
         log.debug("%s %s %s", event.source, event.name, event.payload)
         self._log_master_down(event)
-        self._hand(self.correlator.feed(event, seen_down=self.tracker.seen_down(event.at)))
+        self.feed(event, event.at)
 
     def _log_master_down(self, event: SentinelEvent) -> None:
         """The operator's first signal of a dead master: its first ``+odown``, at once, at WARNING."""
@@ -155,7 +165,7 @@ class Watcher:
 
     async def _read_failover_timeouts(self) -> None:
         """Each group's failover-timeout, from the first sentinel that answers (every ``timeout_reread_s``)."""
-        now = self.clock.now()
+        now = self.time.now()
         for group in self.groups:
             read_at = self._timeouts_read.get(group.name)
             if read_at is not None and now - read_at < self.timeout_reread_s:
@@ -164,30 +174,28 @@ class Watcher:
                 try:
                     (reply,) = await ask(address, group.sentinel_password, [("SENTINEL", "MASTER", group.name)],
                                          self.settings.probe_timeout_s)
-                    fields = dict(zip(reply[::2], reply[1::2], strict=False))
-                    seconds = int(fields["failover-timeout"]) / 1000
-                except Exception:  # unreachable, or an error reply: the next sentinel, or the next cycle
+                except (RedisError, OSError, asyncio.TimeoutError):  # unreachable: the next sentinel, or cycle
                     continue
-                self.correlator.grace_s[group.name] = max(seconds, MIN_GRACE_S)
+                timeout_ms = parse_sentinel_master(group.name, reply).failover_timeout_ms
+                if timeout_ms is None:  # an error reply (no such master yet): the next one
+                    continue
+                self.feed(FailoverTimeout(group.name, timeout_ms / 1000), now)
                 self._timeouts_read[group.name] = now
                 break
 
     def decide(self, report: StatusReport, at: float | None = None) -> str:
-        """Conditions of ``report`` -> incidents opened / resolved -> one sentence (no I/O but the sink).
+        """``report`` through the reducer -> incidents opened / resolved -> one sentence (no I/O but the sink).
 
         ``at``: when the report was taken, a stamp of :attr:`time` (default: now)."""
         at = self.time.now() if at is None else at
         self.last_report = report
-        windows = {g.name: w for g in report.groups if (w := self.correlator.failover_window(g.name, at))}
-        handed = self.tracker.update(report_conditions(report, self.settings, windows), at)
+        handed = self.feed(Poll(report), at)
         for group in report.groups:
-            handed += self.correlator.on_group_status(group, at)
             node = group.master_node
             self.metrics.master(group.name, node.address if node and node.role is Role.MASTER else None)
-        self._hand(handed)
         self.metrics.cycles.inc()
-        down = {i.group for i in self.tracker.open_incidents if i.kind is IncidentKind.MASTER_DOWN}
-        return describe_report(report, handed, self.settings, windows, master_down=down)
+        return describe_report(report, handed, self.settings, self.state.windows(at),
+                               master_down=self.state.master_down)
 
     def _hand(self, incidents: Sequence[Incident]) -> None:
         for incident in incidents:
