@@ -307,10 +307,10 @@ def run_round(number: int, argv: list[str], journal: Path, seed: Address, passwo
         (log_dir / f"round-{number:02d}-resume.log").write_text(done_proc.stdout + done_proc.stderr)
         if done_proc.returncode != 0:
             notes.append(f"resume exited {done_proc.returncode}: {done_proc.stderr[-800:]}")
-        try:
-            report = json.loads(done_proc.stdout)
-        except json.JSONDecodeError:
-            report = {"stdout": done_proc.stdout[-800:]}
+        try:  # the --json envelope {kind, version, data}; a failed run leaves stdout empty (its error is on stderr)
+            report = json.loads(done_proc.stdout)["data"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            report = {"stdout": done_proc.stdout[-800:], "stderr": done_proc.stderr[-800:]}
     clean, check_out = redis_cli_check(seed, password)
     (log_dir / f"round-{number:02d}-check.txt").write_text(check_out)
     after = snapshot(seed, password)

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import cli_json
 from alert_endpoints import Endpoint, free_port
 
 REDISOPS = str(Path(sys.executable).with_name("redisops"))
@@ -43,7 +43,7 @@ alerts:
     env = {"CLI_SLACK_URL": endpoint.url + SLACK_PATH, "CLI_TG_TOKEN": TOKEN}
     done = redisops("alerts", "test", "-f", str(spec), "--json", env=env)
     assert done.returncode == 1, done.stdout + done.stderr
-    results = {r["channel"]: r for r in json.loads(done.stdout)["results"]}
+    results = {r["channel"]: r for r in cli_json.data(done.stdout)["results"]}
     assert [r["ok"] for r in results.values()] == [True, True, True, False, False]
     assert results["ops-hook"]["reason"] == "delivered" and results["ops-hook"]["latency_ms"] >= 0
     assert "connection failed" in results["alertmanager"]["reason"]
@@ -67,4 +67,4 @@ def test_alerts_test_input_errors_exit_2(tmp_path: Path) -> None:
                     "    - {type: webhook, url: 'http://127.0.0.1:9/x'}\n")
     unknown = redisops("alerts", "test", "-f", str(spec), "--channel", "nope", "--json", env={})
     assert unknown.returncode == 2
-    assert json.loads(unknown.stdout)["error"] == "no alert channel 'nope' (channels: webhook)"
+    assert cli_json.error(unknown)["message"] == "no alert channel 'nope' (channels: webhook)"

@@ -6,13 +6,13 @@ restore, compare every key and TTL; then a missing bucket and an unreachable end
 
 from __future__ import annotations
 
-import json
 import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import cli_json
 import pytest
 import redis
 from redis.cluster import RedisCluster
@@ -99,18 +99,18 @@ def test_sentinel_group_to_gcs_through_the_cli(topo: Topology, gcs_emulator: str
 
     made = cli(topo, url, "run", "--set", "mymaster")
     assert made.returncode == 0, made.stderr
-    backup = json.loads(made.stdout)[0]
+    backup = cli_json.data(made.stdout)[0]
     assert backup["keys"] == KEYS and backup["kind"] == "sentinel"
-    assert [b["id"] for b in json.loads(cli(topo, url, "list").stdout)] == [backup["id"]]
+    assert [b["id"] for b in cli_json.data(cli(topo, url, "list").stdout)] == [backup["id"]]
     checked = cli(topo, url, "verify", backup["id"])
-    assert checked.returncode == 0 and json.loads(checked.stdout)["shards"][0]["digest_ok"], checked.stderr
+    assert checked.returncode == 0 and cli_json.data(checked.stdout)["shards"][0]["digest_ok"], checked.stderr
     refused = cli(topo, url, "restore", backup["id"])
-    assert refused.returncode == 2 and "not empty" in json.loads(refused.stdout)["error"]
+    assert refused.returncode == 2 and "not empty" in cli_json.error(refused)["message"]
     master.flushall()
     master.wait(1, 5000)
     restored = cli(topo, url, "restore", backup["id"])
     assert restored.returncode == 0, restored.stderr
-    assert json.loads(restored.stdout)["keys"] == KEYS
+    assert cli_json.data(restored.stdout)["keys"] == KEYS
     assert_same(before, snapshot(space))
     space.close()
     # gcsfs found the emulator by itself and needed no credentials: nothing on stderr but progress

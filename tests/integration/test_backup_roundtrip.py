@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import stat
@@ -11,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import cli_json
 import pytest
 import redis
 from redis.cluster import RedisCluster
@@ -102,18 +102,18 @@ def test_sentinel_group_to_local_dir_and_s3_through_the_cli(topo: Topology, s3: 
 
     made = cli("run", "--set", "mymaster")
     assert made.returncode == 0, made.stderr
-    backup = json.loads(made.stdout)[0]
+    backup = cli_json.data(made.stdout)[0]
     assert backup["keys"] == KEYS and backup["kind"] == "sentinel"
-    assert [b["id"] for b in json.loads(cli("list").stdout)] == [backup["id"]]
+    assert [b["id"] for b in cli_json.data(cli("list").stdout)] == [backup["id"]]
     checked = cli("verify", backup["id"])
-    assert checked.returncode == 0 and json.loads(checked.stdout)["shards"][0]["digest_ok"], checked.stderr
+    assert checked.returncode == 0 and cli_json.data(checked.stdout)["shards"][0]["digest_ok"], checked.stderr
     refused = cli("restore", backup["id"])
-    assert refused.returncode == 2 and "not empty" in json.loads(refused.stdout)["error"]
+    assert refused.returncode == 2 and "not empty" in cli_json.error(refused)["message"]
     master.flushall()
     master.wait(1, 5000)
     restored = cli("restore", backup["id"])
     assert restored.returncode == 0, restored.stderr
-    assert json.loads(restored.stdout)["keys"] == KEYS
+    assert cli_json.data(restored.stdout)["keys"] == KEYS
     assert_same(before, snapshot(space))
     no_cron = subprocess.run([REDISOPS, "backup", "schedule", "-f", str(topo.spec_file)], capture_output=True,
                              text=True, timeout=30)
@@ -125,7 +125,7 @@ def test_sentinel_group_to_local_dir_and_s3_through_the_cli(topo: Topology, s3: 
     to_s3 = "s3://backups/sentinel"
     made = cli("run", "--set", "mymaster", to=to_s3)
     assert made.returncode == 0, made.stderr
-    in_s3 = json.loads(made.stdout)[0]["id"]
+    in_s3 = cli_json.data(made.stdout)[0]["id"]
     master.flushall()
     master.wait(1, 5000)
     restored = cli("restore", in_s3, to=to_s3)

@@ -100,11 +100,11 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
 
 
 def test_json_errors_are_json(tmp_path: Path) -> None:
-    import json
+    import cli_json
 
     done = run("config", "validate", "--json", "-f", str(tmp_path / "nope.yaml"))
     assert done.returncode == 2
-    assert "no such file" in json.loads(done.stdout)["error"]
+    assert "no such file" in cli_json.error(done, "config.validate")["message"]
 
 
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")

@@ -10,7 +10,6 @@ per-key state snapshots and the data layer's verify.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
 import signal
@@ -19,6 +18,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import cli_json
 import pytest
 import redis
 from test_cluster_ops import AppLoad, assert_verified, changes, snapshot, view_of
@@ -76,7 +76,7 @@ def test_valkey_is_detected_and_scale_out_moves_atomically_under_client_load(top
             result = cli("rebalance", *remote(topo), "--use-empty-masters", "--json", "--journal",
                          str(tmp_path / "j.jsonl"), password=pw)
             assert result.returncode == 0, result.stdout + result.stderr
-        report = json.loads(result.stdout)
+        report = cli_json.data(result.stdout)
         assert report["strategy"] == "valkey-asm" and report["slots_moved"] > 3500, report
         assert report["keys_moved"] > 4000
         # no ASK ever reaches a client with atomic moves: not even redis-py's unknown-node ASK bug can trigger
@@ -128,7 +128,7 @@ def test_resume_adopts_the_job_a_killed_tool_left_running(topo: Topology, tmp_pa
                  "--journal", str(journal_path), "--json", password=pw)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "resuming the unfinished plan" in result.stderr
-    report = json.loads(result.stdout)
+    report = cli_json.data(result.stdout)
     assert report["resumed"] and report["strategy"] == "valkey-asm"
     after = view_of(topo).slot_map
     assert all(after.owner(m.slot) == target for m in moves)
@@ -173,13 +173,13 @@ def test_throttle_or_migrate_strategy_keeps_migrate_batches_on_valkey(topo: Topo
         result = cli("reshard", *remote(topo), "--from", source, "--to", target, "--slots", "100", "--json",
                      "--journal", str(tmp_path / "j.jsonl"), *extra, password=pw)
         assert result.returncode == 0, result.stdout + result.stderr
-        assert json.loads(result.stdout)["strategy"] == "migrate", extra
+        assert cli_json.data(result.stdout)["strategy"] == "migrate", extra
     forced = cli("reshard", *remote(topo), "--from", source, "--to", target, "--slots", "100", "--json",
                  "--journal", str(tmp_path / "j.jsonl"), "--strategy", "atomic", "--max-keys-per-s", "10",
                  password=pw)
     assert forced.returncode == 2
-    error = json.loads(forced.stdout)
-    assert error["type"] == "PlanError" and "cannot use atomic slot migration: a throttle is set" in error["error"]
+    error = cli_json.error(forced, "cluster.reshard")
+    assert error["type"] == "PlanError" and "cannot use atomic slot migration: a throttle is set" in error["message"]
     assert "Traceback" not in forced.stderr
     assert read_journal(tmp_path / "j.jsonl").finished  # type: ignore[union-attr]  # the refusal left no plan
     redis_cli_check(topo)

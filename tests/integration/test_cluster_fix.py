@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import cli_json
 import pytest
 import redis
 from redis.crc import key_slot
@@ -45,7 +45,7 @@ def fix(topo: Topology, tmp_path: Path) -> dict[int, str]:
     result = cli("fix", *remote(topo), "--json", "--journal", str(tmp_path / "fix.jsonl"),
                  password=topo.secrets.redis_password)
     assert result.returncode == 0, result.stdout + result.stderr
-    return {r["slot"]: r["action"] for r in json.loads(result.stdout)["repairs"]}
+    return {r["slot"]: r["action"] for r in cli_json.data(result.stdout)["repairs"]}
 
 
 def test_fix_closes_every_half_migrated_state_without_losing_a_key(topo: Topology, tmp_path: Path) -> None:
@@ -65,7 +65,7 @@ def test_fix_closes_every_half_migrated_state_without_losing_a_key(topo: Topolog
         a = n.view.address(n.target)
         src.execute_command("MIGRATE", a.host, a.port, "", 0, 5000, "AUTH", n.pw, "KEYS", key)
     dst.execute_command("CLUSTER", "SETSLOT", half_finished, "NODE", n.target)
-    check = json.loads(cli("check", *remote(topo), "--json", password=n.pw).stdout)
+    check = cli_json.data(cli("check", *remote(topo), "--json", password=n.pw).stdout)
     assert sum(" open: " in f for f in check["findings"]) >= 5, check
 
     actions = fix(topo, tmp_path)
@@ -73,7 +73,7 @@ def test_fix_closes_every_half_migrated_state_without_losing_a_key(topo: Topolog
     assert actions[migrating_only] == actions[importing_only] == actions[both_keys_on_source] == "close"
     assert actions[half_finished] == "close"
     redis_cli_check(topo)
-    assert json.loads(cli("check", *remote(topo), "--json", password=n.pw).stdout)["findings"] == []
+    assert cli_json.data(cli("check", *remote(topo), "--json", password=n.pw).stdout)["findings"] == []
     assert checksum(topo) == before
     assert fix(topo, tmp_path) == {}  # nothing left
 
@@ -83,7 +83,7 @@ def test_fix_assigns_an_uncovered_slot(topo: Topology, tmp_path: Path) -> None:
     slot = key_slot(b"orphan")
     for node in n.view.nodes:  # every node forgets who owned it: nobody serves it any more
         n.client(node).execute_command("CLUSTER", "DELSLOTS", slot)
-    assert json.loads(cli("check", *remote(topo), "--json", password=n.pw).stdout)["slots_covered"] == 16383
+    assert cli_json.data(cli("check", *remote(topo), "--json", password=n.pw).stdout)["slots_covered"] == 16383
     assert fix(topo, tmp_path) == {slot: "assign"}
     redis_cli_check(topo)
 

@@ -6,11 +6,11 @@ Without ``--force`` both states are refused in one line that says what ``--force
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import cli_json
 import pytest
 import redis
 from redis.crc import key_slot
@@ -91,7 +91,7 @@ def test_force_merges_copies_on_two_non_owners_into_the_owner(topo: Topology, tm
 
     forced = c.fix(tmp_path, "--force", "--json")
     assert forced.returncode == 0, forced.stdout + forced.stderr
-    (repair,) = json.loads(forced.stdout)["repairs"]
+    (repair,) = cli_json.data(forced.stdout)["repairs"]
     assert (repair["slot"], repair["action"], repair["node"]) == (slot, "merge", owner)
     assert repair["sources"] == [first, second]
     # first: {m}clash clashes with the owner; second: {m}clash and {m}both (already merged from first) clash
@@ -110,7 +110,7 @@ def test_force_merges_copies_on_two_non_owners_into_the_owner(topo: Topology, tm
         assert client.get("{m}bulk:7") == "first:7"
     finally:
         client.close()
-    assert json.loads(c.fix(tmp_path, "--force", "--json").stdout) == {"repairs": []}
+    assert cli_json.data(c.fix(tmp_path, "--force", "--json").stdout) == {"repairs": []}
 
 
 def test_force_gives_an_uncovered_slot_to_the_master_holding_most_and_merges_the_rest(topo: Topology,
@@ -133,7 +133,7 @@ def test_force_gives_an_uncovered_slot_to_the_master_holding_most_and_merges_the
     assert "\n" not in line and f"slot {slot} is uncovered and 2 masters hold its keys; refusing to pick one" in line
     assert f"--force gives it to {holder[:10]}, which holds most" in line, line
     assert c.counts(slot) == before
-    assert json.loads(cli("check", *remote(topo), "--json", password=c.pw).stdout)["slots_covered"] == 16383
+    assert cli_json.data(cli("check", *remote(topo), "--json", password=c.pw).stdout)["slots_covered"] == 16383
 
     plain = c.fix(tmp_path, "--force")
     assert plain.returncode == 0, plain.stdout + plain.stderr

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
+import cli_json
 import pytest
 import redis
 from redis.crc import key_slot
@@ -77,7 +77,7 @@ def test_create_add_and_health(loose_nodes: list[Address]) -> None:
     assert role["master_link_status"] == "up"  # add-node returns after the first sync, not before
 
     health = assert_eventually(lambda: healthy(six[0]), within=15)  # the new replica's first sync
-    data = json.loads(health.stdout)
+    data = cli_json.data(health.stdout)
     assert {n["address"] for n in data["nodes"]} == {str(a) for a in loose_nodes}
     assert all(n["latency_ms"] is not None and n["used_memory"] for n in data["nodes"])
     assert health.returncode == 0, health.stdout

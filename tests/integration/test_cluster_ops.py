@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import cli_json
 import pytest
 from redis.crc import key_slot
 from test_cluster_support import (
@@ -108,10 +109,10 @@ def test_check_reports_open_slots_and_stray_keys(topo: Topology) -> None:
         pipe.execute()
         found = cli("check", *remote(topo), "--json", password=pw)
         assert found.returncode == 1, found.stdout + found.stderr
-        findings = json.loads(found.stdout)["findings"]
+        findings = cli_json.data(found.stdout)["findings"]
         assert any(f"slot {first} open: importing" in f for f in findings), findings
         node.execute_command("CLUSTER", "SETSLOT", first, "STABLE")
-        stray = json.loads(cli("check", *remote(topo), "--json", password=pw).stdout)["findings"]
+        stray = cli_json.data(cli("check", *remote(topo), "--json", password=pw).stdout)["findings"]
         assert any("1 keys in 1 slots it does not own" in f for f in stray), stray
     finally:
         node.close()
@@ -127,7 +128,7 @@ def test_reshard_moves_slots_and_keys_intact(topo: Topology, tmp_path: Path) -> 
                  "--slots", "500", "--journal", str(tmp_path / "j.jsonl"), "--json",
                  password=topo.secrets.redis_password)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert json.loads(result.stdout)["slots_moved"] == 500
+    assert cli_json.data(result.stdout)["slots_moved"] == 500
     redis_cli_check(topo)
     after = view_of(topo).slot_map
     owned_before = sum(b - a + 1 for a, b in view.slot_map.ranges_of(target))
@@ -189,7 +190,7 @@ def test_rebalance_under_client_load_no_error_reaches_the_app(topo: Topology, tm
     for by in ("keys", "memory"):
         plan = cli("rebalance", *remote(topo), "--by", by, "--dry-run", "--json", password=pw)
         assert plan.returncode == 0, plan.stderr
-        assert 1000 < json.loads(plan.stdout)["slots"] < 3000, plan.stdout  # 3000 slots of keys to spread
+        assert 1000 < cli_json.data(plan.stdout)["slots"] < 3000, plan.stdout  # 3000 slots of keys to spread
     with AppLoad(topo) as app:
         result = cli("rebalance", *remote(topo), "--journal", str(tmp_path / "j.jsonl"), password=pw)
         assert result.returncode == 0, result.stdout + result.stderr
@@ -219,7 +220,7 @@ def test_scale_out_rebalance_under_client_load(topo: Topology, tmp_path: Path) -
         with AppLoad(topo) as app:
             dry = cli("rebalance", *remote(topo), "--use-empty-masters", "--dry-run", "--json", password=pw)
             assert dry.returncode == 0, dry.stderr
-            assert json.loads(dry.stdout)["slots"] > 3500
+            assert cli_json.data(dry.stdout)["slots"] > 3500
             result = cli("rebalance", *remote(topo), "--use-empty-masters", "--journal",
                          str(tmp_path / "j.jsonl"), password=pw)
             assert result.returncode == 0, result.stdout + result.stderr
@@ -234,7 +235,7 @@ def test_scale_out_rebalance_under_client_load(topo: Topology, tmp_path: Path) -
         assert_verified(topo)  # the new master owns slots; every old shard's replica still equals its master
         again = cli("rebalance", *remote(topo), "--use-empty-masters", "--json", "--journal",
                     str(tmp_path / "j.jsonl"), password=pw)
-        assert json.loads(again.stdout)["slots"] == 0  # balanced: nothing left to do
+        assert cli_json.data(again.stdout)["slots"] == 0  # balanced: nothing left to do
 
 
 def test_journal_of_another_cluster_is_refused(topo: Topology, tmp_path: Path) -> None:

@@ -7,12 +7,12 @@ redis-cli's check clean, and every key present once with its value.
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import time
 from pathlib import Path
 
+import cli_json
 from test_cluster_support import (
     REDISOPS,
     checksum,
@@ -61,7 +61,7 @@ def kill_and_resume(tmp_path: Path, keys: int, kills: list[int]) -> None:
             progress, left_open = [], 0
             for n in kills:
                 progress.append(start_and_kill(topo, journal, n))
-                findings = json.loads(cli("check", *remote(topo), "--json", password=pw).stdout)["findings"]
+                findings = cli_json.data(cli("check", *remote(topo), "--json", password=pw).stdout)["findings"]
                 left_open += any(" open: " in f for f in findings)
             assert 0 < progress[0] < 4000, progress  # killed mid-plan, after some slots moved
             assert left_open, "no kill left a slot half-migrated: the resume path went untested"
@@ -69,11 +69,11 @@ def kill_and_resume(tmp_path: Path, keys: int, kills: list[int]) -> None:
                         password=pw)
             assert final.returncode == 0, final.stdout + final.stderr
             assert "resuming the unfinished plan" in final.stderr
-            report = json.loads(final.stdout)
+            report = cli_json.data(final.stdout)
             assert report["resumed"] and not report["stopped"]
             redis_cli_check(topo)
             check = cli("check", *remote(topo), "--json", password=pw)
-            assert not [f for f in json.loads(check.stdout)["findings"] if "open" in f or "does not own" in f]
+            assert not [f for f in cli_json.data(check.stdout)["findings"] if "open" in f or "does not own" in f]
             assert checksum(topo) == before
 
 
@@ -103,7 +103,7 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_finishes(tmp_path: Path) -> None:
             out, err = proc.communicate(timeout=30)
             assert proc.returncode == 1, out + err
             assert "stopped cleanly" in out
-            findings = json.loads(cli("check", *remote(topo), "--json", password=pw).stdout)["findings"]
+            findings = cli_json.data(cli("check", *remote(topo), "--json", password=pw).stdout)["findings"]
             assert not [f for f in findings if " open: " in f], findings  # no slot left half-moved
             final = cli("rebalance", *remote(topo), "--use-empty-masters", "--journal", str(journal), password=pw)
             assert final.returncode == 0, final.stderr

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 
+import cli_json
 import pytest
 import yaml
 from test_cluster_support import checksum, load_keys, redis_cli_check
@@ -45,7 +45,7 @@ def test_scale_out_then_in_keeps_every_key(tmp_path: Path) -> None:
 
         out = scale(topo, "--masters", "4")
         assert out.returncode == 0, out.stderr
-        report = json.loads(out.stdout)
+        report = cli_json.data(out.stdout)
         assert report["started"] == ["main-6", "main-7"] and report["health"] == "ok"
         assert report["moved"]["slots_moved"] > 0
         topo.reopen()
@@ -57,7 +57,7 @@ def test_scale_out_then_in_keeps_every_key(tmp_path: Path) -> None:
 
         back = scale(topo, "--masters", "3")
         assert back.returncode == 0, back.stderr
-        report = json.loads(back.stdout)
+        report = cli_json.data(back.stdout)
         assert report["retired"] == ["main-6", "main-7"] and report["removed"]
         topo.reopen()
         assert shape(topo) == (3, [1, 1, 1])
@@ -78,8 +78,8 @@ def test_scale_replicas_and_refuse_what_needs_two_steps(tmp_path: Path) -> None:
         refused = scale(topo, "--masters", "4", "--replicas-per-master", "0")
         # 3 masters + 3 replicas cannot become 4 masters without promoting a replica: two steps
         assert refused.returncode == 2
-        error = json.loads(refused.stdout)["error"]
-        assert "two steps" in error and "Traceback" not in refused.stderr
+        error = cli_json.error(refused)
+        assert "two steps" in error["hint"] and "Traceback" not in refused.stderr
         assert topo.spec_file.read_text() == spec_before
         assert shape(topo) == (3, [1, 1, 1])
 
@@ -118,7 +118,7 @@ def test_scale_killed_mid_move_finishes_when_run_again(tmp_path: Path) -> None:
             proc.wait(timeout=30)
         again = scale(topo, "--masters", "4")
         assert again.returncode == 0, again.stdout + again.stderr
-        assert json.loads(again.stdout)["moved"]["resumed"] is True
+        assert cli_json.data(again.stdout)["moved"]["resumed"] is True
         topo.reopen()
         assert shape(topo) == (4, [1, 1, 1, 1])
         redis_cli_check(topo)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import cli_json
 import pytest
 import redis
 
@@ -34,12 +34,12 @@ def test_failover_to_a_chosen_replica_with_timeline(topo: Topology) -> None:
     target = topo.node("mymaster-2").address
     done = cli("failover", "--to", "mymaster-2", "--json", spec=topo.spec_file)
     assert done.returncode == 0, done.stdout + done.stderr
-    result = json.loads(done.stdout)
+    result = cli_json.data(done.stdout)
     assert result["old_master"] == str(topo.node("mymaster-0").address)
     assert result["new_master"] == str(target)
     events = [e["event"] for e in result["timeline"]]
     assert "+switch-master" in events and events.index("+try-failover") < events.index("+switch-master")
-    status = json.loads(cli("status", "--json", spec=topo.spec_file).stdout)
+    status = cli_json.data(cli("status", "--json", spec=topo.spec_file).stdout)
     assert status["health"] == "ok", status["reasons"]
     assert status["groups"][0]["master"] == str(target)
     priorities = [topo.client(n).config_get("replica-priority")["replica-priority"] for n in ("mymaster-0", "mymaster-1")]
@@ -48,11 +48,11 @@ def test_failover_to_a_chosen_replica_with_timeline(topo: Topology) -> None:
 
 @pytest.mark.slow
 def test_failover_without_target_picks_a_replica(topo: Topology) -> None:
-    before = json.loads(cli("status", "--json", spec=topo.spec_file).stdout)["groups"][0]["master"]
+    before = cli_json.data(cli("status", "--json", spec=topo.spec_file).stdout)["groups"][0]["master"]
     done = cli("failover", spec=topo.spec_file)
     assert done.returncode == 0, done.stderr
     assert "failed over from" in done.stdout and "+switch-master" in done.stdout
-    after = json.loads(cli("status", "--json", spec=topo.spec_file).stdout)["groups"][0]["master"]
+    after = cli_json.data(cli("status", "--json", spec=topo.spec_file).stdout)["groups"][0]["master"]
     assert after != before
 
 
@@ -105,7 +105,7 @@ def _write_blocks(address: Address, password: str) -> bool:
 
 def test_write_pause_is_a_lease_renewed_while_alive_and_gone_soon_after_a_kill(topo: Topology) -> None:
     """The planned failover pauses writes on the old master; a killed redisops must not leave it paused long."""
-    master = Address.parse(json.loads(cli("status", "--json", spec=topo.spec_file).stdout)["groups"][0]["master"])
+    master = Address.parse(cli_json.data(cli("status", "--json", spec=topo.spec_file).stdout)["groups"][0]["master"])
     password = topo.secrets.redis_password
     holder = subprocess.Popen([sys.executable, "-c", PAUSE_HOLDER, master.host, str(master.port), password],
                               stdout=subprocess.PIPE, text=True)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import cli_json
 import pytest
 import redis
 from redis.cluster import ClusterNode, RedisCluster
@@ -26,7 +26,7 @@ def cli(*args: str, spec: Path, env: dict[str, str] | None = None, timeout: floa
 def status_json(spec: Path) -> dict[str, Any]:
     done = cli("status", "--json", spec=spec)
     assert done.returncode == 0, done.stdout + done.stderr
-    return json.loads(done.stdout)  # type: ignore[no-any-return]
+    return cli_json.data(done.stdout)  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def test_second_up_leaves_running_nodes_alone(topo: Topology) -> None:
     pids = {n.name: topo.pid(n.name) for n in topo.plan.nodes}
     done = cli("up", "--json", spec=topo.spec_file)
     assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout)
+    result = cli_json.data(done.stdout)
     assert result["started"] == []
     assert "cluster already formed" in " ".join(result["actions"])
     assert {n.name: topo.pid(n.name) for n in topo.plan.nodes} == pids
@@ -136,7 +136,7 @@ def test_down_then_up_keeps_keys_and_cluster(tmp_path: Path) -> None:
         assert all(topo.pid(n.name) is None for n in topo.plan.nodes)
         done = cli("up", "--json", spec=spec)
         assert done.returncode == 0, done.stdout + done.stderr
-        assert "cluster already formed" in " ".join(json.loads(done.stdout)["actions"])
+        assert "cluster already formed" in " ".join(cli_json.data(done.stdout)["actions"])
         rc = RedisCluster(host=seed.host, port=seed.port, password=topo.secrets.redis_password)
         assert rc.dbsize(target_nodes=RedisCluster.PRIMARIES) == 1000
         assert rc.get("key:999") == b"999"
@@ -144,7 +144,7 @@ def test_down_then_up_keeps_keys_and_cluster(tmp_path: Path) -> None:
         assert topo.client("mymaster-0").get("group-key") == "kept"
         assert {n.name: topo.client(n.name).execute_command("CLUSTER", "MYID")
                 for n in topo.plan.cluster.nodes} == ids_before
-        done = cli("down", "--purge", spec=spec)
+        done = cli("down", "--purge", "--yes", spec=spec)
         assert done.returncode == 0
         assert not topo.deployment.runtime.state_dir.exists()
     finally:

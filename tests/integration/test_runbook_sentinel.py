@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import cli_json
 import pytest
 
 from redisops.testing import Topology, assert_eventually
@@ -28,7 +28,7 @@ def redis_cli(port: int, *args: str, password: str) -> str:
 
 def status(spec: Path) -> tuple[int, dict[str, Any]]:
     done = redisops("status", "--json", spec=spec)
-    return done.returncode, json.loads(done.stdout)
+    return done.returncode, cli_json.data(done.stdout)
 
 
 @pytest.fixture(scope="module")

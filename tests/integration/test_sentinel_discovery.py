@@ -6,13 +6,13 @@ every test leaves all its nodes running again (the last one moves the master by 
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from typing import Any
 
+import cli_json
 import pytest
 
 from redisops.alerts import IncidentKind
@@ -48,7 +48,7 @@ def remote(topo: Topology, command: str, *args: str, sentinel: str | None = None
 
 
 def group_of(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
-    (group,) = json.loads(result.stdout)["groups"]
+    (group,) = cli_json.data(result.stdout)["groups"]
     return dict(group)
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import cli_json
 import pytest
 
 from redisops.testing import Topology
@@ -19,7 +19,7 @@ def tune(*args: str, spec: Path) -> tuple[int, dict[str, Any]]:
     done = subprocess.run([*REDISOPS, "sentinel", "tune", "--json", *args, "-f", str(spec)], capture_output=True,
                           text=True, timeout=60)
     assert "Traceback" not in done.stderr, done.stderr
-    return done.returncode, json.loads(done.stdout)
+    return done.returncode, cli_json.data(done.stdout)
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,7 @@ def test_remote_mode_and_unknown_group(topo: Topology, monkeypatch: pytest.Monke
                            "--sentinel-password-env", "SPW", "--password-env", "RPW"], capture_output=True, text=True,
                           timeout=60, env={**env, "PATH": "/usr/bin:/bin"})
     assert done.returncode in (0, 1), done.stderr
-    assert json.loads(done.stdout)["group"] == "mymaster"
+    assert cli_json.data(done.stdout)["group"] == "mymaster"
     done = subprocess.run([*REDISOPS, "sentinel", "tune", "--group", "nope", "-f", str(topo.spec_file)],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "unknown group 'nope'" in done.stderr

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -11,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import cli_json
 import pytest
 
 from redisops.runtime.plan import slot_ranges
@@ -49,7 +49,7 @@ def healthy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
 def test_healthy_deployment_is_ok_with_expected_counts_in_json(healthy: Topology) -> None:
     result = status_cli("--json", "-f", str(healthy.spec_file))
     assert result.returncode == 0, result.stdout + result.stderr
-    data: dict[str, Any] = json.loads(result.stdout)
+    data: dict[str, Any] = cli_json.data(result.stdout)
     assert (data["health"], data["exit_code"], data["reasons"]) == ("ok", 0, [])
     (group,) = data["groups"]
     assert group["master"] == address(healthy, "mymaster-0") and group["quorum"] == 2
@@ -78,7 +78,7 @@ def test_remote_cluster_seed_discovers_every_node(healthy: Topology) -> None:
     result = status_cli("--json", "--cluster", address(healthy, "main-3"), "--password-env", "STATUS_TEST_PW",
                         env=env)
     assert result.returncode == 0, result.stdout + result.stderr
-    (cluster,) = json.loads(result.stdout)["clusters"]
+    (cluster,) = cli_json.data(result.stdout)["clusters"]
     assert len(cluster["nodes"]) == 6 and cluster["health"] == "ok"
     table = status_cli("--cluster", address(healthy, "main-3"), "--password-env", "STATUS_TEST_PW", env=env)
     assert table.stdout.startswith("cluster: slots 16384/16384"), table.stdout[:80]  # not "cluster cluster:"
@@ -90,7 +90,7 @@ def test_remote_sentinels_discover_the_data_nodes(healthy: Topology) -> None:
     result = status_cli("--json", "--sentinel", sentinels, "--master", "mymaster", "--password-env",
                         "STATUS_TEST_PW", "--sentinel-password-env", "STATUS_TEST_SPW", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
-    (group,) = json.loads(result.stdout)["groups"]
+    (group,) = cli_json.data(result.stdout)["groups"]
     assert sorted(n["address"] for n in group["nodes"]) == sorted(address(healthy, f"mymaster-{i}")
                                                                   for i in range(3))
 

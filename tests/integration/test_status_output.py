@@ -7,13 +7,13 @@ at ``COLUMNS=80`` the cells naming a node stay whole and the slot list is a boun
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import cli_json
 import pytest
 from redis.cluster import RedisCluster
 
@@ -81,7 +81,7 @@ def test_piped_status_keeps_every_cell_and_line_whole(fragmented: Topology) -> N
     assert done.returncode == 0, done.stdout + done.stderr
     rows = rows_by_address(done.stdout, fragmented)
     assert sorted(row[2] for row in rows.values()) == ["master"] * 3 + ["replica"] * 3
-    data = json.loads(cli(fragmented, "status", "--json").stdout)["clusters"][0]["nodes"]
+    data = cli_json.data(cli(fragmented, "status", "--json").stdout)["clusters"][0]["nodes"]
     for node in data:
         row = rows[node["address"]]
         assert str(node["keys"]) in row, row
@@ -107,7 +107,7 @@ def test_status_at_80_columns_keeps_addresses_ids_and_roles(fragmented: Topology
 def test_verify_replicas_counts_each_masters_keys_once(fragmented: Topology) -> None:
     done = cli(fragmented, "verify", "replicas", "--json", "--interval", "0.1")
     assert done.returncode == 0, done.stdout + done.stderr
-    pairs = json.loads(done.stdout)["pairs"]
+    pairs = cli_json.data(done.stdout)["pairs"]
     assert len(pairs) == 3 and sum(p["scanned"] for p in pairs) == KEYS
     for pair in pairs:
         master = pair["source"].removeprefix("cluster main: ")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import cli_json
 import pytest
 import redis
 from redis.cluster import RedisCluster
@@ -70,7 +70,7 @@ def test_verify_cluster_finds_a_key_in_a_slot_its_node_does_not_own(topo: Topolo
             (str(topo.node("main-0").address), slot, 1, (key,))]
         cli = subprocess.run([REDISOPS, "verify", "cluster", "-f", str(topo.spec_file), "--json"],
                              capture_output=True, text=True, timeout=60)
-        assert cli.returncode == 1 and json.loads(cli.stdout)["misplaced"][0]["slot"] == slot
+        assert cli.returncode == 1 and cli_json.data(cli.stdout)["misplaced"][0]["slot"] == slot
     finally:
         pipe = importer.pipeline(transaction=False)
         pipe.execute_command("ASKING")
@@ -103,7 +103,7 @@ def test_compare_group_against_cluster(topo: Topology) -> None:
     cli = subprocess.run([REDISOPS, "verify", "compare", f"{topo.spec_file}#mymaster", f"{topo.spec_file}#cluster",
                           "--json", "--rounds", "1"], capture_output=True, text=True, timeout=60)
     assert cli.returncode == 1, cli.stderr
-    assert json.loads(cli.stdout)["pairs"][0]["counts"]["value"] == 1
+    assert cli_json.data(cli.stdout)["pairs"][0]["counts"]["value"] == 1
 
 
 def _range(client: redis.Redis) -> tuple[int, int]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import cli_json
 import pytest
 import redis
 
@@ -95,7 +95,7 @@ def test_diverged_replica_reports_exactly_the_touched_keys(group: Topology) -> N
         cli = subprocess.run([REDISOPS, "verify", "replicas", "-f", str(group.spec_file), "--json",
                               "--interval", "0.1"], capture_output=True, text=True, timeout=60)
         assert cli.returncode == 1, cli.stderr
-        pairs = {p["target"]: p for p in json.loads(cli.stdout)["pairs"]}
+        pairs = {p["target"]: p for p in cli_json.data(cli.stdout)["pairs"]}
         assert pairs[addr(group, "mymaster-1")]["counts"]["ttl"] == 2
         assert {d["key"] for d in pairs[addr(group, "mymaster-1")]["first"]} == set(touched)
     finally:

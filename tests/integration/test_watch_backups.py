@@ -8,7 +8,6 @@ so the daemon runs as a user would run it, only every 2 s instead of every hour.
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import cli_json
 import pytest
 import yaml
 from alert_endpoints import Endpoint
@@ -48,7 +48,7 @@ class Lines:
     """The daemon's stdout, read in a thread so the pipe never fills."""
 
     def __init__(self, proc: subprocess.Popen[str]) -> None:
-        self.records: list[dict[str, Any]] = []
+        self.records: list[tuple[str, Any]] = []  # (kind, data) of each envelope line
         assert proc.stdout is not None
         self._stdout = proc.stdout
         self._thread = threading.Thread(target=self._read, daemon=True)
@@ -56,10 +56,10 @@ class Lines:
 
     def _read(self) -> None:
         for line in self._stdout:
-            self.records.append(json.loads(line))
+            self.records.append(cli_json.record(line))
 
     def backups(self) -> list[dict[str, Any]]:
-        return [r for r in self.records if r["type"] == "backup"]
+        return [r for kind, r in self.records if kind == "watch.backup"]
 
 
 def test_watch_runs_the_backup_schedule_and_alerts_on_failure(topo: Topology, endpoint: Endpoint) -> None:
@@ -84,7 +84,7 @@ def test_watch_runs_the_backup_schedule_and_alerts_on_failure(topo: Topology, en
         listed = subprocess.run([*REDISOPS, "backup", "list", "--json", "-f", str(spec)],
                                 capture_output=True, text=True, timeout=60)
         assert listed.returncode == 0, listed.stderr
-        backups = json.loads(listed.stdout)
+        backups = cli_json.data(listed.stdout)
         assert backups and all(b["kind"] == "sentinel" and b["source"] == "mymaster" for b in backups)
         assert backups[0]["keys"] >= 1
         ok = next(b for b in lines.backups() if b["ok"])

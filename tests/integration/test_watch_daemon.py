@@ -8,7 +8,6 @@ healthy again.  The watcher polls every 0.5 s so conditions show up fast.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import subprocess
@@ -17,6 +16,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import cli_json
 import pytest
 
 from redisops.alerts import Incident, IncidentKind, Severity
@@ -138,8 +138,8 @@ def test_watch_once_json(topo: Topology) -> None:
     done = subprocess.run([*REDISOPS, "watch", "--once", "--json", "-f", str(topo.spec_file)],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
-    (line,) = [json.loads(x) for x in done.stdout.splitlines()]
-    assert line["type"] == "cycle" and line["health"] == "ok"
+    ((kind, line),) = cli_json.records(done.stdout)
+    assert kind == "watch.cycle" and line["health"] == "ok"
     master = address(topo, "mymaster-0")
     assert line["sentence"] == f"no action: mymaster {master} master, 2/2 replicas in sync, 3/3 sentinels agree"
 
@@ -165,8 +165,8 @@ def test_watch_daemon_serves_metrics_and_stops_on_sigterm(topo: Topology) -> Non
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
-        first = json.loads(proc.stdout.readline())
-        assert first["type"] == "cycle" and first["health"] == "ok"
+        kind, first = cli_json.record(proc.stdout.readline())
+        assert kind == "watch.cycle" and first["health"] == "ok"
         body = assert_eventually(lambda: scrape(port), within=10)
         assert f'redisops_master_info{{address="{address(topo, "mymaster-0")}",group="mymaster"}} 1.0' in body
         assert "redisops_watch_cycles_total" in body and 'redisops_split_brain{group="mymaster"} 0.0' in body
@@ -174,7 +174,7 @@ def test_watch_daemon_serves_metrics_and_stops_on_sigterm(topo: Topology) -> Non
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
-    assert all(json.loads(x)["type"] in ("cycle", "incident") for x in out.splitlines())
+    assert all(kind in ("watch.cycle", "watch.incident") for kind, _ in cli_json.records(out))
 
 
 def test_watch_daemon_logs_changes_to_its_log_file(topo: Topology, tmp_path: Path) -> None:
@@ -186,8 +186,8 @@ def test_watch_daemon_logs_changes_to_its_log_file(topo: Topology, tmp_path: Pat
     try:
         assert proc.stdout is not None
         for _ in range(100):  # until three cycles in a row say the same (events of earlier tests may come first)
-            record = json.loads(proc.stdout.readline())
-            if record["type"] == "cycle":
+            kind, record = cli_json.record(proc.stdout.readline())
+            if kind == "watch.cycle":
                 sentences.append(record["sentence"])
             if len(sentences) >= 3 and len(set(sentences[-3:])) == 1:
                 break
@@ -196,7 +196,7 @@ def test_watch_daemon_logs_changes_to_its_log_file(topo: Topology, tmp_path: Pat
         out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert err == ""
-    sentences += [r["sentence"] for r in map(json.loads, out.splitlines()) if r["type"] == "cycle"]
+    sentences += [r["sentence"] for kind, r in cli_json.records(out) if kind == "watch.cycle"]
     runs = [s for i, s in enumerate(sentences) if i == 0 or s != sentences[i - 1]]
     assert len(sentences) > len(runs)  # some cycles repeated the one before ...
     text = logged.read_text()

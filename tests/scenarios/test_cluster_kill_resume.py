@@ -7,7 +7,6 @@ and TTL unchanged from before the first kill, and ``verify replicas`` finding ea
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "integration"))
 
+import cli_json
 from test_cluster_ops import assert_verified, changes, snapshot  # noqa: E402
 from test_cluster_resume import start_and_kill  # noqa: E402
 from test_cluster_support import checksum, cli, extra_node, join, load_keys, redis_cli_check, remote  # noqa: E402
@@ -36,7 +36,7 @@ def test_kill_ten_times_then_resume_keeps_every_key(tmp_path: Path) -> None:
             progress, left_open = [], 0
             for n in KILLS:
                 progress.append(start_and_kill(topo, journal, n))
-                findings = json.loads(cli("check", *remote(topo), "--json", password=pw).stdout)["findings"]
+                findings = cli_json.data(cli("check", *remote(topo), "--json", password=pw).stdout)["findings"]
                 left_open += any(" open: " in f for f in findings)
             assert 0 < progress[0] < 4000, progress  # killed mid-plan, after some slots moved
             assert left_open, "no kill left a slot half-migrated: the resume path went untested"
@@ -44,7 +44,7 @@ def test_kill_ten_times_then_resume_keeps_every_key(tmp_path: Path) -> None:
                         password=pw)
             assert final.returncode == 0, final.stdout + final.stderr
             assert "resuming the unfinished plan" in final.stderr
-            report = json.loads(final.stdout)
+            report = cli_json.data(final.stdout)
             assert report["resumed"] and not report["stopped"]
             redis_cli_check(topo)
             assert checksum(topo) == before

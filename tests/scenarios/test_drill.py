@@ -3,12 +3,12 @@ drill's own `verify replicas` finds every replica (the rejoined old master too) 
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import cli_json
 import pytest
 
 from redisops.testing import Topology
@@ -31,7 +31,7 @@ def topo(tmp_path_factory: pytest.TempPathFactory) -> Any:
 def test_safe_kill_rounds_lose_no_acknowledged_write(topo: Topology) -> None:
     done = drill(topo.spec_file, "--rounds", "2", "--safe")
     assert done.returncode == 0, done.stdout + done.stderr
-    report = json.loads(done.stdout)
+    report = cli_json.data(done.stdout)
     assert report["overall"]["lost_acked"] == 0 and report["overall"]["rejoined"]
     assert report["overall"]["alerted"]  # the watcher raised a failover incident in every round
     assert_replicas_consistent(report)
@@ -55,7 +55,7 @@ def test_safe_kill_rounds_lose_no_acknowledged_write(topo: Topology) -> None:
 def test_pause_round_detects_and_rejoins(topo: Topology) -> None:
     done = drill(topo.spec_file, "--fault", "pause")
     assert done.returncode in (0, 1), done.stderr
-    report = json.loads(done.stdout)
+    report = cli_json.data(done.stdout)
     round_ = report["rounds"][0]
     assert round_["rejoined_s"] is not None
     assert round_["outage_s"] >= round_["detection_s"]
@@ -74,7 +74,7 @@ def assert_replicas_consistent(report: dict[str, Any]) -> None:
 def test_sleep_fault_needs_the_debug_command(topo: Topology) -> None:
     done = drill(topo.spec_file, "--fault", "sleep")
     assert done.returncode == 2
-    assert "refuses DEBUG" in done.stdout  # --json puts the error in JSON
+    assert "refuses DEBUG" in cli_json.error(done, "drill.failover")["message"]  # --json: the error envelope
     assert "Traceback" not in done.stderr
 
 

@@ -12,6 +12,7 @@ import sys
 from email import message_from_bytes, policy
 from pathlib import Path
 
+import cli_json
 import pytest
 import yaml
 from alert_endpoints import Endpoint, SmtpSink, failover_chain
@@ -59,7 +60,7 @@ def test_one_failover_alert_per_channel_with_timeline(tmp_path: Path, endpoint: 
                                 stderr=subprocess.PIPE, text=True, env=env)
         try:
             assert proc.stdout is not None
-            assert json.loads(proc.stdout.readline())["health"] == "ok"
+            assert cli_json.record(proc.stdout.readline())[1]["health"] == "ok"
             old = topo.node("mymaster-0").address
             topo.kill("mymaster-0")
 

@@ -6,12 +6,12 @@ Times are printed (``-s`` shows them), never asserted.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import cli_json
 import pytest
 
 from redisops.testing import Topology
@@ -50,7 +50,7 @@ def test_down_then_up_brings_back_600k_keys(tmp_path: Path) -> None:
         done = cli("up", "--json", spec=topo.spec_file)
         seconds = time.monotonic() - began
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr
-        print(f"\nup after down with 600k keys: {seconds:.2f} s; actions: {json.loads(done.stdout)['actions']}")
+        print(f"\nup after down with 600k keys: {seconds:.2f} s; actions: {cli_json.data(done.stdout)['actions']}")
 
         assert roles(topo) == before_roles
         assert {n: node_fingerprint(topo.node(n).address, password) for n in masters} == before

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import re
 import stat
@@ -12,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import cli_json
 import pytest
 import yaml
 
@@ -351,7 +351,7 @@ def test_cli_renders_and_lists_the_files_as_json(spec_file: Path) -> None:
     proc = _cli("render", "compose", "-f", str(spec_file), "-o", "out", "--with-ui", "redisinsight", "--json",
                 cwd=spec_file.parent)
     assert proc.returncode == 0, proc.stderr
-    data = json.loads(proc.stdout)
+    data = cli_json.data(proc.stdout)
     assert {COMPOSE_FILE, ENV_FILE, INIT_SCRIPT, "conf/main-0.conf"} <= set(data["files"])
     assert data["ui"] == "redisinsight" and Path(data["output"]) == (spec_file.parent / "out").resolve()
     again = _cli("render", "compose", "-f", str(spec_file), "-o", "out", cwd=spec_file.parent)

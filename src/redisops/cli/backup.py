@@ -1,7 +1,10 @@
-"""``redisops backup run|list|verify|restore|prune``: RDB backups to file://, s3:// or gs://.
+"""``redisops backup run|list|verify|restore|prune|schedule``: RDB backups to file://, s3:// or gs://.
 
 The store is ``--to URL`` or ``backup.target`` of the spec.  Exit codes: 0 done,
 2 bad input (unknown id, refused restore), 3 failed (node, store, integrity).
+``backup run`` takes remote seeds like ``status`` (``--sentinel h:p,h:p --master
+NAME`` / ``--cluster h:p``, passwords from ``--password-env`` /
+``--sentinel-password-env``).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from redisops.cli.common import DEFAULT_SPEC, Ctx, DebugOpt, FileOpt, JsonOpt, Result, plural, run
+from redisops.cli.targets import ClusterOpt, MasterOpt, PasswordEnvOpt, SentinelOpt, SentinelPasswordEnvOpt
 from redisops.errors import UsageError
 
 if TYPE_CHECKING:
@@ -25,7 +29,8 @@ app = typer.Typer(help="Backups: RDB over replication, zstd, sha256, manifest; v
                   no_args_is_help=True)
 
 ToOpt = typer.Option(None, "--to", metavar="URL", help="Store URL (default: backup.target of the spec).")
-PasswordOpt = typer.Option(None, "--password-env", metavar="VAR", help="Env var with the data nodes' password.")
+RestorePasswordOpt = typer.Option(None, "--password-env", metavar="VAR",
+                                  help="Env var with the password of the --into h:p node.")
 
 
 def register(root: typer.Typer) -> None:
@@ -39,24 +44,26 @@ def run_cmd(file: FileOpt = DEFAULT_SPEC, json_out: JsonOpt = False, debug: Debu
             source: str | None = typer.Option(None, "--from", help="replica (default) or master."),
             no_digest: bool = typer.Option(False, "--no-digest",
                                            help="Skip loading each RDB for exact key counts and a digest."),
-            sentinel: str | None = typer.Option(None, "--sentinel", help="Remote sentinels h:p,h:p (with --master)."),
-            master: str | None = typer.Option(None, "--master", help="Master name the remote sentinels monitor."),
-            cluster: str | None = typer.Option(None, "--cluster", help="Remote cluster seed(s) h:p[,h:p]."),
-            password_env: str | None = PasswordOpt) -> None:
+            sentinel: SentinelOpt = None, master: MasterOpt = None, cluster: ClusterOpt = None,
+            password_env: PasswordEnvOpt = None, sentinel_password_env: SentinelPasswordEnvOpt = None) -> None:
     """Back up every Sentinel group and the cluster of the spec (one backup set each)."""
 
     def body(ctx: Ctx) -> Result:
-        manifests = _run_sets(ctx, to, only, source, no_digest, (sentinel, master, cluster, password_env))
+        manifests = _run_sets(ctx, to, only, source, no_digest,
+                              (sentinel, master, cluster, password_env, sentinel_password_env))
         return Result([_summary(m) for m in manifests], lambda out: _render_list(out, manifests))
 
     run(body, file=file, json_out=json_out, debug=debug)
 
 
 @app.command("schedule")
-def schedule_cmd(file: FileOpt = DEFAULT_SPEC, debug: DebugOpt = False, to: str | None = ToOpt,
+def schedule_cmd(file: FileOpt = DEFAULT_SPEC, json_out: JsonOpt = False, debug: DebugOpt = False,
+                 to: str | None = ToOpt,
                  cron: str | None = typer.Option(None, "--cron", help="Cron expression (default: backup.schedule)."),
                  no_prune: bool = typer.Option(False, "--no-prune", help="Do not prune after each backup.")) -> None:
-    """Run `backup run` (then `backup prune`) at every time of the cron expression, until Ctrl-C."""
+    """Run `backup run` (then `backup prune`) at every time of the cron expression, until Ctrl-C.
+
+    Each run's sentence goes to stderr; with --json, each run is a line {"ok", "sentence"} on stdout."""
 
     def body(ctx: Ctx) -> Result:
         from redisops.alerts.dispatch import build_dispatcher
@@ -64,29 +71,38 @@ def schedule_cmd(file: FileOpt = DEFAULT_SPEC, debug: DebugOpt = False, to: str 
 
         spec = ctx.load_spec()
         dispatcher = build_dispatcher(spec.alerts, ctx.file.parent)
+        quiet = ctx.json  # --json: each run's line says how it went
         scheduler = backup_schedule(spec, ctx.file.parent.resolve(), list(_sets(ctx).values()), dispatcher,
-                                    cron=cron, to=to, prune=not no_prune, progress=ctx.err.print,
-                                    on_error=lambda exc: ctx.err.print(f"error: {exc}", markup=False))
-        ctx.err.print(f"backups at '{scheduler.cron}' (UTC); Ctrl-C to stop; failures alert through `alerts:`",
-                      markup=False)
+                                    cron=cron, to=to, prune=not no_prune, progress=None if quiet else ctx.err.print,
+                                    on_error=None if quiet else lambda exc: ctx.err.print(f"error: {exc}",
+                                                                                          markup=False))
+        if not quiet:
+            ctx.err.print(f"backups at '{scheduler.cron}' (UTC); Ctrl-C to stop; failures alert through `alerts:`",
+                          markup=False)
         dispatcher.start()
         try:
             while True:
-                ctx.err.print(scheduler.run_cycle(), markup=False)
+                sentence = scheduler.run_cycle()
+                if ctx.json:
+                    ctx.line({"ok": bool(scheduler.last_ok), "sentence": sentence})
+                else:
+                    ctx.err.print(sentence, markup=False)
         finally:
             dispatcher.stop(5.0)
 
-    run(body, file=file, debug=debug)
+    run(body, file=file, json_out=json_out, debug=debug)
+
+
+RemoteArgs = tuple[str | None, str | None, str | None, str | None, str | None]
 
 
 def _run_sets(ctx: Ctx, to: str | None, only: str | None, source: str | None, no_digest: bool,
-              remote_args: tuple[str | None, str | None, str | None, str | None]) -> list[Manifest]:
+              remote_args: RemoteArgs) -> list[Manifest]:
     from redisops.cli.targets import remote_targets
     from redisops.daemon import back_up_sets
     from redisops.data.backup import BackupOptions
 
-    sentinel, master, cluster, password_env = remote_args
-    remote = remote_targets(sentinel, master, cluster, password_env, None)
+    remote = remote_targets(*remote_args)
     sets = _sets(ctx) if remote is None else _named(*remote)
     if only is not None:
         sets = {only: _pick(sets, only)}
@@ -147,7 +163,7 @@ def restore_cmd(backup_id: str = typer.Argument(..., metavar="ID"), file: FileOp
                 into: str | None = typer.Option(None, "--into",
                                                 help="Group name, 'cluster', or a remote node h:p "
                                                      "(default: the set the backup came from)."),
-                password_env: str | None = PasswordOpt,
+                password_env: str | None = RestorePasswordOpt,
                 force: bool = typer.Option(False, "--force", help="Restore into a non-empty target, "
                                                                   "replacing keys of the same name."),
                 reshape: bool = typer.Option(False, "--reshape", help="Allow another shard count or kind: "

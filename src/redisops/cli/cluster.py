@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from redisops.cluster.balance import PlanSummary
     from redisops.cluster.check import CheckReport
     from redisops.cluster.mover import MoveProgress, MoveReport, MoverSettings
+    from redisops.runtime.temporary import Journal
 
 __all__ = ["register"]
 
@@ -49,6 +50,9 @@ WavesOpt = typer.Option(8, "--waves", min=1, max=32, help="Waves in flight at on
 ReplaceOpt = typer.Option(False, "--replace", help="Overwrite keys the target holds with other values.")
 KeysRateOpt = typer.Option(None, "--max-keys-per-s", min=1, help="Throttle: keys per second.")
 MbRateOpt = typer.Option(None, "--max-mb-per-s", min=0.1, help="Throttle: MiB per second (MEMORY USAGE).")
+CreateSpecOpt = typer.Option(None, "-f", "--file", help="Spec whose secrets file has the nodes' password; temporary "
+                             "settings are journaled in its state dir, so its `up` undoes them (default: no spec, "
+                             "--password-env).")
 
 
 class MoveStrategy(str, Enum):
@@ -141,25 +145,40 @@ def rebalance(by: str = typer.Option("slots", "--by", help="Balance slots, keys 
 def create(nodes: Annotated[list[str], typer.Argument(metavar="HOST:PORT...", help="Every node of the new cluster.")],
            replicas: int = typer.Option(1, "--replicas", min=0, max=5, help="Replicas per master."),
            force: bool = typer.Option(False, "--force", help="Form it even from nodes that hold keys."),
-           password_env: str | None = PasswordEnvOpt, json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
+           password_env: str | None = PasswordEnvOpt,
+           file: Path | None = CreateSpecOpt,
+           json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
     """Form a cluster from any empty nodes: balanced slot ranges, replicas on another host than their master."""
 
     def body(ctx: Ctx) -> Result:
         from redisops.address import parse_addresses
-        from redisops.cli.targets import remote_targets
         from redisops.cluster.nodes import create_cluster
-        from redisops.runtime.temporary import Journal
 
         try:
             addresses = parse_addresses(",".join(nodes))
         except ValueError as exc:
             raise UsageError(str(exc), hint="give nodes as host:port") from None
-        remote = remote_targets(None, None, str(addresses[0]), password_env, None)
-        password = remote[1][0].password if remote is not None else None
-        sentence = create_cluster(addresses, password, replicas=replicas, force=force, journal=Journal.for_remote())
+        password, journal = _create_access(ctx if file is not None else None, addresses[0], password_env)
+        sentence = create_cluster(addresses, password, replicas=replicas, force=force, journal=journal)
         return Result({"result": sentence}, lambda out: out.print(sentence, highlight=False))
 
-    run(body, json_out=json_out, debug=debug)
+    run(body, file=file or DEFAULT_SPEC, json_out=json_out, debug=debug)
+
+
+def _create_access(spec_ctx: Ctx | None, seed: Address, password_env: str | None) -> tuple[str | None, Journal]:
+    """The nodes' password and the journal of temporary settings: from ``-f``'s spec, or remote ones."""
+    from redisops.cli.targets import remote_targets
+    from redisops.runtime.temporary import Journal
+
+    if spec_ctx is None:
+        remote = remote_targets(None, None, str(seed), password_env, None)
+        return (remote[1][0].password if remote is not None else None), Journal.for_remote()
+    if password_env is not None:
+        raise UsageError("-f and --password-env both say where the password is", hint="give one of them")
+    from redisops.lifecycle import Deployment
+
+    dep = Deployment.open(spec_ctx.file)
+    return dep.secrets.redis_password, dep.journal
 
 
 @cluster_app.command("add-node")

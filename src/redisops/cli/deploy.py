@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
 from redisops.cli.common import DEFAULT_SPEC, Ctx, DebugOpt, FileOpt, JsonOpt, Result, plural, run
+from redisops.errors import UsageError
+
+if TYPE_CHECKING:
+    from redisops.lifecycle import Deployment
 
 __all__ = ["progress_spinner", "register"]
 
@@ -69,7 +75,8 @@ def up(
 
 def down(
     file: FileOpt = DEFAULT_SPEC,
-    purge: bool = typer.Option(False, "--purge", help="Also delete every node's data and config."),
+    purge: bool = typer.Option(False, "--purge", help="Also delete every node's data and config (asks first)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before --purge deletes (scripts, CI)."),
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -80,6 +87,8 @@ def down(
         from redisops.lifecycle import down as do_down
 
         dep = Deployment.open(ctx.file)
+        if purge and not yes:
+            _confirm_purge(dep)
         with progress_spinner(ctx, "stopping nodes") as progress:
             result = do_down(dep, purge=purge, progress=progress)
         data = {"stopped": result.stopped, "killed": result.killed, "purged": result.purged}
@@ -93,3 +102,22 @@ def down(
         return Result(data, render)
 
     run(body, file=file, json_out=json_out, debug=debug)
+
+
+def _confirm_purge(dep: Deployment) -> None:
+    """Ask on a terminal before ``--purge`` deletes every node's data; refuse when nobody can answer.
+
+    Deleting the data cannot be undone, and one stray ``--purge`` in shell
+    history should not cost a dataset: a script or CI job says ``--yes``.
+    Nothing is stopped or deleted unless the answer is yes.
+    """
+    where = dep.runtime.state_dir
+    if not sys.stdin.isatty():
+        raise UsageError(f"down --purge would delete every node's data and config in {where}, and stdin is not a "
+                         "terminal to ask: nothing stopped or deleted", hint="add --yes to confirm")
+    sys.stderr.write(f"stop every node and delete its data and config in {where}? [y/N] ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline()  # "" at end of input: no
+    if answer.strip().lower() not in ("y", "yes"):
+        raise UsageError("down --purge not confirmed: nothing stopped or deleted",
+                         hint="answer y, or add --yes")

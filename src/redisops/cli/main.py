@@ -6,6 +6,9 @@ command bodies so ``redisops status`` starts fast.
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import typer
 
 from redisops.cli import alerts as alerts_cmd
@@ -26,13 +29,12 @@ __all__ = ["app", "main"]
 app = typer.Typer(
     name="redisops",
     help="Deploy, operate and observe highly available Redis (Sentinel and Cluster).\n\n"
-    "Exit codes: 0 fine, 1 degraded or findings, 2 usage or input error, 3 down or failed.",
+    "Exit codes: 0 fine, 1 degraded or findings, 2 usage or input error, 3 down or failed, 130 interrupted.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-
 
 
 def _version(value: bool) -> None:
@@ -55,4 +57,38 @@ for module in (config_cmd, deploy_cmd, status_cmd, render_cmd, watch_cmd, alerts
 
 
 def main() -> None:
-    app()
+    """The ``redisops`` program.
+
+    With ``--json`` on the command line, what the option parser rejects (an
+    unknown option, a missing argument) is an error envelope on stderr too, so
+    a program reading ``--json`` output meets one shape for every failure.
+    """
+    if "--json" not in sys.argv[1:]:
+        app()
+        return
+    from redisops.cli.common import command_kind, error_record, write_error
+
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        write_error("redisops", error_record(RuntimeError("aborted"), 1))
+        raise SystemExit(1) from None
+    except _click_exception() as exc:
+        write_error(command_kind(getattr(exc, "ctx", None)), _parser_error(exc))
+        raise SystemExit(exc.exit_code) from None
+    raise SystemExit(code or 0)
+
+
+def _click_exception() -> Any:
+    try:  # recent typer carries its own copy of click (typer._click)
+        from typer._click.exceptions import ClickException
+    except ImportError:  # older typer runs on click itself
+        from click import ClickException  # type: ignore[assignment]
+    return ClickException
+
+
+def _parser_error(exc: Any) -> dict[str, Any]:
+    context = getattr(exc, "ctx", None)
+    help_command = "redisops --help" if context is None else f"{context.command_path} --help"
+    return {"message": exc.format_message(), "hint": f"see `{help_command}`", "type": type(exc).__name__,
+            "exit_code": exc.exit_code, "retryable": False}

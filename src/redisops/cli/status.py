@@ -10,8 +10,6 @@ is run in loops and must start fast.
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -58,7 +56,7 @@ def status(
     file: FileOpt = DEFAULT_SPEC,
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
-    watch: bool = typer.Option(False, "--watch", help="Refresh until Ctrl-C (JSON: a line per refresh)."),
+    watch: bool = typer.Option(False, "--watch", help="Refresh until Ctrl-C (--json: one line per refresh)."),
     interval: float = typer.Option(2.0, "--interval", min=0.1, help="Seconds between refreshes (--watch)."),
     sentinel: SentinelOpt = None,
     master: MasterOpt = None,
@@ -115,10 +113,9 @@ async def _watch_loop(ctx: Ctx, groups: Sequence[SentinelTarget], clusters: Sequ
     reports = watch_status(groups, clusters, interval=interval)
     first = await anext(reports)
     _fail_if_silent(first, remote)
-    if ctx.json:
+    if ctx.json:  # one `status` envelope per refresh, one per line
         async for report in _chain(first, reports):
-            sys.stdout.write(json.dumps(report.to_dict(), default=str) + "\n")
-            sys.stdout.flush()
+            ctx.line(report.to_dict())
         return
     with Live(console=ctx.out, auto_refresh=False) as live:
         async for report in _chain(first, reports):

@@ -102,9 +102,10 @@ def cluster_cmd(file: FileOpt = DEFAULT_SPEC, json_out: JsonOpt = False, debug: 
 
 
 @app.command("compare")
-def compare(src: str = typer.Argument(..., help="spec.yaml[#group|#cluster] or host:port"),
-            dst: str = typer.Argument(..., help="spec.yaml[#group|#cluster] or host:port"),
-            json_out: JsonOpt = False, debug: DebugOpt = False,
+def compare(src: str = typer.Argument(..., help="spec.yaml[#group|#cluster], #group / #cluster of -f's spec, "
+                                                "or host:port"),
+            dst: str = typer.Argument(..., help="Like SRC."),
+            file: FileOpt = DEFAULT_SPEC, json_out: JsonOpt = False, debug: DebugOpt = False,
             src_password_env: str | None = typer.Option(None, "--src-password-env", metavar="VAR"),
             dst_password_env: str | None = typer.Option(None, "--dst-password-env", metavar="VAR"),
             rate: float | None = RateOpt, batch: int = BatchOpt, rounds: int = RoundsOpt,
@@ -118,7 +119,7 @@ def compare(src: str = typer.Argument(..., help="spec.yaml[#group|#cluster] or h
         options = _options(rate, batch, rounds, interval, ttl_tolerance_ms, first)
         spaces = []
         for name, env in ((src, src_password_env), (dst, dst_password_env)):
-            target, password = resolve_target(name)
+            target, password = resolve_target(f"{ctx.file}{name}" if name.startswith("#") else name)
             spaces.append(open_space(target, password or _env_password(env)))
         try:
             report = compare_spaces(spaces[0], spaces[1], options)
@@ -128,7 +129,7 @@ def compare(src: str = typer.Argument(..., help="spec.yaml[#group|#cluster] or h
         data = {"pairs": [report.to_dict(first)], "exit_code": report.exit_code}
         return Result(data, lambda out: _render_pairs(out, [report], first), report.exit_code)
 
-    run(body, json_out=json_out, debug=debug)
+    run(body, file=file, json_out=json_out, debug=debug)
 
 
 # --- rendering --------------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ Runs until SIGTERM or Ctrl-C (then exits 0).  Targets come from the spec or
 from ``--sentinel h:p,h:p --master NAME`` (passwords from the environment
 variables named by ``--sentinel-password-env`` / ``--password-env``); watch
 settings and alert channels come from the spec when the file exists.
-``--json`` writes one JSON line per incident and per poll cycle on stdout.
+``--json`` writes one envelope line per incident (kind ``watch.incident``) and per
+poll cycle (``watch.cycle``) on stdout.
 The log (stderr, or ``--log-file PATH`` rotated at 10 MB with 3 old files kept)
 has each cycle's sentence when it changes and at most once a minute otherwise.
 ``--once`` runs one poll cycle, prints its sentence and exits with the status
@@ -14,7 +15,7 @@ code (0 ok, 1 degraded, 3 down); it sends no alerts.
 When the spec sets ``backup.schedule`` (and the targets come from the spec), the
 daemon also runs that backup schedule next to the watcher, with the same code as
 ``redisops backup schedule``: every set backed up, then pruned to
-``backup.keep``; each run's sentence is logged (and a ``backup`` JSON line with
+``backup.keep``; each run's sentence is logged (and a ``watch.backup`` line with
 ``--json``), a failure raises the ``backup_failed`` alert through the same
 channels and the next success resolves it; ``redisops_backup_*`` series show on
 /metrics.  ``--no-backups`` leaves the schedule to a separate process.
@@ -23,10 +24,7 @@ channels and the next success resolves it; ``redisops_backup_*`` series show on
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import sys
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -136,8 +134,8 @@ def _once(ctx: Ctx, setup: _Setup) -> Result:
         raise error
     if ctx.json:
         for incident in sink.incidents:
-            _line(incident_record(incident))
-        _line(cycle_record(sentence, report))
+            ctx.line(incident_record(incident), "incident")
+        ctx.line(cycle_record(sentence, report), "cycle")
         return Result(None, None, report.exit_code, streamed=True)
     return Result(None, lambda out: out.print(sentence, markup=False, highlight=False, soft_wrap=True),
                   report.exit_code)
@@ -147,51 +145,46 @@ def _once(ctx: Ctx, setup: _Setup) -> Result:
 
 
 class _JsonLines:
+    """``--json``: each incident as a ``watch.incident`` line, each cycle as a ``watch.cycle`` line, each
+    scheduled backup as a ``watch.backup`` line (from the schedule's thread: :meth:`Ctx.line` serializes)."""
+
+    def __init__(self, ctx: Ctx) -> None:
+        self.ctx = ctx
+
     def notify(self, incident: Incident) -> None:
-        _line(incident_record(incident))
+        self.ctx.line(incident_record(incident), "incident")
+
+    def cycle(self, sentence: str, report: StatusReport) -> None:
+        self.ctx.line(cycle_record(sentence, report), "cycle")
+
+    def backup(self, ok: bool, sentence: str) -> None:
+        self.ctx.line({"ok": ok, "sentence": sentence}, "backup")
 
 
 def _daemon(ctx: Ctx, setup: _Setup, metrics_port: int | None, *, backups: bool, log_file: Path | None) -> Result:
     from redisops.daemon import Daemon, log_to_file
 
     logging.getLogger("redisops.watch").setLevel(logging.DEBUG if ctx.debug else logging.INFO)
+    lines = _JsonLines(ctx) if ctx.json else None
     daemon = Daemon(setup.groups, setup.clusters, settings=setup.settings, alerts=setup.alerts,
-                    base_dir=setup.base_dir, metrics_port=metrics_port, sinks=[_JsonLines()] if ctx.json else [],
-                    on_cycle=_cycle_line if ctx.json else None)
+                    base_dir=setup.base_dir, metrics_port=metrics_port, sinks=[lines] if lines else [],
+                    on_cycle=lines.cycle if lines else None)
     if backups and setup.spec is not None and setup.spec.backup.schedule is not None:
         daemon.schedule_backups(setup.spec, [*setup.groups, *setup.clusters],
-                                on_backup=_backup_line if ctx.json else None)
+                                on_backup=lines.backup if lines else None)
     if log_file is not None:
         log_to_file(log_file)
     daemon.run()
     return Result(None, streamed=ctx.json)
 
 
-# --- JSON records -----------------------------------------------------------------------------------
-
-
-_stdout = threading.Lock()  # the backup schedule's thread writes lines too
-
-
-def _line(record: dict[str, Any]) -> None:
-    text = json.dumps(record, default=str) + "\n"
-    with _stdout:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-
-
-def _cycle_line(sentence: str, report: StatusReport) -> None:
-    _line(cycle_record(sentence, report))
-
-
-def _backup_line(ok: bool, sentence: str) -> None:
-    _line({"type": "backup", "ok": ok, "sentence": sentence})
+# --- JSON records (the data of watch.incident / watch.cycle lines) ---------------------------------------
 
 
 def incident_record(incident: Incident) -> dict[str, Any]:
-    return {"type": "incident", "status": "resolved" if incident.resolved else "firing", **incident.to_dict()}
+    return {"status": "resolved" if incident.resolved else "firing", **incident.to_dict()}
 
 
 def cycle_record(sentence: str, report: StatusReport) -> dict[str, Any]:
-    return {"type": "cycle", "sentence": sentence, "health": report.health.value, "exit_code": report.exit_code,
+    return {"sentence": sentence, "health": report.health.value, "exit_code": report.exit_code,
             "reasons": list(report.reasons)}
