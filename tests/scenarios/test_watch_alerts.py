@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import cli_json
 import pytest
 import yaml
 from alert_endpoints import failover_chain
@@ -79,7 +80,8 @@ def test_killed_master_is_one_webhook_alert_then_resolved(tmp_path: Path, receiv
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             assert proc.stdout is not None
-            assert json.loads(proc.stdout.readline())["health"] == "ok"  # polled once, subscribers started
+            kind, cycle = cli_json.record(proc.stdout.readline())
+            assert (kind, cycle["health"]) == ("watch.cycle", "ok")  # polled once, subscribers started
             assert_eventually(lambda: subscribed(port), within=10)
             old = str(topo.node("mymaster-0").address)
             topo.kill("mymaster-0")
