@@ -14,7 +14,6 @@ so every choice here says why it is the fastest that is still correct.  Two kind
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -24,7 +23,7 @@ from redis.backoff import ConstantBackoff, NoBackoff
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
-from redisops.chaos.writer import WriteBook
+from redisops.chaos.writer import WriteBook, write_paced
 from redisops.topology.targets import SentinelTarget
 
 __all__ = ["ANCHORS", "Anchor", "AnchorWriter", "Settings"]
@@ -171,20 +170,8 @@ class AnchorWriter:
     def on_event(self, at: float, channel: str, data: str) -> None:
         """No anchor listens to sentinel events (redis-py's Sentinel client does not)."""
 
-    def _run(self) -> None:  # Writer._run, line for line
-        seq = 0
-        next_at = time.monotonic()
-        while not self._stop.is_set() and seq < self.max_writes:
-            now = time.monotonic()
-            if now < next_at:
-                self._stop.wait(next_at - now)
-                continue
-            next_at = max(next_at + self.interval, now - 1.0)  # at most 1 s of catch-up after a stall
-            if self._write(seq):
-                self.book.acked[seq] = time.time()
-            else:
-                self.book.failed.add(seq)
-            seq += 1
+    def _run(self) -> None:
+        write_paced(self._write, self.book, self.interval, self.max_writes, self._stop)
 
     def _write(self, seq: int) -> bool:
         client = self.source.client()

@@ -9,6 +9,7 @@ import socket
 import ssl
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -19,9 +20,21 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 def free_port() -> int:
+    """A port the kernel picks from its ephemeral range: never one of the harness' node ports (10000-29999),
+    and never the same for two tests that run at once in different xdist workers."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def scrape(port: int) -> str:
+    """``/metrics`` of a watcher on 127.0.0.1:``port``; an AssertionError while it does not answer (for
+    ``assert_eventually``)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+            return str(response.read().decode())
+    except OSError as exc:
+        raise AssertionError(f"/metrics: {exc}") from exc
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import threading
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,9 +19,9 @@ from typing import Any
 import cli_json
 import pytest
 import yaml
-from alert_endpoints import Endpoint
+from alert_endpoints import Endpoint, free_port
+from alert_endpoints import scrape as scrape_once
 
-from redisops.runtime.processes import port_is_free
 from redisops.testing import Topology, assert_eventually
 
 REDISOPS = [sys.executable, "-m", "redisops"]
@@ -67,7 +66,7 @@ def test_watch_runs_the_backup_schedule_and_alerts_on_failure(topo: Topology, en
     store = spec.parent / "backups"
     store.write_text("a file where the backup directory should be")  # the store refuses every backup
     topo.client("mymaster-0").set("watched", "1")
-    port = next(p for p in range(22200, 22300) if port_is_free("127.0.0.1", p))
+    port = free_port()
     proc = subprocess.Popen([*REDISOPS, "watch", "--json", "--metrics-port", str(port), "-f", str(spec)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -111,11 +110,4 @@ def hook_states(endpoint: Endpoint, state: str | None = None) -> list[Any]:
 
 
 def scrape(port: int) -> str:
-    def get() -> str:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
-                return str(response.read().decode())
-        except OSError as exc:
-            raise AssertionError(f"/metrics: {exc}") from exc
-
-    return assert_eventually(get, within=10)
+    return assert_eventually(lambda: scrape_once(port), within=10)

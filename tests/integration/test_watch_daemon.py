@@ -12,17 +12,16 @@ import os
 import signal
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import cli_json
 import pytest
+from alert_endpoints import free_port, scrape
 
 from redisops.alerts import Incident, IncidentKind, Severity
 from redisops.ha import Watcher
 from redisops.ha.subscriber import subscribe
-from redisops.runtime.processes import port_is_free
 from redisops.spec.watch import WatchSpec
 from redisops.testing import Topology, assert_eventually
 from redisops.testing.watching import IncidentRecorder as Recorder
@@ -160,7 +159,7 @@ def test_watch_once_remote_and_degraded(topo: Topology) -> None:
 
 
 def test_watch_daemon_serves_metrics_and_stops_on_sigterm(topo: Topology) -> None:
-    port = next(p for p in range(22100, 22200) if port_is_free("127.0.0.1", p))
+    port = free_port()
     proc = subprocess.Popen([*REDISOPS, "watch", "--json", "--metrics-port", str(port), "-f", str(topo.spec_file)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -234,12 +233,6 @@ def healthy(topo: Topology) -> None:
     assert report.health is Health.OK, report.reasons
 
 
-def scrape(port: int) -> str:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
-            return str(response.read().decode())
-    except OSError as exc:
-        raise AssertionError(f"/metrics: {exc}") from exc
 
 
 

@@ -6,14 +6,13 @@ the daemon ends every part of it.
 
 from __future__ import annotations
 
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from alert_endpoints import Endpoint
+from alert_endpoints import Endpoint, free_port, scrape
 
 from redisops.alerts import Incident, IncidentKind
 from redisops.daemon import Daemon
@@ -43,7 +42,7 @@ def embedded_spec(topo: Topology, endpoint: Endpoint) -> Path:
 def test_an_embedded_daemon_alerts_counts_and_backs_up(topo: Topology, endpoint: Endpoint) -> None:
     path = embedded_spec(topo, endpoint)
     spec = load(path)
-    port = next(p for p in range(22300, 22400) if port_is_free("127.0.0.1", p))
+    port = free_port()
     sink = IncidentRecorder()
     daemon = Daemon.from_spec(spec, load_secrets(path.parent / spec.auth.secrets_file), base_dir=path.parent,
                               metrics_port=port, sinks=[sink])
@@ -87,9 +86,3 @@ def backed_up(port: int) -> None:
     assert "redisops_backup_last_run_success 1.0" in scrape(port)
 
 
-def scrape(port: int) -> str:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
-            return str(response.read().decode())
-    except OSError as exc:
-        raise AssertionError(f"/metrics: {exc}") from exc

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -22,9 +21,8 @@ from typing import Any
 import cli_json
 import pytest
 import yaml
-from alert_endpoints import failover_chain
+from alert_endpoints import failover_chain, free_port, scrape
 
-from redisops.runtime.processes import port_is_free
 from redisops.testing import Topology, assert_eventually
 
 REDISOPS = [sys.executable, "-m", "redisops"]
@@ -75,7 +73,7 @@ def test_killed_master_is_one_webhook_alert_then_resolved(tmp_path: Path, receiv
         spec = yaml.safe_load(topo.spec_file.read_text())
         spec["alerts"] = {"channels": [{"type": "webhook", "url": receiver.url}]}
         topo.spec_file.write_text(yaml.safe_dump(spec, sort_keys=False))
-        port = next(p for p in range(22200, 22300) if port_is_free("127.0.0.1", p))
+        port = free_port()
         proc = subprocess.Popen([*REDISOPS, "watch", "--json", "--metrics-port", str(port), "-f", str(topo.spec_file)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
@@ -123,9 +121,3 @@ def all_resolved(receiver: Receiver) -> None:
     assert firing == resolved, receiver.received
 
 
-def scrape(port: int) -> str:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
-            return str(response.read().decode())
-    except OSError as exc:
-        raise AssertionError(f"/metrics: {exc}") from exc
