@@ -36,7 +36,9 @@ def test_kill_ten_times_then_resume_keeps_every_key(tmp_path: Path) -> None:
             progress, left_open = [], 0
             for n in KILLS:
                 progress.append(start_and_kill(topo, journal, n))
-                findings = cli_json.data(cli("check", *remote(topo), "--json", password=pw).stdout)["findings"]
+                checked = cli("check", *remote(topo), "--json", password=pw)
+                assert checked.stdout, checked.stderr  # findings, not an error
+                findings = cli_json.data(checked.stdout)["findings"]
                 left_open += any(" open: " in f for f in findings)
             assert 0 < progress[0] < 4000, progress  # killed mid-plan, after some slots moved
             assert left_open, "no kill left a slot half-migrated: the resume path went untested"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
+
 from redisops.address import Address
-from redisops.cluster.check import stray_key_findings
+from redisops.cluster.check import _count, stray_key_findings
 from redisops.cluster.live import ClusterView, OpenSlot, converged, parse_open_slots
 from redisops.cluster.migrate import groups
 from redisops.cluster.mover import MoverSettings
@@ -54,3 +57,11 @@ def test_big_keys_move_alone_and_no_migrate_exceeds_the_byte_cap() -> None:
     keys = [b"a", b"big", b"b", b"c", b"d"]
     sizes = {b"a": 100, b"big": 5000, b"b": 100, b"c": 100, b"d": 10}
     assert groups(keys, sizes, settings) == [([b"big"], 9), ([b"a", b"b"], 1), ([b"c", b"d"], 1)]
+
+
+def test_a_node_that_stops_answering_while_its_stray_keys_are_counted_is_a_finding_not_a_crash() -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    found = asyncio.run(_count(Address("127.0.0.1", port), None, [1, 2, 3], 0.5, "127.0.0.1:7000"))
+    assert found == ["127.0.0.1:7000: stray keys not counted (connection refused)"]
