@@ -31,14 +31,12 @@ from dataclasses import dataclass, field, replace
 from redisops.alerts.model import Incident, IncidentKind, Severity, TimelineEntry
 from redisops.ha.correlate import FailoverWindow
 from redisops.spec.watch import WatchSpec
-from redisops.topology.cluster_status import ClusterRow, ClusterStatus
+from redisops.topology.cluster_status import FAILING, ClusterRow, ClusterStatus
 from redisops.topology.model import SLOTS, NodeInfo, Role
 from redisops.topology.sentinel_status import GroupStatus
 from redisops.topology.status import StatusReport
 
 __all__ = ["RECENT_S", "Condition", "Held", "cluster_conditions", "group_conditions", "report_conditions", "track"]
-
-_FAILING = frozenset({"fail", "pfail"})
 
 
 @dataclass(frozen=True)
@@ -164,7 +162,7 @@ def cluster_conditions(status: ClusterStatus, settle_s: float = 0.0) -> list[Con
 
 
 def _node_down(c: str, row: ClusterRow) -> Condition | None:
-    flagged = sorted(row.flags & _FAILING)
+    flagged = sorted(row.flags & FAILING)
     if row.failure is None and not flagged:
         return None
     who = str(row.address) if row.address is not None else (row.id or "?")[:8]
@@ -179,7 +177,7 @@ def _masters_without_replicas(status: ClusterStatus, settle_s: float) -> list[Co
     found = []
     for master_id in sorted(status.slot_map.owners):
         linked = [r for r in status.rows if r.role is Role.REPLICA and r.master_id == master_id
-                  and r.reachable and r.link_up and not r.flags & _FAILING]
+                  and r.reachable and r.link_up and not r.flags & FAILING]
         if linked:
             continue
         row = status.row(master_id)

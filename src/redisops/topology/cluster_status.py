@@ -36,9 +36,10 @@ from redisops.topology.model import (
 )
 from redisops.topology.targets import ClusterTarget
 
-__all__ = ["ClusterRow", "ClusterStatus", "judge_cluster"]
+__all__ = ["FAILING", "ClusterRow", "ClusterStatus", "judge_cluster"]
 
-_FAILING = frozenset({"fail", "pfail"})
+#: the flags by which peers say a node is failing (``fail?`` is read as pfail)
+FAILING = frozenset({"fail", "pfail"})
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ def _check_nodes(rows: Sequence[ClusterRow], reachable: Sequence[ClusterProbe], 
         out.degraded(f"cluster_state fail on {', '.join(map(str, failing_state))}")
     for row in rows:
         label = f"node {row.address or row.id}"
-        flagged = ",".join(sorted(row.flags & _FAILING))
+        flagged = ",".join(sorted(row.flags & FAILING))
         if row.failure is not None:
             out.degraded(describe(label, row.failure) + (f"; flagged {flagged}" if flagged else ""))
         elif flagged:
@@ -164,7 +165,7 @@ def _check_masters(target: ClusterTarget, rows: Sequence[ClusterRow], slot_map: 
         out.degraded(f"{len(owners)} masters own slots, expected {target.expected_masters}")
     for master_id in sorted(owners, key=lambda m: slot_map.ranges_of(m)):
         replicas = [r for r in rows if r.role is Role.REPLICA and r.master_id == master_id]
-        linked = [r for r in replicas if r.reachable and r.link_up and not r.flags & _FAILING]
+        linked = [r for r in replicas if r.reachable and r.link_up and not r.flags & FAILING]
         needed = target.expected_replicas_per_master
         needed = len(replicas) if needed is None else needed
         if len(linked) < needed:
@@ -194,7 +195,7 @@ def _row(node_id: str, lines: list[ClusterNode], probe: ClusterProbe | None,
     line = probe.myself if probe is not None and probe.myself is not None else lines[0]
     if probe is None and line.address is not None:
         probe = by_address.get(line.address)
-    flags = frozenset().union(*(n.problems for n in peers), line.problems - _FAILING)
+    flags = frozenset().union(*(n.problems for n in peers), line.problems - FAILING)
     link = None if not peers else ("connected" if all(n.link_state == "connected" for n in peers)
                                    else "disconnected")
     answered = probe is not None and probe.myself is not None and probe.myself.id == node_id
