@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -58,7 +59,7 @@ def test_scratch_server_is_reachable_only_through_its_private_socket_with_the_pa
         directory = server.socket_path.parent
         assert stat.S_IMODE(directory.stat().st_mode) == 0o700
         assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in directory.iterdir()} == {
-            "redis.sock": 0o700, "redis.conf": 0o600, "redis.log": 0o600}
+            "redis.sock": 0o700, "redis.conf": 0o600, "redis.log": 0o600, ".owner": 0o600}
         with socket.socket(socket.AF_UNIX) as sock:
             sock.settimeout(10)
             sock.connect(str(server.socket_path))
@@ -84,6 +85,16 @@ server.start()
 Path(sys.argv[2]).write_text(str(server.process.pid))
 time.sleep(120)
 """
+
+
+@contextmanager
+def tempdir(path: Path) -> Iterator[None]:
+    """The system temp dir is ``path`` for the block (tempfile caches it: TMPDIR alone would not do)."""
+    saved, tempfile.tempdir = tempfile.tempdir, str(path)
+    try:
+        yield
+    finally:
+        tempfile.tempdir = saved
 
 
 @pytest.fixture
@@ -115,6 +126,16 @@ def test_scratch_server_dies_when_the_process_that_started_it_is_killed(tmp_path
             assert not is_alive(scratch), f"scratch redis-server {scratch} outlived its parent"
 
         assert_eventually(gone, within=10)
+        # its directory (the RDB copy) survives the SIGKILL; the next scratch server removes it, not a live one's
+        left = [d for d in short_dir.iterdir() if d.name.startswith("redisops-scratch-")]
+        assert len(left) == 1 and (left[0] / "dump.rdb").exists() is False  # none.rdb: no data, but the config
+        assert (left[0] / "redis.conf").exists()
+        unstamped = short_dir / "redisops-scratch-made-by-hand"  # no owner stamp: being made, or not ours
+        unstamped.mkdir()
+        with tempdir(short_dir), ScratchServer(tmp_path / "none.rdb") as server:
+            assert server.workdir is not None and server.workdir.parent == short_dir
+            assert sorted(d.name for d in short_dir.iterdir()) == sorted([server.workdir.name, unstamped.name])
+        assert [d.name for d in short_dir.iterdir()] == [unstamped.name]
     finally:
         if parent.poll() is None:
             parent.kill()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from redisops.data.backup import Keep, Manifest, ShardEntry, StorageError, open_store, to_keep
 from redisops.data.backup.errors import FetchError
+from redisops.data.backup.private import private_workdir
 from redisops.data.backup.rdb_fetch import _copy_until_mark, _Stream
 from redisops.spec.backup import BackupSpec
 
@@ -197,3 +199,21 @@ def test_file_store_writes_private_files_whole_or_not_at_all(tmp_path: Path, uma
     assert store.read_text("id", "shard-0.rdb.zst") == "new"
     assert modes(tmp_path) == {"store": 0o700, "store/nested": 0o700, "store/nested/id": 0o700,
                                "store/nested/id/manifest.json": 0o600, "store/nested/id/shard-0.rdb.zst": 0o600}
+
+
+def test_a_private_workdir_removes_what_a_dead_redisops_left_and_keeps_a_live_ones(tmp_path: Path) -> None:
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    me = os.getpid()
+    started = int(Path(f"/proc/{me}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    stamps = {"dead": f"{gone.pid} 1", "reused-pid": f"{me} {started + 1}", "live": f"{me} {started}"}
+    for name, stamp in stamps.items():
+        (tmp_path / f"redisops-backup-{name}").mkdir()
+        (tmp_path / f"redisops-backup-{name}" / ".owner").write_text(stamp)
+    (tmp_path / "redisops-restore-dead").mkdir()  # another kind: its own sweep's business
+    (tmp_path / "redisops-restore-dead" / ".owner").write_text(stamps["dead"])
+    with private_workdir("redisops-backup-", tmp_path) as workdir:
+        assert stat.S_IMODE(workdir.stat().st_mode) == 0o700
+        left = sorted(d.name for d in tmp_path.iterdir())
+    assert left == sorted(["redisops-backup-live", workdir.name, "redisops-restore-dead"])
+    assert not workdir.exists()

@@ -11,16 +11,26 @@ and renames it into place on :meth:`~AtomicPrivateFile.close`, so a reader sees
 either the whole file or none (a manifest half written never lists), and a file
 abandoned half-way is removed by :meth:`~AtomicPrivateFile.discard` instead of
 being left at the real name.
+
+:func:`private_workdir` is the scratch directory of one backup, restore or scratch
+server: 0700, removed when the block ends, and stamped with its owner's pid and
+start time so that the next one removes what a killed redisops left behind (a
+raw RDB copy would otherwise sit in the temp dir until the machine reboots).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO
 
-__all__ = ["FILE_MODE", "DIR_MODE", "AtomicPrivateFile", "make_private_dirs", "open_private"]
+from redisops.runtime.processes import is_alive, process_started
+
+__all__ = ["FILE_MODE", "DIR_MODE", "AtomicPrivateFile", "make_private_dirs", "open_private", "private_workdir"]
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -52,6 +62,46 @@ def make_private_dirs(path: Path) -> None:
                 raise
             continue  # made meanwhile by someone else: theirs, left alone
         os.chmod(directory, DIR_MODE)  # mkdir's mode went through the umask
+
+
+#: inside a :func:`private_workdir`: "pid start-time" of the process that made it
+OWNER_FILE = ".owner"
+
+
+@contextmanager
+def private_workdir(prefix: str, parent: Path | None = None) -> Iterator[Path]:
+    """A fresh 0700 directory ``parent/prefix*`` (default: the system temp dir) for the block, then removed.
+
+    Before making it, the directories with the same prefix whose owner process is gone are removed: what a
+    redisops killed mid-way (SIGKILL, OOM, a power cut of the process) left there.  A directory without an
+    owner stamp, or not ours, is left alone: it may be one being made right now, or someone else's.
+    """
+    base = Path(tempfile.gettempdir()) if parent is None else parent
+    _sweep_orphans(base, prefix)
+    workdir = Path(tempfile.mkdtemp(prefix=prefix, dir=base))  # mkdtemp: 0700
+    try:
+        with open_private(workdir / OWNER_FILE) as out:
+            out.write(f"{os.getpid()} {process_started(os.getpid()) or 0}\n".encode())
+        yield workdir
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _sweep_orphans(base: Path, prefix: str) -> None:
+    with suppress(OSError):
+        for entry in base.iterdir():
+            if entry.name.startswith(prefix) and _orphaned(entry):
+                shutil.rmtree(entry, ignore_errors=True)
+
+
+def _orphaned(directory: Path) -> bool:
+    try:
+        if directory.is_symlink() or not directory.is_dir() or directory.stat().st_uid != os.getuid():
+            return False
+        pid, started = (int(field) for field in (directory / OWNER_FILE).read_text().split())
+    except (OSError, ValueError):
+        return False
+    return not (is_alive(pid) and process_started(pid) == started)
 
 
 class AtomicPrivateFile:

@@ -17,8 +17,6 @@ should be a choice).
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,6 +28,7 @@ import redis
 from redisops.data.backup.check import download_shard, load_manifest
 from redisops.data.backup.errors import BackupError, RestoreRefused
 from redisops.data.backup.manifest import Manifest
+from redisops.data.backup.private import private_workdir
 from redisops.data.backup.scratch import ScratchServer
 from redisops.data.backup.store import Store
 from redisops.data.digest import NodeReader
@@ -60,8 +59,7 @@ def restore_backup(store: Store, backup_id: str, target: KeySpace, *, force: boo
     if not force:
         _check_empty(target)
     restored = expired = 0
-    workdir = Path(tempfile.mkdtemp(prefix="redisops-restore-", dir=scratch_dir))
-    try:
+    with private_workdir("redisops-restore-", scratch_dir) as workdir:
         for shard in manifest.shards:
             raw_path = workdir / f"{shard.name}.rdb"
             download_shard(store, manifest, shard, raw_path)
@@ -76,8 +74,6 @@ def restore_backup(store: Store, backup_id: str, target: KeySpace, *, force: boo
             raw_path.unlink()
             restored += done
             expired += gone
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
     return RestoreResult(backup_id, target.label, restored, expired)
 
 

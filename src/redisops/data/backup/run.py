@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -30,7 +28,7 @@ import zstandard
 from redisops.address import Address
 from redisops.data.backup.errors import BackupError
 from redisops.data.backup.manifest import Manifest, ShardEntry
-from redisops.data.backup.private import open_private
+from redisops.data.backup.private import open_private, private_workdir
 from redisops.data.backup.rdb_fetch import fetch_rdb
 from redisops.data.backup.scratch import ScratchServer, dataset_digest
 from redisops.data.backup.store import MANIFEST, Store
@@ -173,8 +171,7 @@ class _Pipeline:
 
 def _backup_shard(store: Store, backup_id: str, source: ShardSource, options: BackupOptions) -> ShardEntry:
     version = _redis_version(source)
-    workdir = Path(tempfile.mkdtemp(prefix="redisops-backup-", dir=options.scratch_dir))
-    try:
+    with private_workdir("redisops-backup-", options.scratch_dir) as workdir:
         raw_path = workdir / "dump.rdb"
         with store.writer(backup_id, f"{source.name}.rdb.zst") as out, \
                 (open_private(raw_path) if options.digest else _NoTee()) as tee:
@@ -185,8 +182,6 @@ def _backup_shard(store: Store, backup_id: str, source: ShardSource, options: Ba
         return ShardEntry(source.name, str(source.address), source.node_id, source.master_id, source.role,
                           source.slots, keys, digest, pipeline.raw_size, pipeline.raw.hexdigest(),
                           pipeline.stored_size, pipeline.stored.hexdigest(), version)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _digest(raw_path: Path) -> tuple[int, str]:

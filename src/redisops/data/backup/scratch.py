@@ -5,7 +5,8 @@ The RDB is a production dataset, so the server is as private as the file:
 * no TCP at all (``port 0``): it serves a unix socket in a fresh directory that
   only our user can enter (``mkdtemp``: 0700; the socket itself ``unixsocketperm
   700``), which also holds the RDB, its config and its log (those two 0600: it
-  runs with umask 077), and is removed with it;
+  runs with umask 077), and is removed with it (or, if we were killed, by the
+  next one: :func:`~redisops.data.backup.private.private_workdir`);
 * ``requirepass`` with a random password that lives only in this object and in
   the 0600 config file (never on the command line, where ``ps`` would show it,
   and never logged), so even our own user's other programs get ``NOAUTH``;
@@ -30,16 +31,16 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
 
 import redis
 
 from redisops.data.backup.errors import BackupError
-from redisops.data.backup.private import open_private
+from redisops.data.backup.private import open_private, private_workdir
 from redisops.data.digest import NodeReader
 
 __all__ = ["ScratchServer", "dataset_digest"]
@@ -59,6 +60,7 @@ class ScratchServer:
         self.start_timeout = start_timeout
         self.workdir: Path | None = None
         self.process: subprocess.Popen[bytes] | None = None
+        self._cleanup = ExitStack()
         self._password = secrets.token_hex(32)
 
     def __enter__(self) -> ScratchServer:
@@ -82,7 +84,7 @@ class ScratchServer:
     def start(self) -> None:
         if shutil.which(self.binary) is None:
             raise BackupError(f"{self.binary} not found on PATH", hint="install redis-server")
-        self.workdir = Path(tempfile.mkdtemp(prefix="redisops-scratch-"))
+        self.workdir = self._cleanup.enter_context(private_workdir("redisops-scratch-"))
         if len(os.fsencode(self.socket_path)) > SOCKET_PATH_MAX:
             raise BackupError(f"the scratch socket path {self.socket_path} is longer than {SOCKET_PATH_MAX} bytes",
                               hint="point TMPDIR at a shorter directory")
@@ -136,8 +138,7 @@ class ScratchServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        if self.workdir is not None:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+        self._cleanup.close()  # removes the directory
 
 
 def _config(workdir: Path, socket_path: Path, password: str) -> str:
