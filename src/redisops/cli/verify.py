@@ -118,10 +118,10 @@ def compare(src: str = typer.Argument(..., help="spec.yaml[#group|#cluster], #gr
 
         options = _options(rate, batch, rounds, interval, ttl_tolerance_ms, first)
         spaces = []
-        for name, env in ((src, src_password_env), (dst, dst_password_env)):
-            target, password = resolve_target(f"{ctx.file}{name}" if name.startswith("#") else name)
-            spaces.append(open_space(target, password or _env_password(env)))
-        try:
+        try:  # the first space is closed also when the second cannot be opened
+            for name, env in ((src, src_password_env), (dst, dst_password_env)):
+                target, password = resolve_target(f"{ctx.file}{name}" if name.startswith("#") else name)
+                spaces.append(open_space(target, password or _env_password(env)))
             report = compare_spaces(spaces[0], spaces[1], options)
         finally:
             for space in spaces:
