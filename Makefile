@@ -5,7 +5,11 @@ PY := $(VENV)/bin/python
 REDISOPS := $(VENV)/bin/redisops
 SPEC ?= redisops.yaml
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := redis-server redis-sentinel redis-tools
+APT_PACKAGES := redis-server redis-sentinel redis-tools prometheus prometheus-alertmanager prometheus-redis-exporter \
+  chromium
+#: a binary of each package above: `apt` installs them all when one is missing
+APT_BINARIES := redis-server redis-sentinel redis-cli prometheus promtool prometheus-alertmanager amtool \
+  prometheus-redis-exporter chromium
 PYTEST_ARGS ?=
 #: pytest-xdist workers for `make test` (0: one process). Most tests wait on Redis timers, so 2 workers on 2 cores
 #: take the suite from about 21 to 11.5 min; --dist loadfile keeps a file's module-scoped topology in one worker
@@ -81,7 +85,7 @@ bootstrap: apt $(VENV)/.installed
 
 apt:
 	@need=""; \
-	for b in redis-server redis-sentinel redis-cli; do command -v $$b >/dev/null || need=1; done; \
+	for b in $(APT_BINARIES); do command -v $$b >/dev/null || need=1; done; \
 	python3 -c 'import ensurepip, venv' 2>/dev/null || need="$$need python3-venv"; \
 	if [ -n "$$need" ]; then \
 	  echo "installing $(APT_PACKAGES) $${need#1}"; \
