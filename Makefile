@@ -37,6 +37,7 @@ up: bootstrap ## install, init a spec if there is none, start it, print the stat
 	  sleep 1; \
 	  if kill -0 $$(cat $(WATCH_PID)) 2>/dev/null; then \
 	    echo "watcher started (pid $$(cat $(WATCH_PID)), log .redisops/watch.log, metrics http://127.0.0.1:9122/metrics)"; \
+	    $(REDISOPS) dashboard -f $(SPEC) --wait 10; \
 	  else \
 	    echo "the watcher did not start; see .redisops/watch.log" >&2; rm -f $(WATCH_PID); exit 1; \
 	  fi; \

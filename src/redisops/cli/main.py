@@ -15,6 +15,7 @@ from redisops.cli import alerts as alerts_cmd
 from redisops.cli import backup as backup_cmd
 from redisops.cli import cluster as cluster_cmd
 from redisops.cli import config as config_cmd
+from redisops.cli import dashboard as dashboard_cmd
 from redisops.cli import deploy as deploy_cmd
 from redisops.cli import drill as drill_cmd
 from redisops.cli import ha as ha_cmd
@@ -52,7 +53,7 @@ def _root(show_version: bool = typer.Option(False, "--version", callback=_versio
 
 
 for module in (config_cmd, deploy_cmd, status_cmd, render_cmd, watch_cmd, alerts_cmd, ha_cmd, cluster_cmd,
-               scale_cmd, verify_cmd, backup_cmd, drill_cmd):
+               scale_cmd, verify_cmd, backup_cmd, drill_cmd, dashboard_cmd):
     module.register(app)
 
 

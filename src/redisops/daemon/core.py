@@ -10,6 +10,9 @@
     ...                             # daemon.watcher.open_incidents, daemon.metrics.registry
     stop.set(); await task
 
+The endpoint also serves the status page (:mod:`redisops.daemon.page`:
+``/``, ``/api/status``), fed with each poll's report and every incident.
+
 Everything it owns shares one Prometheus registry (:class:`~redisops.ha.WatchMetrics`):
 the watcher's series, the alert dispatcher's delivery counters and the
 schedule's ``redisops_backup_*``.  Incidents go to the alert dispatcher of the
@@ -39,6 +42,7 @@ from redisops.alerts.model import AlertSink, Incident
 from redisops.clock import Clock
 from redisops.daemon.backups import BackupRunner, backup_schedule
 from redisops.daemon.http import MetricsEndpoint
+from redisops.daemon.page import StatusPage
 from redisops.data.backup.schedule import ScheduleMetrics
 from redisops.errors import UsageError
 from redisops.ha.metrics import WatchMetrics
@@ -91,7 +95,8 @@ class _Counted:
 
 class Daemon:
     """``groups`` and ``clusters`` watched, incidents to the ``alerts`` channels (and ``sinks``), ``/metrics``
-    on 127.0.0.1:``metrics_port`` (default ``settings.metrics_port``; 0: none), ``backups`` when set."""
+    and the status page (:attr:`page`) on 127.0.0.1:``metrics_port`` (default ``settings.metrics_port``; 0: none),
+    ``backups`` when set."""
 
     def __init__(self, groups: Sequence[SentinelTarget], clusters: Sequence[ClusterTarget], *,
                  settings: WatchSpec | None = None, alerts: AlertsSpec | None = None, base_dir: Path | None = None,
@@ -102,9 +107,11 @@ class Daemon:
         self.base_dir = base_dir or Path.cwd()  # the outbox and *_file secrets are relative to it
         self.metrics_port = self.settings.metrics_port if metrics_port is None else metrics_port
         self.metrics = WatchMetrics()
-        self.sink = _FanOut(sinks)  # the dispatcher joins it in serve()
+        self.page = StatusPage(poll_interval_s=self.settings.poll_interval_s, secrets=_passwords(groups, clusters))
+        self.sink = _FanOut([*sinks, self.page])  # the dispatcher joins it in serve()
+        self.on_cycle = on_cycle
         self.watcher = Watcher(groups, clusters, self.sink, settings=self.settings, metrics=self.metrics,
-                               clock=clock, on_cycle=on_cycle)
+                               clock=clock, on_cycle=self._cycled)
         self.backups: BackupRunner | None = None
         self.endpoint: MetricsEndpoint | None = None  # while serving
 
@@ -133,6 +140,11 @@ class Daemon:
                                   "(--no-backups)") from None
         self.backups = BackupRunner(scheduler, on_backup)
 
+    def _cycled(self, sentence: str, report: StatusReport) -> None:
+        self.page.cycle(sentence, report)
+        if self.on_cycle is not None:
+            self.on_cycle(sentence, report)
+
     # --- running ------------------------------------------------------------------------------------
 
     def run(self) -> None:
@@ -148,7 +160,8 @@ class Daemon:
 
     async def serve(self, stop: asyncio.Event) -> None:
         """Watch, back up and serve ``/metrics`` until ``stop`` is set, then shut down in order."""
-        endpoint = MetricsEndpoint(self.metrics.registry, self.metrics_port) if self.metrics_port else None
+        endpoint = MetricsEndpoint(self.metrics.registry, self.metrics_port, pages=self.page) \
+            if self.metrics_port else None
         if endpoint is not None:
             await endpoint.start()
         self.endpoint = endpoint
@@ -174,6 +187,10 @@ class Daemon:
         finally:
             self.sink.sinks.remove(dispatcher)
             await asyncio.to_thread(dispatcher.stop, DISPATCH_STOP_S)
+
+
+def _passwords(groups: Sequence[SentinelTarget], clusters: Sequence[ClusterTarget]) -> list[str | None]:
+    return [*(t.password for t in groups), *(t.sentinel_password for t in groups), *(t.password for t in clusters)]
 
 
 async def _together(stop: asyncio.Event, jobs: Sequence[Coroutine[Any, Any, None]]) -> None:
