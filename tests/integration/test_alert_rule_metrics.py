@@ -1,0 +1,181 @@
+"""Every metric name the shipped alert rules read exists: on Debian's real ``prometheus-redis-exporter`` (1.45),
+scraped through its multi-target ``/scrape?target=`` endpoint from every data node (masters and replicas of a
+Sentinel group and of a Cluster) and every sentinel of one live topology, or on the real watcher's ``/metrics``
+(the daemon embedded, with a backup schedule so its ``redisops_backup_*`` series exist).
+
+Some series appear only in some states (``redis_master_link_up`` on replicas, ``redis_cluster_*`` on cluster
+nodes, ``redis_sentinel_*`` on sentinels, ``redis_latency_spike_*`` once LATENCY LATEST holds an event), so the
+test scrapes every kind and causes one latency event.  The exporter reads the passwords from a 0600
+``--redis.password-file``, never from its command line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from alert_endpoints import free_port, scrape
+
+from redisops.daemon import Daemon
+from redisops.observe.rules import metric_names, rule_files
+from redisops.runtime.plan import NodeKind
+from redisops.spec import load, load_secrets
+from redisops.testing import Topology, assert_eventually
+from redisops.testing.watching import DaemonThread
+
+EXPORTER = "/usr/bin/prometheus-redis-exporter"
+#: series Prometheus itself adds to every target, not scraped from anyone
+SYNTHETIC = {"up"}
+#: a Lua script that keeps the node busy for 150 ms: one "command" event above latency-monitor-threshold (100 ms)
+BUSY_150MS = """
+local t = redis.call('TIME')
+local start = t[1] * 1000000 + t[2]
+repeat
+  t = redis.call('TIME')
+until t[1] * 1000000 + t[2] - start > 150000
+return 1
+"""
+
+
+@dataclass
+class Exporter:
+    port: int
+    process: subprocess.Popen[bytes]
+
+    def scrape(self, target: str) -> str:
+        return self._get("/scrape?" + urllib.parse.urlencode({"target": target}))
+
+    def own_metrics(self) -> str:
+        return self._get("/metrics")
+
+    def _get(self, path: str) -> str:
+        """The body; an AssertionError while the exporter does not answer (for ``assert_eventually``)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=20) as response:
+                return str(response.read().decode())
+        except OSError as exc:
+            raise AssertionError(f"redis_exporter {path}: {exc}") from exc
+
+
+@pytest.fixture(scope="module")
+def topo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
+    with Topology.start(tmp_path_factory.mktemp("rule-metrics")) as topology:
+        yield topology
+
+
+@pytest.fixture(scope="module")
+def exporter(topo: Topology, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exporter]:
+    passwords = tmp_path_factory.mktemp("exporter") / "passwords.json"
+    passwords.touch(mode=0o600)
+    passwords.write_text(json.dumps({target(n): password(topo, n.kind) for n in topo.plan.nodes}))
+    port = free_port()
+    # -redis.addr= : the exporter's own /metrics scrapes no default redis://localhost:6379
+    process = subprocess.Popen([EXPORTER, f"-web.listen-address=127.0.0.1:{port}", "-redis.addr=",
+                                f"-redis.password-file={passwords}"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    running = Exporter(port, process)
+    try:
+        assert_eventually(running.own_metrics, within=10)
+        yield running
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def watcher(topo: Topology) -> Iterator[int]:
+    """The daemon on the topology's spec with a backup schedule (once a year: its series exist from the start)."""
+    data = yaml.safe_load(topo.spec_file.read_text())
+    data["backup"] = {"target": "file://./rule-metrics-backups", "schedule": "0 0 1 1 *", "keep": {"last": 1}}
+    data["watch"] = {"poll_interval_s": 0.5, "probe_timeout_s": 1.0}
+    path = topo.spec_file.with_name("rule-metrics.yaml")
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    spec = load(path)
+    port = free_port()
+    daemon = Daemon.from_spec(spec, load_secrets(path.parent / spec.auth.secrets_file), base_dir=path.parent,
+                              metrics_port=port)
+    running = DaemonThread(daemon)
+    try:
+        assert_eventually(lambda: scrape(port), within=10)
+        yield port
+    finally:
+        running.close()
+    assert running.error is None, running.error
+
+
+def target(node: object) -> str:
+    return f"redis://{node.address}"  # type: ignore[attr-defined]
+
+
+def password(topo: Topology, kind: NodeKind) -> str:
+    return str(topo.secrets.sentinel_password if kind is NodeKind.SENTINEL else topo.secrets.redis_password)
+
+
+def names_in(exposition: str) -> set[str]:
+    """The sample names of a Prometheus text exposition (what Prometheus stores), not the # HELP / # TYPE lines."""
+    found = set()
+    for line in exposition.splitlines():
+        if line and not line.startswith("#"):
+            found.add(line.split("{", 1)[0].split(" ", 1)[0])
+    return found
+
+
+def rule_metric_names() -> dict[str, set[str]]:
+    """Every metric name each rule reads."""
+    used: dict[str, set[str]] = {}
+    for path in rule_files():
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            for rule in group["rules"]:
+                used[rule["alert"]] = metric_names(rule["expr"])
+    return used
+
+
+def test_every_metric_a_rule_reads_is_exported(topo: Topology, exporter: Exporter, watcher: int) -> None:
+    master = topo.client("mymaster-0")
+    try:
+        master.eval(BUSY_150MS, 0)  # one latency event: LATENCY LATEST is empty until then
+    finally:
+        master.close()
+    kinds = {n.kind for n in topo.plan.nodes}
+    assert kinds == {NodeKind.REDIS, NodeKind.SENTINEL, NodeKind.CLUSTER}
+
+    def seen() -> set[str]:
+        names = set(SYNTHETIC) | names_in(exporter.own_metrics()) | names_in(scrape(watcher))
+        for node in topo.plan.nodes:
+            body = exporter.scrape(target(node))
+            assert "redis_up 1" in body, f"the exporter cannot read {node.name}"
+            names |= names_in(body)
+        return names
+
+    def nothing_missing() -> set[str]:
+        names = seen()
+        missing = {rule: sorted(used - names) for rule, used in rule_metric_names().items() if used - names}
+        assert not missing, f"rules read metrics nobody exports: {missing}"
+        return names
+
+    names = assert_eventually(nothing_missing, within=20)
+    # the check has teeth: what only newer exporters (or nobody) export is not there
+    assert {"redis_sentinel_master_config_epoch", "redis_max_clients", "redis_total_system_memory_bytes",
+            "redis_master_link_down_since_seconds"} & names == set()
+    # and every kind of node was really read: replicas, cluster nodes, sentinels, the latency event, the watcher
+    assert {"redis_master_link_up", "redis_cluster_state", "redis_sentinel_master_status",
+            "redis_latency_spike_duration_seconds", "redisops_backup_last_success_timestamp_seconds"} <= names
+
+
+def test_the_password_file_is_private_and_off_the_command_line(topo: Topology, exporter: Exporter) -> None:
+    argv = Path(f"/proc/{exporter.process.pid}/cmdline").read_bytes().decode()
+    assert topo.secrets.redis_password not in argv and topo.secrets.sentinel_password not in argv
+    password_file = next(a for a in argv.split("\0") if a.startswith("-redis.password-file="))
+    assert os.stat(password_file.split("=", 1)[1]).st_mode & 0o777 == 0o600
