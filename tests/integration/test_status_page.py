@@ -176,6 +176,9 @@ def test_dashboard_serve_runs_a_page_without_a_watcher(topo: Topology) -> None:
     proc = subprocess.Popen([*REDISOPS, "dashboard", "--serve", "--json", "--port", str(port), "-f",
                              str(topo.spec_file)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
+        waited = cli("dashboard", "--json", "--wait", "30", "--port", str(port), "-f", str(topo.spec_file))
+        assert waited.returncode == 0, waited.stderr  # --wait: found while the page was starting
+        assert cli_json.data(waited.stdout, "dashboard")["url"] == f"http://127.0.0.1:{port}/"
         assert proc.stdout is not None
         assert cli_json.record(proc.stdout.readline()) == ("dashboard", {"url": f"http://127.0.0.1:{port}/"})
         doc = assert_eventually(lambda: healthy(port), within=15)

@@ -16,6 +16,7 @@ from pydantic import BeforeValidator, Field, field_validator, model_validator
 from redisops.spec.alerts import AlertsSpec
 from redisops.spec.backup import BackupSpec
 from redisops.spec.base import SpecModel as _Model
+from redisops.spec.monitor import MonitorSpec
 from redisops.spec.watch import WatchSpec
 
 __all__ = [
@@ -187,6 +188,7 @@ class Spec(_Model):
     alerts: AlertsSpec = Field(default_factory=AlertsSpec)
     watch: WatchSpec = Field(default_factory=WatchSpec)
     backup: BackupSpec = Field(default_factory=BackupSpec)
+    monitor: MonitorSpec = Field(default_factory=MonitorSpec)
 
     def group(self, name: str) -> SentinelGroup:
         for group in self.sentinel:

@@ -107,6 +107,7 @@ def port_claims(spec: Spec) -> list[tuple[str, str, int]]:
         claims += [("cluster.port", f"cluster {cluster.name}", cluster.port + i) for i in range(cluster.size)]
         claims += [("cluster.port", f"cluster {cluster.name} bus", cluster.port + 10000 + i)
                    for i in range(cluster.size)]
+    claims += spec.monitor.port_claims()
     return claims
 
 

@@ -73,8 +73,11 @@ function down(failure) {
 function groupCard(group) {
   const up = group.sentinels.filter((s) => s.reachable).length;
   const agree = group.sentinels.filter((s) => s.reachable && s.master === group.master).length;
+  const masterNode = group.nodes.find((n) => n.address === group.master);
+  const silent = !group.master || (masterNode && !masterNode.reachable);  // sentinels still name a dead one
   const facts = el("p", { class: "facts" },
-    el("span", {}, "master ", el("b", { class: "master", "data-testid": "master", text: group.master || "none" })),
+    el("span", {}, "master ", el("b", { class: "master", "data-testid": "master", text: group.master || "none" }),
+      silent ? el("span", { class: "bad", text: " not answering" }) : null),
     el("span", { class: agree < group.expected_sentinels ? "warn" : null,
       text: `${agree}/${group.expected_sentinels} sentinels agree` }),
     el("span", { text: `quorum ${str(group.quorum) || "?"}` }));
