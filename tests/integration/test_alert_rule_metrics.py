@@ -1,4 +1,4 @@
-"""Every metric name the shipped alert rules read exists: on Debian's real ``prometheus-redis-exporter`` (1.45),
+"""The shipped alert rules against live metrics.  Every metric name they read exists: on Debian's real ``prometheus-redis-exporter`` (1.45),
 scraped through its multi-target ``/scrape?target=`` endpoint from every data node (masters and replicas of a
 Sentinel group and of a Cluster) and every sentinel of one live topology, or on the real watcher's ``/metrics``
 (the daemon embedded, with a backup schedule so its ``redisops_backup_*`` series exist).
@@ -7,18 +7,28 @@ Some series appear only in some states (``redis_master_link_up`` on replicas, ``
 nodes, ``redis_sentinel_*`` on sentinels, ``redis_latency_spike_*`` once LATENCY LATEST holds an event), so the
 test scrapes every kind and causes one latency event.  The exporter reads the passwords from a 0600
 ``--redis.password-file``, never from its command line.
+
+Then a real Prometheus (Debian's 2.42) loads the rule files and scrapes the same exporter and watcher with the
+target labels docs/alerts-rules.md proposes (``redis_group``, ``redis_cluster``, ``role_kind``), evaluating every
+second: the latency event fires ``RedisLatencySpike``; killing a replica and a sentinel of the group makes the
+node, sentinel, peer and replica rules go active for exactly those, while the per-group rules stay silent on a
+healthy group next to a cluster of three masters.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -32,6 +42,7 @@ from redisops.testing import Topology, assert_eventually
 from redisops.testing.watching import DaemonThread
 
 EXPORTER = "/usr/bin/prometheus-redis-exporter"
+PROMETHEUS = "/usr/bin/prometheus"
 #: series Prometheus itself adds to every target, not scraped from anyone
 SYNTHETIC = {"up"}
 #: a Lua script that keeps the node busy for 150 ms: one "command" event above latency-monitor-threshold (100 ms)
@@ -123,6 +134,15 @@ def password(topo: Topology, kind: NodeKind) -> str:
     return str(topo.secrets.sentinel_password if kind is NodeKind.SENTINEL else topo.secrets.redis_password)
 
 
+def busy(topo: Topology, name: str) -> None:
+    """Keep node ``name`` busy for 150 ms: a "command" event in its LATENCY LATEST."""
+    client = topo.client(name)
+    try:
+        client.eval(BUSY_150MS, 0)
+    finally:
+        client.close()
+
+
 def names_in(exposition: str) -> set[str]:
     """The sample names of a Prometheus text exposition (what Prometheus stores), not the # HELP / # TYPE lines."""
     found = set()
@@ -143,11 +163,7 @@ def rule_metric_names() -> dict[str, set[str]]:
 
 
 def test_every_metric_a_rule_reads_is_exported(topo: Topology, exporter: Exporter, watcher: int) -> None:
-    master = topo.client("mymaster-0")
-    try:
-        master.eval(BUSY_150MS, 0)  # one latency event: LATENCY LATEST is empty until then
-    finally:
-        master.close()
+    busy(topo, "mymaster-0")  # one latency event: LATENCY LATEST is empty until then
     kinds = {n.kind for n in topo.plan.nodes}
     assert kinds == {NodeKind.REDIS, NodeKind.SENTINEL, NodeKind.CLUSTER}
 
@@ -179,3 +195,126 @@ def test_the_password_file_is_private_and_off_the_command_line(topo: Topology, e
     assert topo.secrets.redis_password not in argv and topo.secrets.sentinel_password not in argv
     password_file = next(a for a in argv.split("\0") if a.startswith("-redis.password-file="))
     assert os.stat(password_file.split("=", 1)[1]).st_mode & 0o777 == 0o600
+
+
+# --- the rules evaluated by a real Prometheus ------------------------------------------------------------------
+
+def prometheus_config(topo: Topology, exporter: int, watcher: int) -> dict[str, Any]:
+    """The scrape config docs/alerts-rules.md describes, every second."""
+    targets = []
+    for node in topo.plan.nodes:
+        kind = "sentinel" if node.kind is NodeKind.SENTINEL else "node"
+        group = {"redis_cluster": "main"} if node.kind is NodeKind.CLUSTER else {"redis_group": "mymaster"}
+        targets.append({"targets": [target(node)], "labels": {"role_kind": kind, "node": node.name, **group}})
+    return {
+        "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(p) for p in rule_files()],
+        "scrape_configs": [
+            {"job_name": "redis", "metrics_path": "/scrape", "static_configs": targets,
+             "relabel_configs": [
+                 {"source_labels": ["__address__"], "target_label": "__param_target"},
+                 {"source_labels": ["__param_target"], "target_label": "instance"},
+                 {"target_label": "__address__", "replacement": f"127.0.0.1:{exporter}"}]},
+            {"job_name": "redis_exporter",
+             "static_configs": [{"targets": [f"127.0.0.1:{exporter}"], "labels": {"role_kind": "exporter"}}]},
+            {"job_name": "redisops_watcher",
+             "static_configs": [{"targets": [f"127.0.0.1:{watcher}"], "labels": {"role_kind": "watcher"}}]},
+        ],
+    }
+
+
+@dataclass
+class Prometheus:
+    port: int
+
+    def api(self, path: str) -> Any:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/v1/{path}", timeout=5) as response:
+                return json.loads(response.read())["data"]
+        except OSError as exc:
+            raise AssertionError(f"prometheus /api/v1/{path}: {exc}") from exc
+
+    def scraped(self, query: str) -> tuple[float, float]:
+        """(evaluation time, value) of a one-number PromQL ``query``; AssertionError while it has no value."""
+        result = self.api("query?" + urllib.parse.urlencode({"query": query}))["result"]
+        assert result, f"no value yet for {query}"
+        return float(result[0]["value"][0]), float(result[0]["value"][1])
+
+    def evaluated_after(self, at: float) -> None:
+        """Every rule group ran after Unix time ``at``."""
+        for group in self.api("rules")["groups"]:
+            stamp = re.sub(r"(\.\d{6})\d*", r"\1", group["lastEvaluation"]).replace("Z", "+00:00")
+            assert datetime.fromisoformat(stamp).timestamp() > at, f"{group['name']} not evaluated since {at}"
+
+    def active(self) -> dict[str, list[dict[str, str]]]:
+        """Alert name -> the label sets of its pending or firing alerts."""
+        found: dict[str, list[dict[str, str]]] = {}
+        for alert in self.api("alerts")["alerts"]:
+            found.setdefault(alert["labels"]["alertname"], []).append({**alert["labels"], "state": alert["state"]})
+        return found
+
+
+@pytest.fixture
+def prometheus(topo: Topology, exporter: Exporter, watcher: int, tmp_path: Path) -> Iterator[Prometheus]:
+    config = tmp_path / "prometheus.yml"
+    config.write_text(yaml.safe_dump(prometheus_config(topo, exporter.port, watcher)))
+    port = free_port()
+    process = subprocess.Popen([PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
+                                f"--web.listen-address=127.0.0.1:{port}"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield Prometheus(port)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+#: rules that must stay silent throughout: one healthy group, a healthy cluster of three masters
+SILENT = {"RedisTwoMastersInGroup", "RedisGroupWithoutMaster", "RedisSentinelsDisagree",
+          "RedisSentinelMasterChanged", "RedisSentinelQuorumLost", "RedisSentinelMasterDown", "RedisReplicaPromoted",
+          "RedisClusterStateNotOk", "RedisClusterSlotsFail", "RedisClusterSlotsPfail", "RedisClusterSlotsUnassigned",
+          "RedisClusterMembershipDisagree", "RedisScrapeFailed", "RedisExporterDown", "RedisExporterCannotRead",
+          "RedisopsWatcherDown", "RedisopsSplitBrain", "RedisopsBackupFailed", "RedisMasterWithoutReplicas",
+          "RedisRdbSaveFailed", "RedisAofWriteFailed"}
+
+
+def test_prometheus_evaluates_the_rules_on_the_live_topology(topo: Topology, prometheus: Prometheus) -> None:
+    replica, sentinel = topo.node("mymaster-2"), topo.node("mymaster-sentinel-2")
+
+    def every_node_scraped() -> float:
+        at, nodes = prometheus.scraped("count(redis_up == 1)")
+        assert nodes == len(topo.plan.nodes), f"{nodes} nodes scraped"
+        return at
+
+    def spike_fires() -> dict[str, list[dict[str, str]]]:
+        active = prometheus.active()
+        assert any(a["instance"] == target(topo.node("mymaster-0")) and a["event_name"] == "command"
+                   for a in active.get("RedisLatencySpike", [])), active
+        return active
+
+    def down_noticed() -> dict[str, list[dict[str, str]]]:
+        active = prometheus.active()
+        assert [a["instance"] for a in active.get("RedisNodeDown", [])] == [target(replica)], active
+        assert [a["instance"] for a in active.get("RedisSentinelDown", [])] == [target(sentinel)], active
+        for name in ("RedisSentinelPeerDown", "RedisSentinelReplicaDown"):
+            assert [(a["redis_group"], a["master_name"]) for a in active.get(name, [])] == [("mymaster", "mymaster")]
+        return active
+
+    busy(topo, "mymaster-0")
+    at = assert_eventually(every_node_scraped, within=20)
+    assert_eventually(lambda: prometheus.evaluated_after(at), within=10)  # every rule saw every node
+    before = assert_eventually(spike_fires, within=10)
+    assert SILENT & set(before) == set(), before
+
+    try:
+        topo.kill("mymaster-2")
+        topo.kill("mymaster-sentinel-2")
+        after = assert_eventually(down_noticed, within=30)
+        assert SILENT & set(after) == set(), after
+    finally:
+        topo.up()  # the module's topology whole again for whatever runs next
+
