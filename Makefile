@@ -26,7 +26,7 @@ UNIT_TEST_TOOLS := pytest aiosmtpd cryptography check-jsonschema
 
 WATCH_PID := .redisops/watch.pid
 
-up: bootstrap ## install, init a spec if there is none, start it, print the status, start the watcher
+up: bootstrap commander ## install, init a spec if there is none, start it, print the status, start the watcher
 	@[ -f $(SPEC) ] || $(REDISOPS) init -f $(SPEC)
 	$(REDISOPS) up -f $(SPEC)
 	@if [ -f $(WATCH_PID) ] && kill -0 $$(cat $(WATCH_PID)) 2>/dev/null; then \
@@ -68,7 +68,7 @@ down: ## stop the watcher (waiting until it has exited) and every node of the sp
 status:
 	$(REDISOPS) status -f $(SPEC)
 
-test: bootstrap lint ## the whole suite, real redis-server / redis-sentinel included
+test: bootstrap commander lint ## the whole suite, real redis-server / redis-sentinel included
 	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-min: apt $(MIN_VENV)/.installed ## tests/unit with the oldest dependency versions pyproject.toml allows
@@ -93,6 +93,22 @@ apt:
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) $${need#1} >/dev/null; \
 	fi
+
+# Redis Commander for `redisops ui`: npm, exact versions from tools/commander/package-lock.json, into .redisops/tools
+# (where redisops looks for it).  No install scripts: the only one builds bcrypt, an optional native module that
+# Redis Commander replaces by bcryptjs.
+COMMANDER_TOOLS := .redisops/tools
+COMMANDER := $(COMMANDER_TOOLS)/node_modules/redis-commander/package.json
+.PHONY: commander
+commander: $(COMMANDER) ## Redis Commander (npm) for `redisops ui`
+
+$(COMMANDER): tools/commander/package.json tools/commander/package-lock.json
+	@command -v npm >/dev/null || { echo "installing nodejs npm"; $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm >/dev/null; }
+	mkdir -p $(COMMANDER_TOOLS)
+	cp tools/commander/package.json tools/commander/package-lock.json $(COMMANDER_TOOLS)/
+	npm ci --prefix $(COMMANDER_TOOLS) --omit=optional --ignore-scripts --no-audit --no-fund
+	@touch $@
 
 # -c pins every package; --build-constraint pins the setuptools that builds redisops itself
 $(VENV)/.installed: pyproject.toml $(LOCK)

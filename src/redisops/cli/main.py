@@ -22,6 +22,7 @@ from redisops.cli import ha as ha_cmd
 from redisops.cli import render as render_cmd
 from redisops.cli import scale as scale_cmd
 from redisops.cli import status as status_cmd
+from redisops.cli import ui as ui_cmd
 from redisops.cli import verify as verify_cmd
 from redisops.cli import watch as watch_cmd
 
@@ -53,7 +54,8 @@ def _root(show_version: bool = typer.Option(False, "--version", callback=_versio
 
 
 for module in (config_cmd, deploy_cmd, status_cmd, render_cmd, watch_cmd, alerts_cmd, ha_cmd, cluster_cmd,
-               scale_cmd, verify_cmd, backup_cmd, drill_cmd, dashboard_cmd):
+               scale_cmd, verify_cmd, backup_cmd, drill_cmd, dashboard_cmd,
+               ui_cmd):
     module.register(app)
 
 

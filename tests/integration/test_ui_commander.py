@@ -1,0 +1,190 @@
+"""``redisops ui``: Redis Commander on loopback, pre-connected to the group (through its sentinels) and the cluster.
+
+Real Redis Commander (``make commander`` installs it into .redisops/tools) against a real topology: the config file
+it reads, the process (listening on 127.0.0.1 only, no password on its command line or in its environment), the
+keys it shows through its own HTTP API, and that it finds them again after the nodes were stopped and started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import cli_json
+import httpx
+import pytest
+import redis
+
+from redisops.observe.commander import Commander
+from redisops.runtime.processes import is_alive
+from redisops.testing import Topology, assert_eventually
+
+REDISOPS = str(Path(sys.executable).parent / "redisops")
+REPO = Path(__file__).resolve().parents[2]
+COMMANDER_PACKAGE = REPO / ".redisops" / "tools" / "node_modules" / "redis-commander"
+
+
+def cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([REDISOPS, *args], capture_output=True, text=True, timeout=120, cwd=cwd,
+                          env=env if env is not None else tool_env())
+
+
+def tool_env(**extra: str) -> dict[str, str]:
+    assert COMMANDER_PACKAGE.is_dir(), "Redis Commander is not installed: run `make commander`"
+    return {**os.environ, "REDISOPS_COMMANDER": str(COMMANDER_PACKAGE), **extra}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def listening_addresses(port: int) -> set[str]:
+    """Local addresses (hex, as /proc/net/tcp* write them) of the sockets listening on ``port``."""
+    out = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, _, hex_port = local.rpartition(":")
+            if state == "0A" and int(hex_port, 16) == port:
+                out.add(address)
+    return out
+
+
+def ui_keys(url: str, label: str, prefix: str) -> list[str]:
+    """The keys Redis Commander's key tree shows under ``prefix`` for the connection labelled ``label`` (for a
+    cluster it asks every master)."""
+    info = httpx.get(f"{url}apiv2/server/info", timeout=5).json()["data"]
+    ids = [c["connectionId"] for c in info if c["label"] == label]
+    assert ids, [c["label"] for c in info]
+    reply = httpx.get(f"{url}apiv1/keystree/{ids[0]}/{prefix}", timeout=5)
+    assert reply.status_code == 200, reply.text
+    return [prefix + item["keyName"] for item in reply.json()["data"] if not item.get("children")]
+
+
+@pytest.fixture(scope="module")
+def topo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
+    with Topology.start(tmp_path_factory.mktemp("ui"), replicas=1, replicas_per_master=0) as topology:
+        yield topology
+
+
+@pytest.fixture
+def commander(topo: Topology) -> Iterator[Commander]:
+    """The spec's Redis Commander, stopped after the test whatever happened."""
+    ui = Commander(topo.plan, topo.secrets, topo.deployment.runtime.state_dir)
+    try:
+        yield ui
+    finally:
+        state = ui.running()
+        ui.stop()
+        assert state is None or not is_alive(state.pid)
+
+
+def write_keys(topo: Topology, prefix: str) -> tuple[str, str]:
+    group_key, cluster_key = f"{prefix}group", f"{prefix}cluster"
+    master = topo.client("mymaster-0")
+    master.set(group_key, "written to the group")
+    master.wait(1, 5000)  # on the replica too: the restart below may bring either back as master
+    seed = topo.node("main-0").address
+    cluster = redis.RedisCluster(seed.host, seed.port, password=topo.secrets.redis_password)
+    try:
+        cluster.set(cluster_key, "written to the cluster")
+    finally:
+        cluster.close()
+    return group_key, cluster_key
+
+
+def test_ui_connects_everything_with_no_secret_in_sight(topo: Topology, commander: Commander) -> None:
+    prefix = f"ui-{uuid.uuid4().hex[:8]}:"
+    group_key, cluster_key = write_keys(topo, prefix)
+    port = free_port()
+    done = cli("ui", "-f", str(topo.spec_file), "--port", str(port), "--json")
+    assert done.returncode == 0, done.stderr
+    data = cli_json.data(done.stdout, "ui")
+    assert data["url"] == f"http://127.0.0.1:{port}/"
+    assert data["already_running"] is False
+    assert {(c["label"], c["connected"]) for c in data["connections"]} == {("mymaster (sentinels)", True),
+                                                                           ("main (cluster)", True)}
+    pid = data["pid"]
+
+    # the config: every sentinel of the group, every cluster node, the passwords; private
+    config_file = Path(data["config"])
+    assert stat.S_IMODE(config_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(config_file.parent.parent.stat().st_mode) == 0o700
+    config = json.loads(config_file.read_text())
+    assert config["server"] == {"address": "127.0.0.1", "port": port}
+    assert config["noSave"] is True
+    group, cluster = config["connections"]
+    assert group["sentinels"] == [{"host": "127.0.0.1", "port": s.address.port} for s in topo.plan.groups[0].sentinels]
+    assert group["sentinelName"] == "mymaster"
+    assert group["sentinelPassword"] == topo.secrets.sentinel_password
+    assert group["password"] == topo.secrets.redis_password
+    assert cluster["clusters"] == [{"host": "127.0.0.1", "port": n.address.port} for n in topo.plan.cluster.nodes]
+    assert cluster["password"] == topo.secrets.redis_password
+
+    # the process: loopback only, no password on its command line, in its environment or its log
+    assert listening_addresses(port) == {"0100007F"}, listening_addresses(port)
+    secrets = (topo.secrets.redis_password, topo.secrets.sentinel_password)
+    for view in ("cmdline", "environ"):
+        text = Path(f"/proc/{pid}/{view}").read_bytes().decode(errors="replace")
+        assert not any(secret in text for secret in secrets), view
+    assert "redis-commander.js" in Path(f"/proc/{pid}/cmdline").read_text()
+
+    # what the UI shows: the key written to the group's master and the one written to the cluster
+    url = data["url"]
+    assert ui_keys(url, "mymaster (sentinels)", prefix) == [group_key]
+    assert ui_keys(url, "main (cluster)", prefix) == [cluster_key]
+    log = Path(data["log"]).read_text()
+    assert not any(secret in log for secret in secrets)
+
+    # idempotent: the running UI is kept
+    again = cli_json.data(cli("ui", "-f", str(topo.spec_file), "--json").stdout, "ui")
+    assert (again["already_running"], again["pid"], again["port"]) == (True, pid, port)
+
+    # the nodes stop and start again (`redisops down` + `up`): the UI reconnects by itself
+    topo.stop()
+    topo.up()
+    assert_eventually(lambda: ui_keys(url, "mymaster (sentinels)", prefix) == [group_key], within=30, interval=0.5)
+    assert_eventually(lambda: ui_keys(url, "main (cluster)", prefix) == [cluster_key], within=30, interval=0.5)
+
+    stopped = cli_json.data(cli("ui", "-f", str(topo.spec_file), "--stop", "--json").stdout, "ui")
+    assert stopped == {"stopped": True, "pid": pid}
+    assert not is_alive(pid)
+    assert not config_file.exists()  # it held the passwords
+
+
+def test_port_in_use_is_one_line(topo: Topology, commander: Commander) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = cli("ui", "-f", str(topo.spec_file), "--port", str(port))
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert f"127.0.0.1:{port}" in lines[0] and "already in use" in lines[0] and "--port" in lines[0], lines[0]
+    assert commander.running() is None
+
+
+def test_missing_node_and_missing_commander_say_how_to_install(tmp_path: Path) -> None:
+    spec = Topology.write_spec(tmp_path / "spec")
+    env = {k: v for k, v in os.environ.items() if k != "REDISOPS_COMMANDER"}
+    no_tool = cli("ui", "-f", str(spec), "--json", env=env, cwd=tmp_path)
+    error = cli_json.error(no_tool, "ui")
+    assert no_tool.returncode == 2
+    assert "Redis Commander not found" in error["message"], error
+    assert "make commander" in error["hint"] and "npm install --prefix .redisops/tools redis-commander@0.9.0" \
+        in error["hint"], error
+
+    no_node = cli("ui", "-f", str(spec), env={**tool_env(), "PATH": str(tmp_path)}, cwd=tmp_path)
+    assert no_node.returncode == 2, no_node.stderr
+    line = no_node.stderr.strip()
+    assert "\n" not in line and "node (Node.js) not found" in line and "sudo apt-get install -y nodejs npm" in line, line
