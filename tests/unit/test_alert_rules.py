@@ -178,3 +178,16 @@ def test_unreadable_promql_is_an_error(expr: str, message: str) -> None:
 def test_tokens_keep_strings_whole() -> None:
     assert [(t.kind, t.text) for t in tokens('a{x="b}c"} # done')] == [
         ("ident", "a"), ("op", "{"), ("ident", "x"), ("op", "="), ("string", '"b}c"'), ("op", "}")]
+
+
+def test_the_runbook_links_lead_somewhere() -> None:
+    """Every relative link of docs/alerts-rules.md names an existing page and, with ``#``, one of its headings."""
+    links = re.findall(r"\]\(([^)#]+\.md)(?:#([^)]+))?\)", DOCS.read_text())
+    assert len(links) > 10
+    for page, anchor in links:
+        target = DOCS.parent / page
+        assert target.is_file(), page
+        if anchor:
+            headings = re.findall(r"^#+ (.+)$", target.read_text(), re.M)
+            slugs = {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-") for h in headings}
+            assert anchor in slugs, f"{page} has no heading #{anchor}"
