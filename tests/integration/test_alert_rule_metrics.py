@@ -5,7 +5,8 @@ Sentinel group and of a Cluster) and every sentinel of one live topology, or on 
 
 Some series appear only in some states (``redis_master_link_up`` on replicas, ``redis_cluster_*`` on cluster
 nodes, ``redis_sentinel_*`` on sentinels, ``redis_latency_spike_*`` once LATENCY LATEST holds an event), so the
-test scrapes every kind and causes one latency event.  The exporter reads the passwords from a 0600
+test scrapes every kind and causes one latency event.  The exporter logs in as the least-privileged ACL user
+``redisops monitor`` gives it (no ``CONFIG GET``: no ``redis_config_*`` series), reading the passwords from a 0600
 ``--redis.password-file``, never from its command line.
 
 Then a real Prometheus (Debian's 2.42) loads the rule files and scrapes the same exporter and watcher with the
@@ -28,6 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from secrets import token_hex
 from typing import Any
 
 import pytest
@@ -36,6 +38,8 @@ from alert_endpoints import free_port, scrape
 
 from redisops.daemon import Daemon
 from redisops.observe.rules import metric_names, rule_files
+from redisops.observe.stack.acl import ensure_user
+from redisops.observe.stack.config import EXPORTER_USER
 from redisops.runtime.plan import NodeKind
 from redisops.spec import load, load_secrets
 from redisops.testing import Topology, assert_eventually
@@ -60,6 +64,7 @@ return 1
 class Exporter:
     port: int
     process: subprocess.Popen[bytes]
+    password: str  # its ACL user's
 
     def scrape(self, target: str) -> str:
         return self._get("/scrape?" + urllib.parse.urlencode({"target": target}))
@@ -84,15 +89,19 @@ def topo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
 
 @pytest.fixture(scope="module")
 def exporter(topo: Topology, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exporter]:
+    secret = token_hex(16)
+    for node in topo.plan.nodes:
+        outcome = ensure_user(node.address, node.kind, password(topo, node.kind), EXPORTER_USER, secret)
+        assert outcome.action == "created", outcome
     passwords = tmp_path_factory.mktemp("exporter") / "passwords.json"
     passwords.touch(mode=0o600)
-    passwords.write_text(json.dumps({target(n): password(topo, n.kind) for n in topo.plan.nodes}))
+    passwords.write_text(json.dumps({target(n): secret for n in topo.plan.nodes}))
     port = free_port()
     # -redis.addr= : the exporter's own /metrics scrapes no default redis://localhost:6379
     process = subprocess.Popen([EXPORTER, f"-web.listen-address=127.0.0.1:{port}", "-redis.addr=",
-                                f"-redis.password-file={passwords}"],
+                                f"-redis.user={EXPORTER_USER}", f"-redis.password-file={passwords}"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    running = Exporter(port, process)
+    running = Exporter(port, process, secret)
     try:
         assert_eventually(running.own_metrics, within=10)
         yield running
@@ -184,7 +193,7 @@ def test_every_metric_a_rule_reads_is_exported(topo: Topology, exporter: Exporte
     names = assert_eventually(nothing_missing, within=20)
     # the check has teeth: what only newer exporters (or nobody) export is not there
     assert {"redis_sentinel_master_config_epoch", "redis_max_clients", "redis_total_system_memory_bytes",
-            "redis_master_link_down_since_seconds"} & names == set()
+            "redis_master_link_down_since_seconds", "redis_config_maxclients"} & names == set()
     # and every kind of node was really read: replicas, cluster nodes, sentinels, the latency event, the watcher
     assert {"redis_master_link_up", "redis_cluster_state", "redis_sentinel_master_status",
             "redis_latency_spike_duration_seconds", "redisops_backup_last_success_timestamp_seconds"} <= names
@@ -192,7 +201,8 @@ def test_every_metric_a_rule_reads_is_exported(topo: Topology, exporter: Exporte
 
 def test_the_password_file_is_private_and_off_the_command_line(topo: Topology, exporter: Exporter) -> None:
     argv = Path(f"/proc/{exporter.process.pid}/cmdline").read_bytes().decode()
-    assert topo.secrets.redis_password not in argv and topo.secrets.sentinel_password not in argv
+    for secret in (topo.secrets.redis_password, topo.secrets.sentinel_password, exporter.password):
+        assert secret not in argv
     password_file = next(a for a in argv.split("\0") if a.startswith("-redis.password-file="))
     assert os.stat(password_file.split("=", 1)[1]).st_mode & 0o777 == 0o600
 
