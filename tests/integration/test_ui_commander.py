@@ -22,7 +22,7 @@ import httpx
 import pytest
 import redis
 
-from redisops.observe.commander import Commander
+from redisops.observe.commander import Commander, find_tool
 from redisops.runtime.processes import is_alive
 from redisops.testing import Topology, assert_eventually
 
@@ -159,6 +159,32 @@ def test_ui_connects_everything_with_no_secret_in_sight(topo: Topology, commande
     assert stopped == {"stopped": True, "pid": pid}
     assert not is_alive(pid)
     assert not config_file.exists()  # it held the passwords
+
+
+def test_ui_follows_the_group_to_its_new_master(tmp_path: Path) -> None:
+    """Connected through the sentinels, not to a fixed node: after a failover the UI shows the new master's keys."""
+    assert COMMANDER_PACKAGE.is_dir(), "Redis Commander is not installed: run `make commander`"
+    with Topology.start(tmp_path, cluster=False, replicas=1, down_after_ms=1000) as group:
+        ui = Commander(group.plan, group.secrets, group.deployment.runtime.state_dir)
+        try:
+            started = ui.start(find_tool([REPO]), free_port())
+            assert started.all_connected, started.connections
+            old = group.node("mymaster-0").address
+            group.kill("mymaster-0")
+            sentinel = group.client("mymaster-sentinel-0")
+
+            def promoted() -> str:
+                host, port = sentinel.sentinel_get_master_addr_by_name("mymaster")
+                assert (host, int(port)) != (old.host, old.port), "no failover yet"
+                return next(n.name for n in group.plan.groups[0].redis if n.address.port == int(port))
+
+            new_master = assert_eventually(promoted, within=30, interval=0.2)
+            prefix = f"ui-{uuid.uuid4().hex[:8]}:"
+            group.client(new_master).set(f"{prefix}after-failover", "written to the new master")
+            assert_eventually(lambda: ui_keys(started.state.url, "mymaster (sentinels)", prefix)
+                              == [f"{prefix}after-failover"], within=30, interval=0.5)
+        finally:
+            ui.stop()
 
 
 def test_port_in_use_is_one_line(topo: Topology, commander: Commander) -> None:
