@@ -24,7 +24,7 @@ from redisops.lifecycle import Deployment
 
 BIN = Path(sys.executable).parent / "redisops"
 #: kinds of the records a stream prints, besides the command paths (docs/json.md)
-STREAM_KINDS = {"watch.cycle", "watch.incident", "watch.backup"}
+STREAM_KINDS = {"watch.cycle", "watch.incident", "watch.backup", "logs.scan.finding", "logs.scan.incident"}
 
 
 def run(*args: str, stdin: Any = subprocess.DEVNULL) -> subprocess.CompletedProcess[str]:
