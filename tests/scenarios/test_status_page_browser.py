@@ -1,7 +1,8 @@
 """The status page in a real browser (headless Debian chromium through Playwright), on a desktop and a phone-sized
-screen: it shows the group's master; kill -9 the master and, without a reload, both screens show the master the
-sentinels elected, the old one down, and the failover incident with its timeline; restart the old master and it
-shows as a replica.  The phone layout never scrolls sideways.
+screen: it shows the group's master and the cluster's shards; kill -9 the group's master (and a cluster master) and,
+without a reload, both screens show the master the sentinels elected, the old one down, and the failover incident
+with its timeline, and the shard under the replica that took it over; restart the old masters and they show as
+replicas.  The phone layout never scrolls sideways.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from alert_endpoints import free_port
 
 from redisops.daemon import Daemon
@@ -31,7 +33,7 @@ SHOWN_MS = 30_000
 
 @pytest.fixture
 def topo(tmp_path: Path) -> Iterator[Topology]:
-    with Topology.start(tmp_path, cluster=False, down_after_ms=1000) as topology:
+    with Topology.start(tmp_path, cluster=True, down_after_ms=1000, node_timeout_ms=1000) as topology:
         yield topology
 
 
@@ -78,9 +80,13 @@ def test_the_page_shows_the_new_master_and_the_failover(topo: Topology, browser:
         expect(master(tab)).to_have_text(old, timeout=SHOWN_MS)
         expect(tab.locator("#verdict")).to_have_text("ok", timeout=SHOWN_MS)
     expect(desk.locator("#no-incidents")).to_be_visible()
+    old_shard = slot_owner(topo)
+    expect(desk.locator('[data-cluster="main"] .shard[data-master]')).to_have_count(3)
+    expect(desk.locator(f'[data-cluster="main"] .shard[data-master="{old_shard}"]')).to_have_count(1)
 
     killed_at = time.monotonic()
     topo.kill("mymaster-0")
+    topo.kill(next(f"main-{i}" for i in range(6) if str(topo.node(f"main-{i}").address) == old_shard))
     # a loaded machine may fail the new master over once more (down-after is 1 s): the page must show the master
     # the sentinels agree on now, and the failover away from the killed one
     title = re.compile(rf"^mymaster failed over from {re.escape(old)} to 127\.0\.0\.1:\d+$")
@@ -100,6 +106,9 @@ def test_the_page_shows_the_new_master_and_the_failover(topo: Topology, browser:
     desk.wait_for_timeout(1500)  # two more polls redraw the list: the timeline the reader opened stays open
     expect(timeline).to_be_visible()
 
+    for tab in (desk, phone):  # the shard of slot 0 under the master the cluster says owns it now
+        assert_eventually(lambda tab=tab: shows_slot_owner(topo, tab, old_shard), within=SHOWN_MS / 1000)
+
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
     box = master(phone).bounding_box()
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, box
@@ -111,6 +120,8 @@ def test_the_page_shows_the_new_master_and_the_failover(topo: Topology, browser:
     for tab in (desk, phone):
         expect(tab.locator(f'[data-group="mymaster"] tr[data-node="{old}"]')).to_have_attribute(
             "data-role", "replica", timeout=SHOWN_MS)
+        expect(tab.locator(f'[data-cluster="main"] .shard li[data-node="{old_shard}"]')).to_have_count(
+            1, timeout=SHOWN_MS)  # back as a replica
     assert_eventually(lambda: shows_elected(topo, desk, old), within=SHOWN_MS / 1000)
     assert errors == []
 
@@ -129,6 +140,31 @@ def shows_elected(topo: Topology, tab: Any, old: str) -> str:
     shown = master(tab).inner_text(timeout=5000)
     assert shown == elected(topo, old), shown
     return shown
+
+
+def slot_owner(topo: Topology) -> str:
+    """The master of slot 0, as the cluster says (CLUSTER SLOTS of the first node that answers)."""
+    for name in (f"main-{i}" for i in range(6)):
+        try:
+            with topo.client(name) as node:
+                slots = node.execute_command("CLUSTER", "SLOTS")
+        except redis.ConnectionError:  # the killed one
+            continue
+        for start, end, owner, *_ in slots:
+            if int(start) <= 0 <= int(end):
+                host = owner[0].decode() if isinstance(owner[0], bytes) else owner[0]
+                return f"{host}:{int(owner[1])}"
+        raise AssertionError(f"{name}: nobody owns slot 0")
+    raise AssertionError("no cluster node answers")
+
+
+def shows_slot_owner(topo: Topology, tab: Any, old: str) -> None:
+    """The page lists the master of slot 0 as a shard, once it is not ``old``, which is no shard's master."""
+    owner = slot_owner(topo)
+    assert owner != old, "slot 0 not failed over yet"
+    masters = tab.locator('[data-cluster="main"] .shard[data-master]').evaluate_all(
+        "shards => shards.map(s => s.dataset.master)")
+    assert owner in masters and old not in masters, (owner, masters)
 
 
 def elected(topo: Topology, old: str) -> str:

@@ -132,9 +132,11 @@ function clusterNode(row) {
 }
 
 function clusterCard(cluster) {
-  const masters = cluster.nodes.filter((r) => r.role === "master");
+  // a shard: a master owning slots, or an empty one that answers (a node just added); a failed master whose
+  // slots a replica took over is listed with the other nodes, not as a shard
+  const masters = cluster.nodes.filter((r) => r.role === "master" && (r.slots || r.reachable));
   const replicasOf = (id) => cluster.nodes.filter((r) => r.role !== "master" && r.master_id === id);
-  const orphans = cluster.nodes.filter((r) => r.role !== "master" && !masters.some((m) => m.id === r.master_id));
+  const orphans = cluster.nodes.filter((r) => !masters.includes(r) && !masters.some((m) => m.id === r.master_id));
   const shards = masters.map((m, i) => el("div", { class: "shard", "data-shard": m.id || "", "data-master": m.address },
     el("h3", {}, `shard ${i + 1}: `, el("span", { class: "master" }, clusterNode(m))),
     el("div", { class: "slots", text: `${slots(m.slots)} · ${str(m.keys ?? "?")} keys` }),
