@@ -149,6 +149,14 @@ def test_ui_connects_everything_with_no_secret_in_sight(topo: Topology, commande
     again = cli_json.data(cli("ui", "-f", str(topo.spec_file), "--json").stdout, "ui")
     assert (again["already_running"], again["pid"], again["port"]) == (True, pid, port)
 
+    # another port: the UI moves there
+    moved_port = free_port()
+    moved = cli_json.data(cli("ui", "-f", str(topo.spec_file), "--port", str(moved_port), "--json").stdout, "ui")
+    assert (moved["already_running"], moved["port"]) == (False, moved_port)
+    assert not is_alive(pid)
+    pid, url = moved["pid"], moved["url"]
+    assert ui_keys(url, "mymaster (sentinels)", prefix) == [group_key]
+
     # the nodes stop and start again (`redisops down` + `up`): the UI reconnects by itself
     topo.stop()
     topo.up()
@@ -187,7 +195,8 @@ def test_ui_follows_the_group_to_its_new_master(tmp_path: Path) -> None:
             ui.stop()
 
 
-def test_port_in_use_is_one_line(topo: Topology, commander: Commander) -> None:
+def test_port_in_use_is_one_line_and_keeps_the_running_ui(topo: Topology, commander: Commander) -> None:
+    running = commander.start(find_tool([REPO]), free_port()).state
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -197,7 +206,7 @@ def test_port_in_use_is_one_line(topo: Topology, commander: Commander) -> None:
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
     assert f"127.0.0.1:{port}" in lines[0] and "already in use" in lines[0] and "--port" in lines[0], lines[0]
-    assert commander.running() is None
+    assert commander.running() == running  # asked to move to a taken port, it stays where it was
 
 
 def test_missing_node_and_missing_commander_say_how_to_install(tmp_path: Path) -> None:

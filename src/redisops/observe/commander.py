@@ -266,11 +266,10 @@ class Commander:
         current = self.running()
         if current is not None and port in (None, current.port):
             return StartResult(current, True, self.wait_connected(current, connect_timeout))
+        port = DEFAULT_PORT if port is None else port
+        self._wait_port_free(port)  # before stopping the running one: a taken port leaves it running
         if current is not None:
             self.stop()
-        port = DEFAULT_PORT if port is None else port
-        if not port_is_free(HOST, port):
-            raise UIPortInUseError(port, port_owner(port))
         self._write_config(port)
         state = self._spawn(tool, port)
         self._wait_listening(state, timeout)
@@ -341,6 +340,16 @@ class Commander:
         state = UIState(proc.pid, started or 0, port, tool.version)
         write_private(self.pid_path, json.dumps(asdict(state)) + "\n")
         return state
+
+    def _wait_port_free(self, port: int, grace: float = 3.0) -> None:
+        """A port a live process listens on fails at once; one busy with no listener (a socket of a process
+        that just exited, still closing) is waited for a moment."""
+        deadline = self.clock.now() + grace
+        while not port_is_free(HOST, port):
+            owner = port_owner(port)
+            if owner is not None or self.clock.now() >= deadline:
+                raise UIPortInUseError(port, owner)
+            self.clock.sleep(0.05)
 
     def _wait_listening(self, state: UIState, timeout: float) -> None:
         deadline = self.clock.now() + timeout
