@@ -328,3 +328,42 @@ def test_prometheus_evaluates_the_rules_on_the_live_topology(topo: Topology, pro
     finally:
         topo.up()  # the module's topology whole again for whatever runs next
 
+
+
+def current_master(topo: Topology) -> str:
+    """The name of the node the group's first sentinel names as master."""
+    client = topo.client("mymaster-sentinel-0")
+    try:
+        host, port = client.sentinel_get_master_addr_by_name("mymaster")
+    finally:
+        client.close()
+    return next(n.name for n in topo.plan.nodes if (n.address.host, n.address.port) == (host, int(port)))
+
+
+@pytest.mark.slow
+def test_prometheus_sees_a_sentinel_failover(topo: Topology, prometheus: Prometheus) -> None:
+    """Killing the group's master fires the two failover rules (the sentinels' new master address, the replica's
+    promotion) for that group only; a split brain it is not."""
+    old = current_master(topo)
+    at, _ = assert_eventually(lambda: prometheus.scraped("count(redis_up == 1)"), within=20)
+    assert_eventually(lambda: prometheus.evaluated_after(at), within=10)
+    before = prometheus.active()
+    assert {"RedisSentinelMasterChanged", "RedisReplicaPromoted"} & set(before) == set(), before
+
+    def failed_over() -> dict[str, list[dict[str, str]]]:
+        new = current_master(topo)
+        assert new != old, "no failover yet"
+        active = prometheus.active()
+        changed = [(a["redis_group"], a["master_name"], a["state"]) for a in active.get("RedisSentinelMasterChanged", [])]
+        assert changed == [("mymaster", "mymaster", "firing")], active
+        promoted = [(a["instance"], a["redis_group"]) for a in active.get("RedisReplicaPromoted", [])]
+        assert promoted == [(target(topo.node(new)), "mymaster")], active
+        assert target(topo.node(old)) in [a["instance"] for a in active.get("RedisNodeDown", [])], active
+        return active
+
+    try:
+        topo.kill(old)
+        after = assert_eventually(failed_over, within=45)
+        assert {"RedisTwoMastersInGroup", "RedisopsSplitBrain", "RedisClusterStateNotOk"} & set(after) == set(), after
+    finally:
+        topo.up()  # the old master comes back as a replica
