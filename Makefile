@@ -42,13 +42,17 @@ up: bootstrap commander ## install, init a spec if there is none, start it, prin
 	    echo "the watcher did not start; see .redisops/watch.log" >&2; rm -f $(WATCH_PID); exit 1; \
 	  fi; \
 	fi
+	@# Prometheus, redis_exporter and Alertmanager on loopback (URLs printed); exit 1 = a target down (its table says which)
+	@$(REDISOPS) monitor up -f $(SPEC) || [ $$? -eq 1 ]
 
 # `down` waits for the watcher to exit, so a script checking right after `make down` no longer sees it.  On SIGTERM
 # the watcher gives a running backup up to 30 s and its alert channels 5 s (redisops/daemon), hence the bound; one still
 # alive after it is hung, and is killed so that the nodes still stop.  Usually it exits within a second.
 WATCH_STOP_S ?= 40
 
-down: ## stop the watcher (waiting until it has exited) and every node of the spec (data kept; `redisops down --purge` deletes it)
+down: ## stop the monitoring stack, the watcher (waiting until it has exited) and every node of the spec (data kept; `redisops down --purge` deletes it)
+	@# the monitoring first, so that Alertmanager does not page about nodes stopped on purpose
+	@if [ -x $(REDISOPS) ] && [ -f $(SPEC) ]; then $(REDISOPS) monitor down -f $(SPEC); fi
 	@if [ -f $(WATCH_PID) ]; then \
 	  pid=$$(cat $(WATCH_PID)); \
 	  if kill $$pid 2>/dev/null; then \

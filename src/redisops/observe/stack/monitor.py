@@ -252,8 +252,8 @@ class Monitor:
 
     def _wait_targets(self, deadline: float) -> list[Target]:
         """Poll Prometheus' targets until every one is up, or until each was scraped and those down stayed
-        down for two more scrape intervals (a dead node will not come up by waiting), or the deadline."""
-        grace = 2 * self.spec.monitor.scrape_interval_s + 1.0
+        down for one more scrape interval (a dead node will not come up by waiting), or the deadline."""
+        grace = self.spec.monitor.scrape_interval_s + 0.5
         settled_at: float | None = None
         targets: list[Target] = []
         while True:
