@@ -191,3 +191,12 @@ def test_the_runbook_links_lead_somewhere() -> None:
             headings = re.findall(r"^#+ (.+)$", target.read_text(), re.M)
             slugs = {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-") for h in headings}
             assert anchor in slugs, f"{page} has no heading #{anchor}"
+
+
+def test_the_docs_table_says_what_the_rules_do() -> None:
+    """docs/alerts-rules.md's table gives each rule's 'for' and severity as the rule file has them."""
+    rows = {m[0]: (m[1], m[2]) for m in re.findall(r"^\| `(\w+)` \| .+ \| ([^|]+?) \| (critical|warning) \|$",
+                                                   DOCS.read_text(), re.M)}
+    assert set(rows) == {r["alert"] for r in rules()}
+    for rule in rules():
+        assert rows[rule["alert"]] == (rule.get("for", "–"), rule["labels"]["severity"]), rule["alert"]
