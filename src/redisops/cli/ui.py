@@ -36,11 +36,9 @@ def ui(
     """
 
     def body(ctx: Ctx) -> Result:
-        from redisops.lifecycle import Deployment
         from redisops.observe.commander import Commander
 
-        dep = Deployment.open(ctx.file)
-        commander = Commander(dep.plan, dep.secrets, dep.runtime.state_dir)
+        commander = Commander.open(ctx.file)
         if stop:
             if port is not None:
                 raise UsageError("--stop takes no --port", hint="run `redisops ui --stop`")
