@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from redisops.clock import Clock, SystemClock
-from redisops.errors import EnvironmentProblem, PortInUseError, StartupError
+from redisops.errors import EnvironmentProblem, PortInUseError, StartupError, StateDirError
 from redisops.runtime.plan import Plan, build_plan
 from redisops.runtime.processes import is_alive, is_listening, port_is_free, port_owner, process_started
 from redisops.spec.load import load
@@ -324,11 +324,14 @@ class Commander:
 
     # --- internals ------------------------------------------------------------------
     def _write_config(self, port: int) -> None:
-        self.config_path.parent.mkdir(parents=True, exist_ok=True)
-        for directory in (self.dir, self.config_path.parent):
-            directory.chmod(0o700)
         config = commander_config(self.plan, self.secrets, port)
-        write_private(self.config_path, json.dumps(config, indent=2) + "\n")
+        try:
+            self.config_path.parent.mkdir(parents=True, exist_ok=True)
+            for directory in (self.dir, self.config_path.parent):
+                directory.chmod(0o700)
+            write_private(self.config_path, json.dumps(config, indent=2) + "\n")
+        except OSError as exc:
+            raise StateDirError(str(self.dir), exc.strerror or str(exc)) from exc
 
     def _environment(self, tool: CommanderTool) -> dict[str, str]:
         """Only what it needs: the caller's PORT, REDIS_*, NODE_CONFIG... would override our config."""
@@ -342,7 +345,7 @@ class Commander:
 
     def _spawn(self, tool: CommanderTool, port: int) -> UIState:
         argv = [tool.node, str(tool.script), "--address", HOST, "--port", str(port)]
-        log = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        log = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # this run's log only
         try:
             proc = subprocess.Popen(argv, env=self._environment(tool), cwd=self.dir, stdin=subprocess.DEVNULL,
                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
