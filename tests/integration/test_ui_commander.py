@@ -62,10 +62,10 @@ def listening_addresses(port: int) -> set[str]:
 def ui_keys(url: str, label: str, prefix: str) -> list[str]:
     """The keys Redis Commander's key tree shows under ``prefix`` for the connection labelled ``label`` (for a
     cluster it asks every master)."""
-    info = httpx.get(f"{url}apiv2/server/info", timeout=5).json()["data"]
+    info = httpx.get(f"{url}apiv2/server/info", timeout=5, trust_env=False).json()["data"]
     ids = [c["connectionId"] for c in info if c["label"] == label]
     assert ids, [c["label"] for c in info]
-    reply = httpx.get(f"{url}apiv1/keystree/{ids[0]}/{prefix}", timeout=5)
+    reply = httpx.get(f"{url}apiv1/keystree/{ids[0]}/{prefix}", timeout=5, trust_env=False)
     assert reply.status_code == 200, reply.text
     return [prefix + item["keyName"] for item in reply.json()["data"] if not item.get("children")]
 

@@ -39,7 +39,14 @@ from typing import Any
 from redisops.clock import Clock, SystemClock
 from redisops.errors import EnvironmentProblem, PortInUseError, StartupError, StateDirError
 from redisops.runtime.plan import Plan, build_plan
-from redisops.runtime.processes import is_alive, is_listening, port_is_free, port_owner, process_started
+from redisops.runtime.processes import (
+    is_alive,
+    is_listening,
+    port_is_free,
+    port_owner,
+    process_started,
+    send_signal,
+)
 from redisops.spec.load import load
 from redisops.spec.secrets import Secrets, load_secrets, write_private
 
@@ -291,9 +298,9 @@ class Commander:
         """SIGTERM, then SIGKILL after ``timeout``; the config (it holds passwords) goes with it."""
         state = self.running()
         if state is not None:
-            os.kill(state.pid, signal.SIGTERM)
+            send_signal(state.pid, signal.SIGTERM)
             if not self._wait_gone(state.pid, timeout):
-                os.kill(state.pid, signal.SIGKILL)
+                send_signal(state.pid, signal.SIGKILL)
                 self._wait_gone(state.pid, 5.0)
         self.pid_path.unlink(missing_ok=True)
         self.config_path.unlink(missing_ok=True)
@@ -304,7 +311,8 @@ class Commander:
         import httpx
 
         try:
-            reply = httpx.get(f"{state.url}apiv2/server/info", timeout=3.0)
+            # trust_env=False: an HTTP_PROXY of the caller's must not carry a loopback request elsewhere
+            reply = httpx.get(f"{state.url}apiv2/server/info", timeout=3.0, trust_env=False)
             entries = reply.json().get("data", [])
         except (httpx.HTTPError, ValueError, AttributeError):
             return ()
