@@ -148,6 +148,23 @@ def test_second_up_leaves_the_running_stack_alone(stack: Stack) -> None:
     assert {s.name: s.pid() for s in stack.monitor.services()} == pids
 
 
+def test_changed_spec_reloads_prometheus_and_keeps_the_rest(stack: Stack) -> None:
+    spec = yaml.safe_load(stack.spec_file.read_text())
+    spec["monitor"]["evaluation_interval_s"] = 0.5
+    stack.spec_file.write_text(yaml.safe_dump(spec, sort_keys=False))
+    pids = {s.name: s.pid() for s in stack.monitor.services()}
+    done = cli("monitor", "up", "--json", spec=stack.spec_file)
+    assert done.returncode == 0, done.stderr
+    assert data(done.stdout)["services"] == {"redis_exporter": "already running", "alertmanager": "already running",
+                                             "prometheus": "reloaded"}
+    assert {s.name: s.pid() for s in stack.monitor.services()} == pids
+
+    def reloaded() -> None:
+        assert "evaluation_interval: 500ms" in stack.monitor._api("/api/v1/status/config")["yaml"]
+
+    assert_eventually(reloaded, within=10, interval=0.2)
+
+
 def test_status_names_a_dead_node_and_sees_it_back_after_restart(stack: Stack) -> None:
     """A killed replica and a killed sentinel are down, with the node's own reason; restarted from their configs
     they are scraped again: the exporter user was persisted into redis.conf and sentinel.conf."""
@@ -175,7 +192,8 @@ def test_status_names_a_dead_node_and_sees_it_back_after_restart(stack: Stack) -
 
 
 def test_master_down_alert_reaches_a_webhook_through_alertmanager(stack: Stack) -> None:
-    """Point 3 of the issue: exporter -> Prometheus rule -> Alertmanager -> a local webhook receiver."""
+    """Point 3 of the issue: exporter -> Prometheus rule -> Alertmanager -> a local webhook receiver, for the
+    node going down (the test's rule, at once) and for the failover that follows (the shipped rule)."""
     master = stack.topo.node("mymaster-0")
     with stack.topo.client("mymaster-0") as client:
         assert client.info("replication")["role"] == "master"
@@ -194,6 +212,13 @@ def test_master_down_alert_reaches_a_webhook_through_alertmanager(stack: Stack) 
     body = assert_eventually(alert_delivered, within=30, interval=0.5)
     assert body["version"] == "4" and body["receiver"] == "webhook"
     assert body["commonLabels"]["redis_group"] == "mymaster"
+
+    def failover_alert() -> None:  # the shipped rule, once the sentinels have elected another master
+        names = {(a["labels"].get("alertname"), a["labels"].get("master_name"), a["status"])
+                 for r in list(stack.endpoint.requests) for a in r.json().get("alerts", [])}
+        assert ("RedisSentinelMasterChanged", "mymaster", "firing") in names, names
+
+    assert_eventually(failover_alert, within=40, interval=0.5)
 
 
 def test_down_stops_every_process(stack: Stack) -> None:

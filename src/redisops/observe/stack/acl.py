@@ -73,8 +73,8 @@ def ensure_user(address: Address, kind: NodeKind, admin_password: str, user: str
                 client.execute_command("CONFIG", "REWRITE")
     except redis.AuthenticationError:
         return AclOutcome(address, "failed", "the admin password was refused")
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
-        return AclOutcome(address, "failed", f"unreachable ({type(exc).__name__})")
+    except (redis.ConnectionError, redis.TimeoutError):
+        return AclOutcome(address, "failed", "the node does not answer")
     except redis.ResponseError as exc:
         return AclOutcome(address, "failed", str(exc).split("\n")[0][:200])
     return AclOutcome(address, "updated" if current is not None else "created")

@@ -351,7 +351,10 @@ class Monitor:
 
 
 def _acl_line(outcome: AclOutcome) -> str:
-    return f"{outcome.address}: {outcome.action}" + (f" ({outcome.detail})" if outcome.detail else "")
+    if outcome.action == "failed":
+        return f"exporter user not set on {outcome.address}: {outcome.detail} (run `redisops monitor up` again " \
+               "once it runs)"
+    return f"{outcome.address}: {outcome.action}"
 
 
 def _yaml(data: dict[str, Any]) -> str:
