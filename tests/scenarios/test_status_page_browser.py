@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -65,9 +66,10 @@ def page_url(topo: Topology) -> Iterator[str]:
     assert running.error is None, running.error
 
 
-def test_the_page_shows_the_new_master_and_the_failover(topo: Topology, browser: Any, page_url: str) -> None:
-    from playwright.sync_api import expect
-
+@pytest.fixture
+def screens(browser: Any, page_url: str, tmp_path: Path) -> Iterator[tuple[Any, Any, list[str]]]:
+    """The page open on a desktop and on a phone, and the script errors they report; screenshots of both are
+    left in the test's temp dir at the end (its path is printed: a failing run shows it)."""
     errors: list[str] = []
     desk = browser.new_page(viewport={"width": 1280, "height": 900})
     phone = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=3, is_mobile=True,
@@ -75,6 +77,19 @@ def test_the_page_shows_the_new_master_and_the_failover(topo: Topology, browser:
     for tab in (desk, phone):
         tab.on("pageerror", lambda exc: errors.append(str(exc)))
         tab.goto(page_url)
+    try:
+        yield desk, phone, errors
+    finally:
+        for name, tab in (("desktop", desk), ("phone", phone)):
+            with suppress(Exception):
+                tab.screenshot(path=str(tmp_path / f"status-page-{name}.png"), full_page=True, timeout=5000)
+        print(f"\nscreenshots of the status page: {tmp_path}")
+
+
+def test_the_page_shows_the_new_master_and_the_failover(topo: Topology, screens: tuple[Any, Any, list[str]]) -> None:
+    from playwright.sync_api import expect
+
+    desk, phone, errors = screens
     old = str(topo.node("mymaster-0").address)
     for tab in (desk, phone):
         expect(master(tab)).to_have_text(old, timeout=SHOWN_MS)
