@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import queue
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -84,3 +86,30 @@ def test_bad_input_is_one_line(topo: Topology, tmp_path: Path) -> None:
         done = cli(*args, spec=topo.spec_file)
         assert done.returncode == 2, (args, done.stdout, done.stderr)
         assert fragment in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_follow_streams_findings_and_the_failover(tmp_path: Path) -> None:
+    """`--follow --since` first reports what a file holds (the corpus: a sentinel's log of two failovers)."""
+    corpus = Path(__file__).resolve().parents[1] / "logs_corpus" / "run1" / "mymaster-sentinel-0.log"
+    log = tmp_path / "sentinel.log"
+    log.write_bytes(corpus.read_bytes())
+    proc = subprocess.Popen([*REDISOPS, "logs", "scan", str(log), "--follow", "--since", "100000d", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    assert proc.stdout is not None
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout or ()], daemon=True).start()
+    try:
+        kinds: list[str] = []
+        incidents: list[dict[str, Any]] = []
+        for _ in range(200):  # the file holds fewer findings than that
+            kind, data = cli_json.record(lines.get(timeout=30))
+            kinds.append(kind)
+            if kind == "logs.scan.incident":
+                incidents.append(data)
+            if len(incidents) == 2:
+                break
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert kinds[0] == "logs.scan.finding"
+    assert [i["new_master"] for i in incidents] == ["127.0.0.1:11851", "127.0.0.1:11852"]

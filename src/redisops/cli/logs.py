@@ -50,7 +50,7 @@ def scan_cmd(files: list[Path] = _FILES,
         cutoff = None if since is None else datetime.now() - parse_duration(since)
         sources = _sources(ctx, files or [])
         if follow:
-            return _follow(ctx, sources, cutoff is not None)
+            return _follow(ctx, sources, cutoff)
         report = scan(sources, ScanOptions(cutoff, threshold, SpikeRule(window_s=window)))
         return Result(report.to_dict(), lambda out: _render(out, report), report.exit_code)
 
@@ -65,14 +65,14 @@ def _sources(ctx: Ctx, files: list[Path]) -> list[LogSource]:
     return spec_sources(ctx.load_spec(), ctx.file)
 
 
-def _follow(ctx: Ctx, sources: list[LogSource], from_start: bool) -> Result:
+def _follow(ctx: Ctx, sources: list[LogSource], since: datetime | None) -> Result:
     from redisops.observe.logs import Finding, follow
 
     live = [s for s in sources if s.path.is_file()]
     if not live:
         raise UsageError("no log file to follow", hint="start the nodes with `redisops up`, or pass log files")
     ctx.err.print(f"following {plural(len(live), 'log')}; Ctrl-C stops")
-    for event in follow(live, lambda: False, from_start=from_start):
+    for event in follow(live, lambda: False, since=since):
         if isinstance(event, Finding):
             if ctx.json:
                 ctx.line(event.to_dict(), "finding")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from redisops.clock import Clock, SystemClock
 from redisops.observe.logs.findings import Finding, find_in
@@ -45,13 +46,14 @@ class _Tail:
         return data[:cut]
 
 
-def follow(sources: Sequence[LogSource], stop: Callable[[], bool], *, from_start: bool = False,
+def follow(sources: Sequence[LogSource], stop: Callable[[], bool], *, since: datetime | None = None,
            poll_s: float = 0.5, clock: Clock | None = None) -> Iterator[Event]:
     """Findings as they are written, and each failover incident once it has switched master.
 
-    Runs until ``stop()`` is true (checked every poll).  ``from_start``: read what the
-    files already hold first (else only what is written from now on).
+    Runs until ``stop()`` is true (checked every poll).  ``since``: first report what the
+    files already hold from that time on (else only what is written from now on).
     """
+    from_start = since is not None
     clock = clock or SystemClock()
     tails = [_Tail(s, 0) if from_start else _at_end(s) for s in sources]
     correlator, announced = Correlator(), set()
@@ -61,6 +63,8 @@ def follow(sources: Sequence[LogSource], stop: Callable[[], bool], *, from_start
             if not chunk:
                 continue
             for finding in find_in(chunk, tail.source.name, first_line=tail.line):
+                if since is not None and finding.time < since:
+                    continue
                 correlator.step(finding)
                 yield finding
             tail.line += chunk.count(b"\n")
