@@ -1,8 +1,8 @@
 """The status page over HTTP, served by a real daemon watching a real Sentinel group and cluster:
 ``/api/status`` is the live topology (the report ``status --json`` prints) and the incidents as the watcher hands
 them, kept after they resolve; nothing secret is served; a request naming a foreign host is refused while
-``/metrics`` answers as before; ``redisops dashboard`` finds the page, says clearly when there is none, and
-``--serve`` runs one without a watcher.
+``/metrics`` answers as before; the page follows a full ``down`` + ``up``; ``redisops dashboard`` finds the page,
+says clearly when there is none, and ``--serve`` runs one without a watcher.
 """
 
 from __future__ import annotations
@@ -145,6 +145,20 @@ def test_an_incident_shows_while_firing_and_stays_when_resolved(topo: Topology, 
     assert_eventually(lambda: healthy(page), within=15)
 
 
+def test_the_page_follows_a_full_down_and_up(topo: Topology, page: int) -> None:
+    """``redisops down`` + ``up`` under a running watcher: the page shows everything down, then the same
+    deployment healthy again, with no restart of the watcher or reload of the page."""
+    topo.stop()
+    try:
+        doc = assert_eventually(lambda: verdict(page, "down"), within=20)
+        assert not any(n["reachable"] for n in doc["status"]["groups"][0]["nodes"])
+    finally:
+        topo.up()
+    doc = assert_eventually(lambda: healthy(page), within=30)
+    assert doc["status"]["groups"][0]["master"] in {address(topo, f"mymaster-{i}") for i in range(3)}
+    assert doc["status"]["clusters"][0]["slots_covered"] == 16384
+
+
 # --- redisops dashboard ---------------------------------------------------------------------------------
 
 
@@ -207,6 +221,12 @@ def roles(part: dict[str, Any]) -> dict[str, str]:
 def healthy(port: int) -> dict[str, Any]:
     doc = polled(port)
     assert doc["status"]["health"] == "ok", doc["status"]["reasons"]
+    return doc
+
+
+def verdict(port: int, health: str) -> dict[str, Any]:
+    doc = polled(port)
+    assert doc["status"]["health"] == health, doc["status"]["reasons"]
     return doc
 
 
