@@ -5,8 +5,11 @@ rate spikes, follow mode."""
 
 from __future__ import annotations
 
+import importlib
 from datetime import datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 from redisops.clock import FakeClock
 from redisops.observe.logs import Finding, Incident, LogSource, ScanOptions, SpikeRule, follow, scan
@@ -131,3 +134,22 @@ def test_follow_reads_new_lines_and_announces_the_failover(tmp_path: Path) -> No
     assert [i.new_master for i in incidents] == ["127.0.0.1:11851", "127.0.0.1:11852"]
     assert findings[0].line > 5 and "+sdown" in findings[0].message  # from the end: old lines are not re-read
     assert clock.slept == [0.5] * 6
+
+
+def test_small_chunks_give_the_same_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pieces cut at line ends, a line longer than a piece, no final newline: the same findings and line numbers."""
+    big = tmp_path / "big.log"
+    parts = [p.read_bytes() for p in sorted(RUN1.glob("mymaster-*.log"))]
+    long_line = b"27787:M 03 Dec 2026 13:32:59.000 # Client id=9 " + b"x" * 10000 + b" closed for overcoming of " \
+                b"output buffer limits.\n"
+    big.write_bytes(b"".join(parts) + long_line + parts[0].rstrip(b"\n"))
+
+    def report() -> list[tuple[str, int, str]]:
+        return [(f.signature.id, f.line, f.message[:40]) for f in scan([LogSource("b", big)]).findings]
+
+    whole = report()
+    monkeypatch.setattr(importlib.import_module("redisops.observe.logs.scan"), "CHUNK", 4096)
+    assert report() == whole
+    lines = big.read_text().splitlines()
+    assert all(message in lines[line - 1] for _, line, message in whole)
+    assert ("clients.output-buffer", lines.index(long_line.decode().rstrip()) + 1) in [(s, n) for s, n, _ in whole]
