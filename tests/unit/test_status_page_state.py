@@ -5,6 +5,8 @@ wait of ``find_page`` on a fake clock."""
 from __future__ import annotations
 
 import json
+import socket
+import threading
 
 import pytest
 
@@ -12,7 +14,7 @@ from redisops.alerts.model import Incident, IncidentKind, Severity, TimelineEntr
 from redisops.clock import FakeClock
 from redisops.daemon.dashboard import find_page
 from redisops.daemon.page import StatusPage, loopback_host
-from redisops.errors import NodeUnreachableError
+from redisops.errors import EnvironmentProblem, NodeUnreachableError
 
 
 @pytest.mark.parametrize("host", [None, "127.0.0.1", "127.0.0.1:9122", "127.1.2.3:80", "localhost", "LOCALHOST:9122",
@@ -76,3 +78,26 @@ def test_find_page_waits_a_bounded_time_for_a_starting_watcher() -> None:
     with pytest.raises(NodeUnreachableError, match="no status page answers"):
         find_page(1, wait_s=2.0, clock=clock)  # port 1: nothing listens there
     assert 1.8 <= clock.t <= 2.2 and len(clock.slept) <= 11
+
+
+@pytest.mark.parametrize("reply", [b"-ERR unknown command\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi",
+                                   b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", b"HTTP/1.1 404 Not Found\r\n\r\n"])
+def test_another_program_on_the_port_is_named_as_such(reply: bytes) -> None:
+    """Not a redisops page (a Redis port, an HTML server, another JSON API): exit 2 with what to do, not a
+    traceback."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+
+        def answer() -> None:
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(reply)
+
+        thread = threading.Thread(target=answer, daemon=True)
+        thread.start()
+        with pytest.raises(EnvironmentProblem, match=f"127.0.0.1:{port} is not a redisops status page"):
+            find_page(port)
+        thread.join(timeout=5)

@@ -12,6 +12,7 @@ and no backups.
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.request
@@ -87,8 +88,8 @@ def _ask(port: int, host: str) -> PageFound:
         reason = getattr(exc, "reason", exc)
         raise NodeUnreachableError(f"{host}:{port}", f"no status page answers ({_reason(reason)})",
                                    hint=_START_HINT) from None
-    except ValueError:
-        raise _not_ours(host, port, "it does not answer JSON") from None
+    except (ValueError, http.client.HTTPException):  # garbage instead of HTTP, or a body that is not JSON
+        raise _not_ours(host, port, "it does not answer HTTP with JSON") from None
     if not isinstance(doc, dict) or "format" not in doc or "incidents" not in doc:
         raise _not_ours(host, port, "its answer is not the status page's")
     status = doc.get("status") or {}
