@@ -209,16 +209,18 @@ MATCHER: re.Pattern[bytes] = re.compile(
 LEVEL_AT, MESSAGE_AT = 28, 30
 
 
-_Bucket = tuple[tuple[int, Signature, "re.Pattern[bytes]"], ...]
+_Bucket = tuple[tuple[Signature, "re.Pattern[bytes]"], ...]
 
 
 def _buckets(sigs: list[Signature]) -> dict[int, _Bucket]:
-    """First byte of a message -> the signatures that can match it (with their table index); -1: any byte."""
-    out: dict[int, list[tuple[int, Signature, re.Pattern[bytes]]]] = defaultdict(list)
-    for sig in sigs:
-        first = _first_literal(sig.pattern)[-1:]
-        out[ord(first) if first else -1].append((SIGNATURES.index(sig), sig, re.compile(sig.pattern.encode())))
-    return {key: tuple(value) for key, value in out.items()}
+    """First byte of a message -> the signatures that can match it, in table order (catch-alls in every bucket)."""
+    compiled = [(sig, _first_literal(sig.pattern)[-1:], re.compile(sig.pattern.encode())) for sig in sigs]
+    anywhere = [(sig, pattern) for sig, first, pattern in compiled if not first]
+    firsts = {first for _, first, _ in compiled if first}
+    out = {ord(first): tuple((sig, pattern) for sig, f, pattern in compiled if f == first or not f)
+           for first in firsts}
+    out[-1] = tuple(anywhere)
+    return out
 
 
 _EACH = {ord(level): _buckets(sigs) for level, sigs in _per_level().items()}
@@ -233,9 +235,10 @@ def signature_of(buf: bytes, level: int, message_start: int) -> Signature | None
     buckets = _EACH.get(level)
     if buckets is None or message_start >= len(buf):
         return None
-    candidates = (*buckets.get(buf[message_start], ()), *buckets.get(-1, ()))
-    matched = [(index, sig) for index, sig, pattern in candidates if pattern.match(buf, message_start)]
-    return min(matched, key=lambda pair: pair[0])[1] if matched else None
+    for sig, pattern in buckets.get(buf[message_start], buckets[-1]):
+        if pattern.match(buf, message_start):
+            return sig
+    return None
 
 
 def grep_pattern() -> str:
