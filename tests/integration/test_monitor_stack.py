@@ -307,3 +307,24 @@ def test_promtool_and_amtool_accept_the_generated_configs(tmp_path: Path, monkey
         assert done.returncode == 0, done.stdout + done.stderr
     shipped = [p for p in monitor._rule_paths() if "/observe/rules/" in p]
     assert shipped == sorted(str(p) for p in (Path(monitor.rule_globs()[0]).parent).glob("*.yml"))
+
+
+def test_a_stack_whose_state_dir_was_deleted_is_still_ours(bare_spec: Path) -> None:
+    """``down --purge`` deletes ``.redisops/<name>/`` under a running stack: ``monitor up`` must not call its own
+    processes strangers on their ports, and ``monitor down`` must still stop them."""
+    import shutil
+
+    first = cli("monitor", "up", spec=bare_spec)
+    assert first.returncode == 1, first.stdout + first.stderr  # no node runs: their targets are down, the stack up
+    monitor = Monitor.open(bare_spec)
+    pids = {s.name: s.pid() for s in monitor.services()}
+    assert all(pids.values())
+    shutil.rmtree(monitor.directory)
+    again = cli("monitor", "up", "--json", spec=bare_spec)
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert set(data(again.stdout)["services"].values()) == {"restarted"}, again.stdout
+    assert all(not Path(f"/proc/{pid}").exists() or _zombie(pid) for pid in pids.values()), pids
+    shutil.rmtree(monitor.directory)
+    down = cli("monitor", "down", "--json", spec=bare_spec)
+    assert set(data(down.stdout)["services"].values()) == {"stopped"}, down.stdout
+    assert {s.name: s.pid() for s in monitor.services()} == dict.fromkeys(pids)

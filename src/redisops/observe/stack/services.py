@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -68,14 +69,33 @@ class Service:
 
     # --- state -------------------------------------------------------------------
     def pid(self) -> int | None:
-        """The pid when it runs and is ours."""
+        """The pid when it runs and is ours: named by the pid file, or else an orphan (below)."""
         try:
             pid = int((self.directory / PID_FILE).read_text().strip())
         except (OSError, ValueError):
-            return None
+            return self._orphan()
         if not is_alive(pid) or process_cwd(pid) != self.directory.resolve():
-            return None
+            return self._orphan()
         return pid
+
+    def _orphan(self) -> int | None:
+        """Our process without its pid file: the one on our port whose working directory is (or was) ours.
+
+        ``redisops down --purge`` deletes the state directory under a running
+        stack; the kernel then shows the process's cwd as ``<dir> (deleted)``.
+        Without this, the next ``monitor up`` would call our own Prometheus a
+        stranger holding the port, and ``monitor down`` could not stop it.
+        """
+        owner = port_owner(self.port)
+        if owner is None or "(pid " not in owner:
+            return None
+        pid = int(owner.rsplit("(pid ", 1)[1].rstrip(")"))
+        try:
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            return None
+        mine = str(self.directory.resolve())
+        return pid if cwd in (mine, f"{mine} (deleted)") and is_alive(pid) else None
 
     def fingerprint(self) -> str:
         digest = hashlib.sha256(json.dumps(self.argv).encode())
@@ -132,7 +152,7 @@ class Service:
     def wait_ready(self, clock: Clock, timeout: float) -> None:
         """Until ``ready_path`` answers 200; a process that exits meanwhile says why (the end of its log)."""
         deadline = clock.now() + timeout
-        with httpx.Client(timeout=1.0) as client:
+        with httpx.Client(timeout=1.0, verify=False) as client:  # plain HTTP on loopback: no CA bundle
             while True:
                 pid = self.pid()
                 if pid is None:
