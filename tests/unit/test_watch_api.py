@@ -15,8 +15,8 @@ def test_watcher_names_are_exported() -> None:
         getattr(redisops.ha, name)
 
 
-DAEMON_API = ["BackupRunner", "Daemon", "MetricsEndpoint", "back_up_sets", "backup_schedule", "log_to_file",
-              "spec_store"]
+DAEMON_API = ["BackupRunner", "Daemon", "MetricsEndpoint", "PageFound", "StatusPage", "back_up_sets", "backup_schedule",
+              "find_page", "log_to_file", "page_daemon", "spec_store"]
 
 
 def test_daemon_names_are_pinned() -> None:
