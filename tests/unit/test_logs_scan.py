@@ -144,12 +144,15 @@ def test_small_chunks_give_the_same_report(tmp_path: Path, monkeypatch: pytest.M
                 b"output buffer limits.\n"
     big.write_bytes(b"".join(parts) + long_line + parts[0].rstrip(b"\n"))
 
-    def report() -> list[tuple[str, int, str]]:
-        return [(f.signature.id, f.line, f.message[:40]) for f in scan([LogSource("b", big)]).findings]
+    def report(window_s: float = 60) -> list[tuple[str, int, str]]:
+        options = ScanOptions(spikes=SpikeRule(window_s=window_s))
+        return [(f.signature.id, f.line, f.message[:40]) for f in scan([LogSource("b", big)], options).findings]
 
     whole = report()
+    assert report(window_s=1) == whole  # line numbers counted from many window boundaries
     monkeypatch.setattr(importlib.import_module("redisops.observe.logs.scan"), "CHUNK", 4096)
     assert report() == whole
+    assert report(window_s=1) == whole
     lines = big.read_text().splitlines()
     assert all(message in lines[line - 1] for _, line, message in whole)
     assert ("clients.output-buffer", lines.index(long_line.decode().rstrip()) + 1) in [(s, n) for s, n, _ in whole]

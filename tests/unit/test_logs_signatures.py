@@ -166,3 +166,14 @@ def test_a_file_that_is_not_a_redis_log_is_refused(tmp_path: Path) -> None:
     empty = tmp_path / "empty.log"
     empty.write_text("")
     assert scan([LogSource("empty", empty)]).findings == []
+
+
+def test_public_surface_is_pinned() -> None:
+    import redisops.observe.logs as logs
+
+    assert sorted(logs.__all__) == [
+        "Correlator", "Finding", "Incident", "LogFormatError", "LogLine", "LogSource", "SIGNATURES", "ScanOptions",
+        "ScanReport", "Severity", "Signature", "Spike", "SpikeRule", "correlate", "file_sources", "find_in", "follow",
+        "grep_pattern", "parse_duration", "parse_line", "scan", "spec_sources"]
+    for name in logs.__all__:
+        getattr(logs, name)

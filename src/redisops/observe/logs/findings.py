@@ -7,7 +7,8 @@ matched, so the cost of a quiet line is the regex engine's, in C.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import bisect
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -41,9 +42,14 @@ class Finding:
                 "role": self.role, "message": self.message}
 
 
-def find_in(buf: bytes, source: str, *, start: int = 0, end: int | None = None,
-            first_line: int = 1) -> Iterator[Finding]:
+def find_in(buf: bytes, source: str, *, start: int = 0, end: int | None = None, first_line: int = 1,
+            checkpoints: Sequence[tuple[int, int]] = ()) -> Iterator[Finding]:
     """Findings in ``buf[start:end]``, which begins at line ``first_line`` of the file, in line order.
+
+    ``checkpoints``: ``(offset of a line start, its line number)`` known already (the
+    spike detector's window boundaries, sorted), so that numbering a finding counts
+    the newlines from the closest one instead of from the previous finding: the
+    buffer is not scanned a second time for line ends.
 
     A match counts only when it sits right after a line's Redis prefix, so text quoted
     inside a message never matches; a match ends inside its line, so there is one
@@ -51,6 +57,7 @@ def find_in(buf: bytes, source: str, *, start: int = 0, end: int | None = None,
     """
     end = len(buf) if end is None else end
     line_no, counted_to = first_line, start
+    offsets = [offset for offset, _ in checkpoints]
     for match in MATCHER.finditer(buf, start, end):
         at = match.start()
         line_start = buf.rfind(b"\n", start, at) + 1 if at > start else start
@@ -61,6 +68,9 @@ def find_in(buf: bytes, source: str, *, start: int = 0, end: int | None = None,
         signature = signature_of(buf, buf[at + LEVEL_AT], at + MESSAGE_AT)
         if when is None or signature is None:
             continue
+        closest = bisect.bisect_right(offsets, line_start) - 1
+        if closest >= 0 and offsets[closest] > counted_to:
+            counted_to, line_no = checkpoints[closest]
         line_no += buf.count(b"\n", counted_to, line_start)
         counted_to = line_start
         line_end = buf.find(b"\n", match.end(), end)

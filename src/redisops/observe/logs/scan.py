@@ -20,7 +20,7 @@ from redisops.observe.logs.findings import Finding, find_in
 from redisops.observe.logs.incidents import Incident, correlate
 from redisops.observe.logs.lines import check_format, first_at_or_after, time_at
 from redisops.observe.logs.signatures import SIGNATURES, Severity
-from redisops.observe.logs.spikes import Spike, SpikeRule, find_spikes, window_counts
+from redisops.observe.logs.spikes import Spike, SpikeRule, find_spikes, window_spans
 
 __all__ = ["CHUNK", "LogSource", "ScanOptions", "ScanReport", "file_sources", "parse_duration", "scan",
            "spec_sources"]
@@ -161,10 +161,16 @@ def _scan_file(source: LogSource, options: ScanOptions) -> tuple[list[Finding], 
         read += end - start
         if origin is None and (head := time_at(chunk, start, end)) is not None:
             origin = head[0]
-        findings.extend(find_in(chunk, source.name, start=start, end=end, first_line=line_no))
-        for lo, n in window_counts(chunk, window, start, end, origin=origin):
+        spans = window_spans(chunk, window, start, end, origin=origin)
+        checkpoints: list[tuple[int, int]] = []  # (offset of a window's first line, its line number)
+        number = line_no + (chunk.count(b"\n", start, spans[0][2]) if spans else 0)
+        for lo, n, offset in spans:
             counts[lo] = counts.get(lo, 0) + n
-            line_no += n
+            checkpoints.append((offset, number))
+            number += n
+        findings.extend(find_in(chunk, source.name, start=start, end=end, first_line=line_no,
+                                checkpoints=checkpoints))
+        line_no = number if spans else line_no + chunk.count(b"\n", start, end)
     return findings, sorted(counts.items()), read
 
 

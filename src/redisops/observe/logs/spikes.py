@@ -22,7 +22,7 @@ from typing import Any
 
 from redisops.observe.logs.lines import first_at_or_after, time_at
 
-__all__ = ["Spike", "SpikeRule", "find_spikes", "window_counts"]
+__all__ = ["Spike", "SpikeRule", "find_spikes", "window_counts", "window_spans"]
 
 
 @dataclass(frozen=True)
@@ -54,14 +54,20 @@ class Spike:
 
 def window_counts(buf: bytes, window: timedelta, start: int = 0, end: int | None = None,
                   origin: datetime | None = None) -> list[tuple[datetime, int]]:
-    """``(window start, lines)`` for every non-empty window of ``buf[start:end]``, in order.
+    """``(window start, lines)`` for every non-empty window of ``buf[start:end]``, in order."""
+    return [(lo, n) for lo, n, _ in window_spans(buf, window, start, end, origin)]
+
+
+def window_spans(buf: bytes, window: timedelta, start: int = 0, end: int | None = None,
+                 origin: datetime | None = None) -> list[tuple[datetime, int, int]]:
+    """``(window start, lines, offset of its first line)`` for every non-empty window of ``buf[start:end]``.
 
     Windows are aligned on ``origin`` (default: the first line's time), so the counts
     of consecutive chunks of one file add up; an empty stretch (a quiet hour) is
     skipped in one search.
     """
     end = len(buf) if end is None else end
-    out: list[tuple[datetime, int]] = []
+    out: list[tuple[datetime, int, int]] = []
     first = time_at(buf, start, end)
     if first is None:
         return out
@@ -76,7 +82,7 @@ def window_counts(buf: bytes, window: timedelta, start: int = 0, end: int | None
         lo = origin + index * window
         nxt = first_at_or_after(buf, lo + window, pos, end)
         unterminated = nxt == end and buf[end - 1:end] != b"\n"
-        out.append((lo, buf.count(b"\n", pos, nxt) + unterminated))
+        out.append((lo, buf.count(b"\n", pos, nxt) + unterminated, pos))
         if nxt <= pos:
             break
         pos = nxt
