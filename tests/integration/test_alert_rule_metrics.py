@@ -340,11 +340,24 @@ def current_master(topo: Topology) -> str:
     return next(n.name for n in topo.plan.nodes if (n.address.host, n.address.port) == (host, int(port)))
 
 
+def cluster_master(topo: Topology) -> str:
+    """The name of a cluster node that is master now."""
+    for node in topo.plan.nodes:
+        if node.kind is NodeKind.CLUSTER:
+            client = topo.client(node.name)
+            try:
+                if client.execute_command("ROLE")[0] in (b"master", "master"):
+                    return node.name
+            finally:
+                client.close()
+    raise AssertionError("no cluster master")
+
+
 @pytest.mark.slow
-def test_prometheus_sees_a_sentinel_failover(topo: Topology, prometheus: Prometheus) -> None:
-    """Killing the group's master fires the two failover rules (the sentinels' new master address, the replica's
-    promotion) for that group only; a split brain it is not."""
-    old = current_master(topo)
+def test_prometheus_sees_a_group_and_a_shard_fail_over(topo: Topology, prometheus: Prometheus) -> None:
+    """Killing the group's master and a cluster master fires the failover rules for each: the sentinels' new master
+    address (group only), the promotion of the group's new master and of the shard's replica; no split brain."""
+    old, shard = current_master(topo), cluster_master(topo)
     at, _ = assert_eventually(lambda: prometheus.scraped("count(redis_up == 1)"), within=20)
     assert_eventually(lambda: prometheus.evaluated_after(at), within=10)
     before = prometheus.active()
@@ -356,14 +369,18 @@ def test_prometheus_sees_a_sentinel_failover(topo: Topology, prometheus: Prometh
         active = prometheus.active()
         changed = [(a["redis_group"], a["master_name"], a["state"]) for a in active.get("RedisSentinelMasterChanged", [])]
         assert changed == [("mymaster", "mymaster", "firing")], active
-        promoted = [(a["instance"], a["redis_group"]) for a in active.get("RedisReplicaPromoted", [])]
-        assert promoted == [(target(topo.node(new)), "mymaster")], active
-        assert target(topo.node(old)) in [a["instance"] for a in active.get("RedisNodeDown", [])], active
+        promoted = sorted((a.get("redis_group", ""), a.get("redis_cluster", ""), a["instance"])
+                          for a in active.get("RedisReplicaPromoted", []))
+        assert [p[:2] for p in promoted] == [("", "main"), ("mymaster", "")], active
+        assert promoted[1][2] == target(topo.node(new)) and promoted[0][2] != target(topo.node(shard)), active
+        down = {a["instance"] for a in active.get("RedisNodeDown", [])}
+        assert down == {target(topo.node(old)), target(topo.node(shard))}, active
         return active
 
     try:
         topo.kill(old)
-        after = assert_eventually(failed_over, within=45)
-        assert {"RedisTwoMastersInGroup", "RedisopsSplitBrain", "RedisClusterStateNotOk"} & set(after) == set(), after
+        topo.kill(shard)
+        after = assert_eventually(failed_over, within=60)  # a failover retried after failover-timeout fits
+        assert {"RedisTwoMastersInGroup", "RedisopsSplitBrain", "RedisGroupWithoutMaster"} & set(after) == set(), after
     finally:
-        topo.up()  # the old master comes back as a replica
+        topo.up()  # the old masters come back as replicas

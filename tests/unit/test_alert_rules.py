@@ -55,6 +55,14 @@ def cases_against(rule_paths: list[Path], directory: Path) -> list[Path]:
 
 # --- the rule files -------------------------------------------------------------------------------------------
 
+def test_the_public_surface_is_pinned() -> None:
+    import redisops.observe.rules as package
+    from redisops.observe.rules import promql
+
+    assert sorted(package.__all__) == ["metric_names", "rule_files"]
+    assert sorted(promql.__all__) == ["metric_names", "tokens"]
+
+
 def test_the_package_ships_its_rule_files() -> None:
     files = rule_files()
     assert [p.name for p in files] == ["redis.yml"]
