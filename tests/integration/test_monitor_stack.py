@@ -144,8 +144,12 @@ def test_second_up_leaves_the_running_stack_alone(stack: Stack) -> None:
     pids = {s.name: s.pid() for s in stack.monitor.services()}
     done = cli("monitor", "up", "--json", spec=stack.spec_file)
     assert done.returncode == 0, done.stderr
-    assert set(data(done.stdout)["services"].values()) == {"already running"}
+    report = data(done.stdout)
+    assert set(report["services"].values()) == {"already running"}
     assert {s.name: s.pid() for s in stack.monitor.services()} == pids
+    # the exporter user is already right everywhere: no ACL SETUSER, no CONFIG REWRITE this time
+    assert len(report["acl"]) == len(stack.topo.plan.nodes)
+    assert all(line.endswith(": unchanged") for line in report["acl"]), report["acl"]
 
 
 def test_changed_spec_reloads_prometheus_and_keeps_the_rest(stack: Stack) -> None:

@@ -106,7 +106,8 @@ def _same(current: Mapping[str, object], password: str, rules: Sequence[str]) ->
     """Does ``ACL GETUSER``'s reply already say: on, this password only, these commands, no keys, no channels?"""
     flags = {str(f) for f in _as_list(current.get("flags"))}
     passwords = [str(p) for p in _as_list(current.get("passwords"))]
-    commands = str(current.get("commands", "")).split()
+    # redis-py splits Redis's "-@all +info ..." into categories and commands; raw replies keep them in one string
+    commands = [str(c) for c in _as_list(current.get("commands")) + _as_list(current.get("categories"))]
     return ("on" in flags and passwords == [hashlib.sha256(password.encode()).hexdigest()]
             and set(commands) == set(rules) and not _as_list(current.get("keys"))
             and not _as_list(current.get("channels")) and not _as_list(current.get("selectors")))
