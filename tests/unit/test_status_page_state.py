@@ -101,3 +101,17 @@ def test_another_program_on_the_port_is_named_as_such(reply: bytes) -> None:
         with pytest.raises(EnvironmentProblem, match=f"127.0.0.1:{port} is not a redisops status page"):
             find_page(port)
         thread.join(timeout=5)
+
+
+def test_a_failing_page_is_a_500_and_metrics_still_answer() -> None:
+    from prometheus_client import CollectorRegistry
+
+    from redisops.daemon.http import MetricsEndpoint, Response
+
+    class Broken:
+        def answer(self, path: str, host: str | None) -> Response | None:
+            raise RuntimeError("boom")
+
+    endpoint = MetricsEndpoint(CollectorRegistry(), 0, pages=Broken())
+    assert endpoint._answer("GET", "/", "127.0.0.1").status.startswith("500")
+    assert endpoint._answer("GET", "/metrics", "127.0.0.1").status == "200 OK"

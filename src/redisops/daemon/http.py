@@ -103,7 +103,12 @@ class MetricsEndpoint:
             return Response("405 Method Not Allowed", "text/plain; charset=utf-8", usage)
         if path.split("?", 1)[0] == "/metrics":
             return Response("200 OK", CONTENT_TYPE_LATEST, generate_latest(self.registry))
-        page = None if self.pages is None else self.pages.answer(path.split("?", 1)[0], host)
+        try:
+            page = None if self.pages is None else self.pages.answer(path.split("?", 1)[0], host)
+        except Exception:  # a page that fails must not take /metrics or the connection handling with it
+            log.exception("the status page failed on %s", path)
+            return Response("500 Internal Server Error", "text/plain; charset=utf-8",
+                            b"redisops: the page failed; see the watcher's log\n")
         return page or Response("404 Not Found", "text/plain; charset=utf-8", b"redisops: " + usage)
 
 
