@@ -160,6 +160,7 @@ def test_exporter_password_is_generated_once_into_the_secrets_file(tmp_path: Pat
     path = tmp_path / "redisops.secrets.yaml"
     write_private(path, secrets_text(generate_secrets()))
     before = path.read_text()
+    assert exporter_password(path, create=False) == "" and path.read_text() == before  # readers write nothing
     first = exporter_password(path)
     assert len(first) >= 43 and exporter_password(path) == first
     assert path.read_text().startswith(before)  # appended, the rest untouched

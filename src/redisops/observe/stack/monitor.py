@@ -291,7 +291,7 @@ class Monitor:
     def _explained(self, targets: list[Target]) -> list[Target]:
         """Down nodes with the exporter's opaque error replaced by what the node itself says."""
         by_uri = {target_uri(n.address): n for n in self.plan.nodes}
-        password = exporter_password(self.secrets_file)
+        password = exporter_password(self.secrets_file, create=False)
         out = []
         for target in targets:
             node = by_uri.get(target.instance)

@@ -21,8 +21,9 @@ __all__ = ["KEY", "exporter_password"]
 KEY = "exporter_password"
 
 
-def exporter_password(secrets_file: Path) -> str:
-    """The password from the secrets file, generated (256 bits, URL-safe) and stored there when missing."""
+def exporter_password(secrets_file: Path, *, create: bool = True) -> str:
+    """The password from the secrets file, generated (256 bits, URL-safe) and stored there when missing;
+    ``create=False`` (readers such as ``monitor status``): ``""`` when missing, the file untouched."""
     try:
         text = secrets_file.read_text(encoding="utf-8")
         data = yaml.safe_load(text)
@@ -34,6 +35,8 @@ def exporter_password(secrets_file: Path) -> str:
     if value is not None:
         raise SecretsError(f"secrets file {secrets_file}: {KEY} is not a plain password",
                            hint=f"delete the {KEY} line: `redisops monitor up` generates a new one")
+    if not create:
+        return ""
     value = secrets.token_urlsafe(32)
     write_private(secrets_file, text + ("" if text.endswith("\n") or not text else "\n") + f"{KEY}: {value}\n")
     return value
