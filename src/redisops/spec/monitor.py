@@ -1,9 +1,12 @@
 """Settings of the local monitoring stack (``redisops monitor up``): Prometheus, redis_exporter, Alertmanager.
 
-Ports default to each tool's own well-known port (Prometheus 9090, Alertmanager
-9093, redis_exporter 9121), bound to loopback only.  Intervals are Prometheus'
-and Alertmanager's own defaults, which suit a production deployment; tests and
-demos shorten them.
+Ports are each tool's well-known port moved into the 94xx range (Prometheus 9490,
+Alertmanager 9493, redis_exporter 9421), bound to loopback only: installing
+Debian's packages starts their own services on 9090, 9093 and 9121 wherever
+systemd runs, so the well-known ports would collide on a fresh machine (the same
+reason the nodes use 6400 rather than 6379).  Intervals are Prometheus' and
+Alertmanager's own defaults, which suit a production deployment; tests and demos
+shorten them.
 """
 
 from __future__ import annotations
@@ -21,10 +24,10 @@ class MonitorSpec(SpecModel):
 
     #: every listener binds here; the stack scrapes and serves on loopback only
     host: str = "127.0.0.1"
-    prometheus_port: int = Field(default=9090, ge=1, le=65535)
-    alertmanager_port: int = Field(default=9093, ge=1, le=65535)
+    prometheus_port: int = Field(default=9490, ge=1, le=65535)
+    alertmanager_port: int = Field(default=9493, ge=1, le=65535)
     #: one redis_exporter for every node, through its multi-target ``/scrape`` endpoint
-    exporter_port: int = Field(default=9121, ge=1, le=65535)
+    exporter_port: int = Field(default=9421, ge=1, le=65535)
     #: 15 s: Prometheus' own default; a dead master shows as ``redis_up == 0`` within one interval
     scrape_interval_s: float = Field(default=15.0, ge=0.5, le=600)
     #: how often alert rules are evaluated (Prometheus' default, 15 s)
