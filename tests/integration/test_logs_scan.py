@@ -113,3 +113,24 @@ def test_follow_streams_findings_and_the_failover(tmp_path: Path) -> None:
         proc.wait(timeout=10)
     assert kinds[0] == "logs.scan.finding"
     assert [i["new_master"] for i in incidents] == ["127.0.0.1:11851", "127.0.0.1:11852"]
+
+
+@pytest.mark.slow
+def test_killed_cluster_master_is_one_cluster_failover(tmp_path: Path) -> None:
+    """The other nodes' FAIL lines and the replica's election are one incident about the dead node's id."""
+    with Topology.start(tmp_path, sentinel=False, node_timeout_ms=1000) as topo:
+        dead_id = topo.client("main-0").execute_command("CLUSTER MYID")
+        dead_id = dead_id.decode() if isinstance(dead_id, bytes) else dead_id
+        topo.kill("main-0")
+
+        def taken_over() -> dict[str, Any]:
+            incidents = [i for i in _scan(topo)["incidents"] if i["group"] == "cluster"]
+            assert incidents and incidents[0]["kind"] == "cluster-failover", incidents
+            return incidents[0]
+
+        incident = assert_eventually(taken_over, within=30, interval=0.5)
+        assert incident["subject"] == dead_id
+        assert len([i for i in _scan(topo)["incidents"] if i["group"] == "cluster"]) == 1
+        promoted = incident["leader"]
+        assert topo.client(promoted).info("replication")["role"] == "master"
+        assert len(incident["reporters"]) >= 3  # the leader and at least the other masters that saw it fail
