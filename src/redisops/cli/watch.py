@@ -62,7 +62,8 @@ def watch(
     debug: DebugOpt = False,
     once: bool = typer.Option(False, "--once", help="One poll cycle: print the sentence, exit with the status code."),
     metrics_port: int | None = typer.Option(None, "--metrics-port", min=0, max=65535,
-                                            help="/metrics on 127.0.0.1:PORT (default watch.metrics_port; 0: off)."),
+                                            help="/metrics and the status page on 127.0.0.1:PORT "
+                                                 "(default watch.metrics_port; 0: off)."),
     sentinel: SentinelOpt = None,
     master: MasterOpt = None,
     cluster: ClusterOpt = None,
@@ -122,6 +123,7 @@ class _Collect:
 
 
 def _once(ctx: Ctx, setup: _Setup) -> Result:
+    from redisops.daemon.page import incident_record
     from redisops.ha.watcher import Watcher
 
     sink = _Collect()
@@ -152,6 +154,8 @@ class _JsonLines:
         self.ctx = ctx
 
     def notify(self, incident: Incident) -> None:
+        from redisops.daemon.page import incident_record
+
         self.ctx.line(incident_record(incident), "incident")
 
     def cycle(self, sentence: str, report: StatusReport) -> None:
@@ -179,10 +183,6 @@ def _daemon(ctx: Ctx, setup: _Setup, metrics_port: int | None, *, backups: bool,
 
 
 # --- JSON records (the data of watch.incident / watch.cycle lines) ---------------------------------------
-
-
-def incident_record(incident: Incident) -> dict[str, Any]:
-    return {"status": "resolved" if incident.resolved else "firing", **incident.to_dict()}
 
 
 def cycle_record(sentence: str, report: StatusReport) -> dict[str, Any]:
