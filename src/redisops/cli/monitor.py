@@ -88,8 +88,12 @@ def status(file: FileOpt = DEFAULT_SPEC, json_out: JsonOpt = False, debug: Debug
             pending = len(report.alerts) - len(firing)
             out.print(f"alerts: {len(firing)} firing, {pending} pending", highlight=False)
             for alert in firing:
-                where = alert["labels"].get("instance") or alert["labels"].get("group", "")
-                out.print(f"- {alert['name']} {where}", highlight=False)
+                labels = alert["labels"]
+                # a node's alert names its instance; a group's or cluster's (failover, quorum, slots) names those
+                where = next((f"{key}={labels[key]}" if key != "instance" else labels[key]
+                              for key in ("instance", "master_name", "redis_group", "redis_cluster")
+                              if labels.get(key)), "")
+                out.print(f"- {alert['name']} {where}".rstrip(), highlight=False)
 
         return Result(report.to_dict(), render, report.exit_code)
 
