@@ -1,8 +1,10 @@
-"""``redisops monitor up | down | status``: the local Prometheus + redis_exporter + Alertmanager stack."""
+"""``redisops monitor up | down | status | grafana``: the local Prometheus + redis_exporter + Alertmanager
+stack, and Grafana provisioning for it."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -20,6 +22,7 @@ def register(app: typer.Typer) -> None:
     monitor.command("up")(up)
     monitor.command("down")(down)
     monitor.command("status")(status)
+    monitor.command("grafana")(grafana)
     app.add_typer(monitor, name="monitor")
 
 
@@ -96,6 +99,54 @@ def status(file: FileOpt = DEFAULT_SPEC, json_out: JsonOpt = False, debug: Debug
                 out.print(f"- {alert['name']} {where}".rstrip(), highlight=False)
 
         return Result(report.to_dict(), render, report.exit_code)
+
+    run(body, file=file, json_out=json_out, debug=debug)
+
+
+def grafana(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Directory to write provisioning/ and dashboards/ "
+                                                                 "into.")],
+    prometheus_url: str = typer.Option("", "--prometheus-url",
+                                       help="The URL Grafana reaches Prometheus at (default: the stack's own)."),
+    dashboards_dir: str = typer.Option("", "--dashboards-dir",
+                                       help="Where Grafana sees OUTPUT/dashboards (a container path); default that."),
+    extra: Annotated[list[Path] | None, typer.Option("--dashboard", help="Your own dashboard JSON to check and "
+                                                                         "provision too.")] = None,
+    check: bool = typer.Option(False, "--check", help="Run every panel query against the running stack's "
+                                                      "Prometheus (exit 1: a query returns no series)."),
+    window: float = typer.Option(300.0, "--window", help="Seconds of data --check queries over."),
+    file: FileOpt = DEFAULT_SPEC,
+    json_out: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Grafana provisioning (datasource + dashboards: overview, Sentinel groups, Cluster, node) for the stack."""
+
+    def body(ctx: Ctx) -> Result:
+        from redisops.observe.grafana import check_queries, load_dashboard, write_grafana_provisioning
+        from redisops.observe.stack import Monitor
+
+        monitor = Monitor.open(ctx.file)
+        own = monitor.urls()["prometheus"]
+        interval = monitor.spec.monitor.scrape_interval_s
+        files = write_grafana_provisioning(output, prometheus_url or own, scrape_interval_s=interval,
+                                           dashboards_dir=dashboards_dir or None, extra=extra or ())
+        out = files.to_dict()
+        checked = None
+        if check:
+            checked = check_queries(own, [load_dashboard(p) for p in files.dashboards], window_s=window,
+                                    scrape_interval_s=interval)
+            out["check"] = checked.to_dict()
+
+        def render(console: Console) -> None:
+            console.print(f"wrote {plural(len(files.dashboards), 'dashboard')} and their provisioning to "
+                          f"{files.directory} (datasource uid {out['datasource_uid']})", highlight=False)
+            if checked is not None:
+                for line in checked.empty:
+                    console.print(f"no data: {line}", highlight=False)
+                console.print(f"{checked.queries - len(checked.empty)}/{plural(checked.queries, 'query', 'queries')} "
+                              f"returned data from {own}", highlight=False)
+
+        return Result(out, render, 1 if checked is not None and checked.empty else 0)
 
     run(body, file=file, json_out=json_out, debug=debug)
 
