@@ -137,8 +137,10 @@ class Correlator:
                 if key and open_incident.group == key[0] and open_incident.subject == rejoined:
                     self._add(open_incident, finding)
             return
+        if sig not in _JOINS:
+            return
         key = _sentinel_key(finding.message)
-        if key is None or sig not in _JOINS:
+        if key is None:
             return
         if sig == "sentinel.sdown-cleared" and " master " not in f" {finding.message} ":
             return
@@ -228,6 +230,6 @@ def _kind(incident: Incident) -> str:
 def correlate(findings: Iterable[Finding]) -> list[Incident]:
     """Incidents from findings of any number of logs (sorted here by time)."""
     correlator = Correlator()
-    for finding in sorted(findings, key=lambda f: f.time):
+    for finding in sorted(findings, key=lambda f: f.sort_key):
         correlator.step(finding)
     return correlator.incidents()

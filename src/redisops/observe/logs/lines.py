@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 from redisops.errors import InputError
 
-__all__ = ["HEADER", "LEVELS", "ROLES", "LogFormatError", "LogLine", "check_format", "first_at_or_after",
+__all__ = ["HEADER", "LEVELS", "MONTHS", "ROLES", "LogFormatError", "LogLine", "check_format", "first_at_or_after",
            "parse_line", "parse_time", "time_at"]
 
 #: role character -> what wrote the line
@@ -31,7 +31,8 @@ ROLES = {"X": "sentinel", "C": "child", "S": "replica", "M": "master"}
 LEVELS = {".": "debug", "-": "verbose", "*": "notice", "#": "warning"}
 
 HEADER = re.compile(rb"(\d+):([XCSM]) (\d{1,2}) ([A-Z][a-z]{2}) (\d{4}) (\d\d):(\d\d):(\d\d)\.(\d{3}) ([.*#-]) ")
-_MONTHS = {m.encode(): i for i, m in enumerate(
+#: month abbreviation (as Redis writes it, bytes) -> month number
+MONTHS = {m.encode(): i for i, m in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
 #: lines read from the head of a file to decide whether it is a Redis log at all
 FORMAT_PROBE_LINES = 50
@@ -85,7 +86,7 @@ _MINUTES: dict[tuple[bytes, ...], datetime] = {}
 
 def _minute(key: tuple[bytes, ...]) -> datetime | None:
     day, month_name, year, hour, minute = key
-    month = _MONTHS.get(month_name)
+    month = MONTHS.get(month_name)
     if month is None:
         return None
     try:
@@ -145,15 +146,16 @@ def time_at(buf: bytes, pos: int, end: int, tries: int = 16) -> tuple[datetime, 
     return None
 
 
-def first_at_or_after(buf: bytes, when: datetime, lo: int, hi: int) -> int:
+def first_at_or_after(buf: bytes, when: datetime, lo: int, hi: int, step: int = 4096) -> int:
     """Offset of the first line at or after ``when`` in ``buf[lo:hi]`` (``hi`` when there is none).
 
     A binary search over byte offsets: a log's lines are in time order (a child's
     lines can lag its parent's by a few milliseconds, which moves a boundary by a
-    line at most).  Galloping from ``lo`` first keeps consecutive searches (one per
-    window) proportional to the window's size, not the file's.  ``lo`` is a line start.
+    line at most).  Galloping from ``lo`` first (``step`` bytes, doubling) keeps
+    consecutive searches (one per window) proportional to the window's size, not the
+    file's.  ``lo`` is a line start, or inside a line known to be before ``when``.
     """
-    answer, bound, step = hi, hi, 4096
+    answer, bound = hi, hi
     while lo + step < hi:  # gallop
         found = time_at(buf, lo + step, hi)
         if found is None:

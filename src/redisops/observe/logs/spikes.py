@@ -22,7 +22,7 @@ from typing import Any
 
 from redisops.observe.logs.lines import first_at_or_after, time_at
 
-__all__ = ["Spike", "SpikeRule", "find_spikes", "window_counts", "window_spans"]
+__all__ = ["Spike", "SpikeRule", "find_spikes", "window_bounds", "window_counts", "window_spans"]
 
 
 @dataclass(frozen=True)
@@ -60,11 +60,20 @@ def window_counts(buf: bytes, window: timedelta, start: int = 0, end: int | None
 
 def window_spans(buf: bytes, window: timedelta, start: int = 0, end: int | None = None,
                  origin: datetime | None = None) -> list[tuple[datetime, int, int]]:
-    """``(window start, lines, offset of its first line)`` for every non-empty window of ``buf[start:end]``.
+    """``(window start, lines, offset of its first line)`` for every non-empty window of ``buf[start:end]``."""
+    end = len(buf) if end is None else end
+    return [(lo, buf.count(b"\n", pos, nxt) + (nxt == end and buf[end - 1:end] != b"\n"), pos)
+            for lo, pos, nxt in window_bounds(buf, window, start, end, origin)]
+
+
+def window_bounds(buf: bytes, window: timedelta, start: int = 0, end: int | None = None,
+                  origin: datetime | None = None) -> list[tuple[datetime, int, int]]:
+    """``(window start, offset of its first line, offset past its last line)`` for every non-empty window.
 
     Windows are aligned on ``origin`` (default: the first line's time), so the counts
     of consecutive chunks of one file add up; an empty stretch (a quiet hour) is
-    skipped in one search.
+    skipped in one search.  No line end is counted here: the scanner counts them
+    once, for its findings' line numbers and these bounds together.
     """
     end = len(buf) if end is None else end
     out: list[tuple[datetime, int, int]] = []
@@ -78,15 +87,41 @@ def window_spans(buf: bytes, window: timedelta, start: int = 0, end: int | None 
         if found is None:
             break
         when, pos = found
-        index = (when - origin) // window
-        lo = origin + index * window
-        nxt = first_at_or_after(buf, lo + window, pos, end)
-        unterminated = nxt == end and buf[end - 1:end] != b"\n"
-        out.append((lo, buf.count(b"\n", pos, nxt) + unterminated, pos))
+        lo = origin + ((when - origin) // window) * window
+        rate = (pos - first[1]) / max((when - first[0]).total_seconds(), 1e-3)  # bytes a second so far
+        nxt = _boundary(buf, lo + window, pos, end, pos + int(rate * (lo + window - when).total_seconds()))
+        out.append((lo, pos, max(nxt, pos)))
         if nxt <= pos:
             break
         pos = nxt
     return out
+
+
+def _boundary(buf: bytes, when: datetime, pos: int, end: int, guess: int) -> int:
+    """``first_at_or_after(buf, when, pos, end)``, searched from ``guess`` (where the log's rate puts it).
+
+    A log writes at a roughly even rate, so the guess is usually a few lines off: a
+    gallop of a few hundred bytes either way brackets the answer, and the binary search
+    runs over that bracket rather than over the whole window (25 probes a window -> 10).
+    """
+    found = time_at(buf, guess, end) if pos < guess < end else None
+    if found is None:
+        return first_at_or_after(buf, when, pos, end)
+    if found[0] < when:
+        return first_at_or_after(buf, when, found[1] + 1, end, step=_NEAR)
+    hi, step = found[1], _NEAR  # the answer is this line or one before it
+    while hi - step > pos:
+        below = time_at(buf, hi - step, hi)
+        if below is not None:
+            if below[0] < when:
+                return first_at_or_after(buf, when, below[1] + 1, hi)
+            hi = below[1]
+        step *= 2
+    return first_at_or_after(buf, when, pos, hi)
+
+
+#: the first gallop step around a guessed window boundary: a few lines
+_NEAR = 512
 
 
 def find_spikes(counts: list[tuple[datetime, int]], source: str, rule: SpikeRule) -> list[Spike]:
