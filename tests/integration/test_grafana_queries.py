@@ -187,3 +187,26 @@ def test_a_panel_without_data_is_one_line_naming_it(live: Live, tmp_path: Path) 
     lines = [line for line in done.stdout.splitlines() if line.startswith("no data:")]
     assert lines == ["no data: Mine / Config epoch (panel 1, query A) returned no series: "
                      "redis_sentinel_master_config_epoch"], done.stdout
+
+
+def test_bad_input_without_a_stack_is_one_line(tmp_path: Path) -> None:
+    """A broken dashboard of one's own: exit 2, nothing written; --check with no Prometheus running: exit 3."""
+    spec_file = Topology.write_spec(tmp_path / "spec", replicas=1, replicas_per_master=0)
+    mine = tmp_path / "mine.json"
+    mine.write_text(json.dumps({"uid": "mine", "title": "Mine", "schemaVersion": 39, "panels": [
+        {"id": 1, "type": "graph", "title": "Old", "gridPos": {"h": 4, "w": 30, "x": 0, "y": 0},
+         "targets": [{"refId": "A", "expr": "redis_up"}]}]}))
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*REDISOPS, "monitor", "grafana", *args, "-f", str(spec_file)], capture_output=True,
+                              text=True, timeout=60, check=False)
+
+    broken = cli("-o", str(tmp_path / "out"), "--dashboard", str(mine))
+    assert broken.returncode == 2, broken.stdout + broken.stderr
+    (line,) = broken.stderr.strip().splitlines()
+    assert "mine.json" in line and "type 'graph'" in line and "more" in line, line
+    assert not (tmp_path / "out").exists()
+    down = cli("-o", str(tmp_path / "out"), "--check")
+    assert down.returncode == 3, down.stdout + down.stderr
+    (line,) = down.stderr.strip().splitlines()
+    assert "did not answer" in line and "redisops monitor up" in line, line

@@ -392,7 +392,18 @@ def check_queries(prometheus_url: str, models: Sequence[Mapping[str, Any]], *, w
     builtins = {"__rate_interval": f"{max(4 * scrape_interval_s, step + scrape_interval_s):g}s",
                 "__interval": f"{step:g}s", "__range": f"{window_s:g}s", "__range_s": f"{window_s:g}"}
     out = QueryCheck()
+    own = client is None
     prom = _Prometheus(prometheus_url, client or httpx.Client(timeout=10.0))
+    try:
+        _run_queries(prom, models, start, end, step, builtins, out)
+    finally:
+        if own:
+            prom.client.close()
+    return out
+
+
+def _run_queries(prom: _Prometheus, models: Sequence[Mapping[str, Any]], start: float, end: float, step: float,
+                 builtins: Mapping[str, str], out: QueryCheck) -> None:
     for model in models:
         for selection in _selections(prom, model, start, end, out):
             for query in panel_queries(model):
@@ -411,4 +422,3 @@ def check_queries(prometheus_url: str, models: Sequence[Mapping[str, Any]], *, w
                 if not data.get("result"):
                     out.empty.append(f"{query.where()} returned no series{f' for {shown}' if shown else ''}: "
                                      f"{expr}")
-    return out
