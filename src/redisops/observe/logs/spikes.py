@@ -102,7 +102,7 @@ def _boundary(buf: bytes, when: datetime, pos: int, end: int, guess: int) -> int
 
     A log writes at a roughly even rate, so the guess is usually a few lines off: a
     gallop of a few hundred bytes either way brackets the answer, and the binary search
-    runs over that bracket rather than over the whole window (25 probes a window -> 10).
+    runs over that bracket rather than over the whole window (24 probes a window -> 16).
     """
     found = time_at(buf, guess, end) if pos < guess < end else None
     if found is None:
