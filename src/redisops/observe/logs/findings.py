@@ -59,8 +59,8 @@ class Finding:
     def time(self) -> datetime:
         if self._time is None:
             at = self._colon
-            self._time = self.minute + timedelta(seconds=int(self._raw[at + _SECOND_AT:at + _SECOND_AT + 2]),
-                                                 milliseconds=int(self._raw[at + _MILLI_AT:at + _MILLI_AT + 3]))
+            self._time = self.minute + timedelta(0, int(self._raw[at + _SECOND_AT:at + _SECOND_AT + 2]), 0,
+                                                 int(self._raw[at + _MILLI_AT:at + _MILLI_AT + 3]))  # s, ms
         return self._time
 
     @property
@@ -159,8 +159,8 @@ def find_in(buf: bytes, source: str, *, start: int = 0, end: int | None = None, 
     """
     end = len(buf) if end is None else end
     line_no, counted_to = first_line, start
-    todo = len(marks)
-    next_mark = 0
+    next_mark, todo = 0, len(marks)
+    next_at = marks[0] if marks else end + 1  # the next mark's offset, past the buffer when none is left
     count, rfind, find, minutes = buf.count, buf.rfind, buf.find, _MINUTES
     for match in MATCHER.finditer(buf, start, end):
         at = match.start()
@@ -172,12 +172,13 @@ def find_in(buf: bytes, source: str, *, start: int = 0, end: int | None = None, 
         signature = signature_of(buf, buf[at + LEVEL_AT], at + MESSAGE_AT)
         if minute is None or signature is None or _SECONDS_SHAPE.fullmatch(buf, at + 20, at + 27) is None:
             continue
-        while next_mark < todo and marks[next_mark] <= line_start:
-            line_no += count(b"\n", counted_to, marks[next_mark])
-            counted_to = marks[next_mark]
+        while next_at <= line_start:
+            line_no += count(b"\n", counted_to, next_at)
+            counted_to = next_at
             if mark_lines is not None:
                 mark_lines.append(line_no)
             next_mark += 1
+            next_at = marks[next_mark] if next_mark < todo else end + 1
         line_no += count(b"\n", counted_to, line_start)
         counted_to = line_start
         line_end = find(b"\n", match.end(), end)

@@ -211,8 +211,11 @@ class Correlator:
     def _add(incident: Incident, finding: Finding) -> None:
         incident.events.append(finding)
         incident.reporters.add(finding.source)
-        incident.started = min(incident.started, finding.time)
-        incident.ended = max(incident.ended, finding.time)
+        when = finding.time
+        if when < incident.started:
+            incident.started = when
+        if when > incident.ended:
+            incident.ended = when
 
 
 def _kind(incident: Incident) -> str:
