@@ -8,7 +8,11 @@ lines are cut at piece ends.
 from __future__ import annotations
 
 import importlib
+import os
 import random
+import subprocess
+import sys
+import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -49,7 +53,21 @@ def _report(path: Path, workers: int) -> dict[str, Any]:
     return data
 
 
+def _ran_in_a_fresh_process(test: str) -> bool:
+    """Run ``test`` in a fresh pytest process when this one has other threads (as a suite worker may, left by
+    earlier tests): ``pieces()`` rightly refuses to fork beside threads, so here it would only ever give one."""
+    if threading.active_count() == 1 or os.environ.get("REDISOPS_LOGS_PIECES_CHILD"):
+        return False
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+                           f"{__file__}::{test}"], env={**os.environ, "REDISOPS_LOGS_PIECES_CHILD": "1"},
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    return True
+
+
 def test_pieces_give_the_report_of_one_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if _ran_in_a_fresh_process("test_pieces_give_the_report_of_one_process"):
+        return
     path = _restamped(tmp_path / "redis.log")
     whole = _report(path, workers=1)
     assert whole["spikes"] and len(whole["all"]) > 1000 and whole["incidents"]  # something to get wrong
@@ -62,6 +80,8 @@ def test_pieces_give_the_report_of_one_process(tmp_path: Path, monkeypatch: pyte
 
 
 def test_small_files_and_since_stay_in_one_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if _ran_in_a_fresh_process("test_small_files_and_since_stay_in_one_process"):
+        return
     path = _restamped(tmp_path / "redis.log", seconds=300)
     assert SCAN.pieces(path, ScanOptions(workers=4)) == [(0, None)]  # far below PIECE_MIN
     monkeypatch.setattr(SCAN, "PIECE_MIN", 1000)
@@ -69,3 +89,16 @@ def test_small_files_and_since_stay_in_one_process(tmp_path: Path, monkeypatch: 
     # --since: windows start at the first line read, which only a reading process finds
     assert SCAN.pieces(path, ScanOptions(since=datetime(2026, 12, 1, 10, 1), workers=4)) == [(0, None)]
     assert SCAN.pieces(path, ScanOptions(workers=1)) == [(0, None)]
+
+
+def test_no_pieces_beside_other_threads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _restamped(tmp_path / "redis.log", seconds=300)
+    monkeypatch.setattr(SCAN, "PIECE_MIN", 1000)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, daemon=True)
+    other.start()
+    try:
+        assert SCAN.pieces(path, ScanOptions(workers=4)) == [(0, None)]  # fork beside a thread: not safe
+    finally:
+        stop.set()
+        other.join(5)
