@@ -40,6 +40,7 @@ from redisops.clock import Clock, SystemClock
 from redisops.errors import EnvironmentProblem, PortInUseError, StartupError, StateDirError
 from redisops.runtime.plan import Plan, build_plan
 from redisops.runtime.processes import (
+    Owner,
     is_alive,
     is_listening,
     port_is_free,
@@ -271,7 +272,7 @@ class Commander:
             state = UIState(**json.loads(self.pid_path.read_text()))
         except (OSError, ValueError, TypeError):
             return None
-        if not is_alive(state.pid) or process_started(state.pid) != state.started:
+        if not Owner(state.pid, state.started).alive():
             return None
         return state
 

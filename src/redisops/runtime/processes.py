@@ -13,9 +13,11 @@ import errno
 import os
 import signal
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["is_alive", "is_listening", "port_is_free", "port_owner", "process_cwd", "process_started", "send_signal"]
+__all__ = ["Owner", "is_alive", "is_listening", "port_is_free", "port_owner", "process_cwd", "process_started",
+           "send_signal"]
 
 
 def is_alive(pid: int) -> bool:
@@ -38,6 +40,22 @@ def process_started(pid: int) -> int | None:
     except OSError:
         return None
     return int(stat.rsplit(")", 1)[-1].split()[19])
+
+
+@dataclass(frozen=True)
+class Owner:
+    """One process for good: pid plus start time, so a reused pid is not mistaken for it (the process that made a
+    temporary change, a scratch directory, a UI's pid file)."""
+
+    pid: int
+    started: int
+
+    @classmethod
+    def me(cls) -> Owner:
+        return cls(os.getpid(), process_started(os.getpid()) or 0)
+
+    def alive(self) -> bool:
+        return is_alive(self.pid) and process_started(self.pid) == self.started
 
 
 def process_cwd(pid: int) -> Path | None:

@@ -40,28 +40,13 @@ import redis
 from redisops.address import Address
 from redisops.clients import connect
 from redisops.errors import StateDirError
-from redisops.runtime.processes import is_alive, process_started
+from redisops.runtime.processes import Owner
 from redisops.spec.secrets import write_private
 
 __all__ = ["Entry", "Journal", "Owner", "TemporaryConfig", "reapply", "recover", "temporary_config", "undo",
            "undo_in_file"]
 
 FILE_NAME = "temporary.json"
-
-
-@dataclass(frozen=True)
-class Owner:
-    """The process that made a temporary change: pid plus start time, so a reused pid is not mistaken for it."""
-
-    pid: int
-    started: int
-
-    @classmethod
-    def me(cls) -> Owner:
-        return cls(os.getpid(), process_started(os.getpid()) or 0)
-
-    def alive(self) -> bool:
-        return is_alive(self.pid) and process_started(self.pid) == self.started
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO
 
-from redisops.runtime.processes import is_alive, process_started
+from redisops.runtime.processes import Owner
 
 __all__ = ["FILE_MODE", "DIR_MODE", "AtomicPrivateFile", "make_private_dirs", "open_private", "private_workdir"]
 
@@ -81,7 +81,8 @@ def private_workdir(prefix: str, parent: Path | None = None) -> Iterator[Path]:
     workdir = Path(tempfile.mkdtemp(prefix=prefix, dir=base))  # mkdtemp: 0700
     try:
         with open_private(workdir / OWNER_FILE) as out:
-            out.write(f"{os.getpid()} {process_started(os.getpid()) or 0}\n".encode())
+            me = Owner.me()
+            out.write(f"{me.pid} {me.started}\n".encode())
         yield workdir
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -101,7 +102,7 @@ def _orphaned(directory: Path) -> bool:
         pid, started = (int(field) for field in (directory / OWNER_FILE).read_text().split())
     except (OSError, ValueError):
         return False
-    return not (is_alive(pid) and process_started(pid) == started)
+    return not Owner(pid, started).alive()
 
 
 class AtomicPrivateFile:
