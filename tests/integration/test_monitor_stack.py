@@ -211,9 +211,9 @@ def test_master_down_alert_reaches_a_webhook_through_alertmanager(stack: Stack) 
                 if labels.get("alertname") == "TestNodeDown" and alert["status"] == "firing" \
                         and labels["instance"] == f"redis://{master.address}":
                     return dict(body)
-        raise AssertionError(f"no TestNodeDown alert for the master yet ({len(stack.endpoint.requests)} requests)")
+        raise AssertionError(f"no TestNodeDown alert for the master yet: {_seen(stack)}")
 
-    body = assert_eventually(alert_delivered, within=30, interval=0.5)
+    body = assert_eventually(alert_delivered, within=60, interval=0.5)
     assert body["version"] == "4" and body["receiver"] == "webhook"
     assert body["commonLabels"]["redis_group"] == "mymaster"
 
@@ -223,6 +223,23 @@ def test_master_down_alert_reaches_a_webhook_through_alertmanager(stack: Stack) 
         assert ("RedisSentinelMasterChanged", "mymaster", "firing") in names, names
 
     assert_eventually(failover_alert, within=40, interval=0.5)
+
+
+def _seen(stack: Stack) -> str:
+    """What the webhook received and what Prometheus and Alertmanager hold: the failure message of the end-to-end
+    test, so that a failure under load says which hop lost the alert."""
+    received = [(a["labels"].get("alertname"), a["labels"].get("instance") or a["labels"].get("master_name"),
+                 a["status"]) for r in list(stack.endpoint.requests) for a in r.json().get("alerts", [])]
+    try:
+        monitor = stack.monitor
+        up = [(r["metric"].get("node"), r["value"][1]) for r in monitor._api("/api/v1/query?query=redis_up")["result"]]
+        rules = [(a["labels"].get("alertname"), a["labels"].get("instance"), a["state"])
+                 for a in monitor._api("/api/v1/alerts")["alerts"]]
+        held = monitor._http.get(monitor.urls()["alertmanager"] + "/api/v2/alerts").json()
+        manager = [(a["labels"].get("alertname"), a["labels"].get("instance"), a["status"]["state"]) for a in held]
+    except Exception as exc:  # noqa: BLE001 - a diagnostic must not hide the failure it explains
+        return f"received {received}; could not ask the stack: {exc!r}"
+    return f"received {received}; redis_up {up}; Prometheus alerts {rules}; Alertmanager alerts {manager}"
 
 
 def test_down_stops_every_process(stack: Stack) -> None:
