@@ -10,6 +10,7 @@ stdout with its logo, as a Compose container does.
 
 from __future__ import annotations
 
+import importlib
 import re
 import shutil
 import subprocess
@@ -321,3 +322,11 @@ def test_images_are_pinned_to_one_minor() -> None:
     assert LOKI_IMAGE.startswith("grafana/loki:") and PROMTAIL_IMAGE.startswith("grafana/promtail:")
     assert re.fullmatch(r"3\.\d+\.\d+", loki_tag) and re.fullmatch(r"3\.\d+\.\d+", promtail_tag)
     assert loki_tag.rsplit(".", 1)[0] == promtail_tag.rsplit(".", 1)[0]
+
+
+def test_public_surface_is_what_the_compose_renderer_codes_against() -> None:
+    module = importlib.import_module("redisops.observe.compose_logs")
+    assert sorted(module.__all__) == ["LEVEL_NAMES", "LOG_LINE_PATTERN", "LOKI_IMAGE", "LOKI_PORT", "PROMTAIL_IMAGE",
+                                      "ROLE_NAMES", "loki_config", "promtail_config"]
+    with pytest.raises(TypeError):
+        module.ROLE_NAMES["Z"] = "zombie"  # shared with the log scanner: read-only here
