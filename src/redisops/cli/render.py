@@ -18,6 +18,10 @@ UIOpt = Annotated[
     Optional[UI],  # noqa: UP045 - typer reads the annotation at runtime; `UI | None` breaks it on 3.10
     typer.Option("--with-ui", help="Add a web UI under the Compose profile `ui`.", case_sensitive=False),
 ]
+MonitoringOpt = Annotated[
+    bool, typer.Option("--with-monitoring", help="Add Prometheus, Alertmanager, redis_exporter, Grafana, Loki and "
+                                                  "promtail (see docs/compose-monitoring.md).")
+]
 ForceOpt = Annotated[
     bool, typer.Option("--force", help="Write into a non-empty directory redisops did not write.")
 ]
@@ -32,23 +36,37 @@ def register(app: typer.Typer) -> None:
 def compose(
     output: OutputOpt,
     with_ui: UIOpt = None,
+    with_monitoring: MonitoringOpt = False,
     force: ForceOpt = False,
     file: FileOpt = DEFAULT_SPEC,
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Write docker-compose.yml, the node configs, the cluster-init script and redisops.env (0600)."""
+    """Write docker-compose.yml, the node configs, the cluster-init script and redisops.env (0600);
+    with --with-monitoring also the monitoring services and their configs under monitoring/."""
 
     def body(ctx: Ctx) -> Result:
         from redisops.runtime.compose import render_compose
 
-        result = render_compose(ctx.load_spec(), ctx.file, output, ui=with_ui, force=force)
+        spec = ctx.load_spec()
+        addon = None
+        if with_monitoring:
+            from redisops.observe.compose import monitoring_addon
+            from redisops.runtime.plan import build_plan
+
+            addon = monitoring_addon(spec, ctx.file, build_plan(spec))
+        result = render_compose(spec, ctx.file, output, ui=with_ui, force=force, addon=addon)
 
         def render(out: Console) -> None:
             out.print(f"wrote {len(result.files)} files to {result.output}", highlight=False)
             profile = " --profile ui" if result.ui else ""
             next_step = f"next: cd {result.output} && docker compose{profile} up -d"
             out.print(next_step, highlight=False, markup=False)
+            if with_monitoring:
+                m = spec.monitor
+                out.print(f"monitoring: Grafana http://127.0.0.1:{m.grafana_port}/ (admin, password in grafana.env), "
+                          f"Prometheus http://127.0.0.1:{m.prometheus_port}/, "
+                          f"Alertmanager http://127.0.0.1:{m.alertmanager_port}/", highlight=False, markup=False)
 
         return Result(result.as_dict(), render)
 

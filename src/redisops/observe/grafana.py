@@ -42,12 +42,14 @@ __all__ = [
     "DATASOURCE_UID",
     "DashboardError",
     "GrafanaFiles",
+    "LOKI_DATASOURCE_UID",
     "PanelQuery",
     "QueryCheck",
     "check_dashboard",
     "check_queries",
     "dashboard_files",
     "datasource_provisioning",
+    "grafana_files",
     "load_dashboard",
     "panel_queries",
     "provider_provisioning",
@@ -58,6 +60,9 @@ __all__ = [
 #: the provisioned Prometheus datasource's uid, which every shipped panel and variable names
 DATASOURCE_UID = "redisops-prometheus"
 DATASOURCE_NAME = "redisops Prometheus"
+#: the Loki datasource a Compose project with monitoring provisions beside it (the nodes' logs)
+LOKI_DATASOURCE_UID = "redisops-loki"
+LOKI_DATASOURCE_NAME = "redisops Loki"
 #: Grafana 9.0's schema (panels with ``fieldConfig`` and ``datasource`` objects); older ones are Angular-era
 MIN_SCHEMA_VERSION = 36
 PANEL_TYPES = frozenset({"timeseries", "stat", "table", "row", "text"})
@@ -194,15 +199,21 @@ def check_dashboard(model: Mapping[str, Any], datasource_uids: Sequence[str] = (
 
 
 # --- provisioning ------------------------------------------------------------------------------------------
-def datasource_provisioning(prometheus_url: str, *, scrape_interval_s: float = 15.0) -> dict[str, Any]:
-    """provisioning/datasources/*.yaml: the Prometheus every dashboard reads, by its fixed uid.
+def datasource_provisioning(prometheus_url: str, *, scrape_interval_s: float = 15.0,
+                            loki_url: str | None = None) -> dict[str, Any]:
+    """provisioning/datasources/*.yaml: the Prometheus every dashboard reads, by its fixed uid, and the Loki
+    holding the nodes' logs when there is one (a Compose project: Explore, ``{node="mymaster-0"}``).
 
     ``timeInterval`` is the scrape interval, so ``$__rate_interval`` is never shorter than 4 scrapes."""
-    return {"apiVersion": 1, "datasources": [{
+    sources: list[dict[str, Any]] = [{
         "name": DATASOURCE_NAME, "uid": DATASOURCE_UID, "type": "prometheus", "access": "proxy",
         "url": prometheus_url, "isDefault": True, "editable": False,
         "jsonData": {"timeInterval": f"{scrape_interval_s:g}s", "httpMethod": "POST"},
-    }]}
+    }]
+    if loki_url:
+        sources.append({"name": LOKI_DATASOURCE_NAME, "uid": LOKI_DATASOURCE_UID, "type": "loki", "access": "proxy",
+                        "url": loki_url, "isDefault": False, "editable": False, "jsonData": {"maxLines": 1000}})
+    return {"apiVersion": 1, "datasources": sources}
 
 
 def provider_provisioning(dashboards_dir: str) -> dict[str, Any]:
@@ -235,29 +246,42 @@ def write_grafana_provisioning(dest: Path, prometheus_url: str, *, scrape_interv
     ``dest``.  ``dashboards_dir``: where Grafana will see ``dest/dashboards`` (a container path), default
     that directory itself.  Every dashboard is checked first: :class:`DashboardError` and nothing written
     when one is broken."""
+    dest = dest.resolve()
+    files = grafana_files(prometheus_url, scrape_interval_s=scrape_interval_s,
+                          dashboards_dir=dashboards_dir or str(dest / "dashboards"), extra=extra)
+    for rel, text in files.items():
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        write_private(dest / rel, text, mode=0o644)
+    return GrafanaFiles(dest, dest / DATASOURCES_FILE, dest / PROVIDER_FILE,
+                        [dest / rel for rel in files if rel.startswith("dashboards/")])
+
+
+#: where the provisioning files go, relative to the directory Grafana's provisioning and dashboards live in
+DATASOURCES_FILE = "provisioning/datasources/redisops.yaml"
+PROVIDER_FILE = "provisioning/dashboards/redisops.yaml"
+
+
+def grafana_files(prometheus_url: str, *, dashboards_dir: str, scrape_interval_s: float = 15.0,
+                  loki_url: str | None = None, extra: Sequence[Path] = ()) -> dict[str, str]:
+    """Relative path -> text of everything :func:`write_grafana_provisioning` writes (a Compose render takes the
+    texts as they are).  Every dashboard is checked first: :class:`DashboardError` when one is broken."""
     models = {path.name: load_dashboard(path) for path in [*dashboard_files(), *extra]}
+    known = (DATASOURCE_UID, LOKI_DATASOURCE_UID) if loki_url else (DATASOURCE_UID,)
     for name, model in models.items():
-        problems = check_dashboard(model)
+        problems = check_dashboard(model, known)
         if problems:
             raise DashboardError(name, problems)
     uids = [str(m["uid"]) for m in models.values()]
     if len(set(uids)) != len(uids):
         raise DashboardError(", ".join(models), [f"two dashboards share a uid ({', '.join(sorted(uids))})"])
-    dest = dest.resolve()
-    boards = dest / "dashboards"
-    for directory in (dest / "provisioning" / "datasources", dest / "provisioning" / "dashboards", boards):
-        directory.mkdir(parents=True, exist_ok=True)
-    datasources = dest / "provisioning" / "datasources" / "redisops.yaml"
-    provider = dest / "provisioning" / "dashboards" / "redisops.yaml"
-    write_private(datasources, _yaml(datasource_provisioning(prometheus_url, scrape_interval_s=scrape_interval_s)),
-                  mode=0o644)
-    write_private(provider, _yaml(provider_provisioning(dashboards_dir or str(boards))), mode=0o644)
-    written = []
+    files = {
+        DATASOURCES_FILE: _yaml(datasource_provisioning(prometheus_url, scrape_interval_s=scrape_interval_s,
+                                                        loki_url=loki_url)),
+        PROVIDER_FILE: _yaml(provider_provisioning(dashboards_dir)),
+    }
     for name, model in models.items():
-        path = boards / name
-        write_private(path, json.dumps(model, indent=2, ensure_ascii=False) + "\n", mode=0o644)
-        written.append(path)
-    return GrafanaFiles(dest, datasources, provider, written)
+        files[f"dashboards/{name}"] = json.dumps(model, indent=2, ensure_ascii=False) + "\n"
+    return files
 
 
 def _yaml(data: dict[str, Any]) -> str:

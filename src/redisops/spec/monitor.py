@@ -40,6 +40,9 @@ class MonitorSpec(SpecModel):
     repeat_interval_s: float = Field(default=14400.0, ge=60, le=7 * 86400)
     #: how long Prometheus keeps samples
     retention_days: int = Field(default=15, ge=1, le=3650)
+    #: the host port (loopback) a Compose project rendered ``--with-monitoring`` publishes Grafana on; the local
+    #: stack does not run Grafana (not packaged for Debian 12), so nothing binds it locally
+    grafana_port: int = Field(default=3000, ge=1, le=65535)
     #: extra rule files or globs (relative to the spec file), besides the rules redisops ships
     rule_files: list[str] = Field(default_factory=list)
 

@@ -21,14 +21,14 @@ token has no ``*_file`` field before 0.26, so alertmanager.yml itself is 0600.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from redisops.address import Address
 from redisops.alerts.channels.base import read_secret, read_url_secret
-from redisops.runtime.plan import NodeKind, Plan
+from redisops.runtime.plan import NodeKind, NodePlan, Plan
 from redisops.spec.alerts import (
     AlertmanagerChannel,
     AnyChannel,
@@ -42,6 +42,7 @@ from redisops.spec.models import Spec
 __all__ = [
     "EXPORTER_USER",
     "JOBS",
+    "Endpoints",
     "Receivers",
     "ScrapeTarget",
     "alertmanager_config",
@@ -81,9 +82,11 @@ class ScrapeTarget:
         return {"node": self.node, owner: self.group, "role_kind": role_kind}
 
 
-def scrape_targets(plan: Plan) -> list[ScrapeTarget]:
-    """Every data node and sentinel of the plan, in plan order."""
-    return [ScrapeTarget(n.name, n.group, n.kind, n.address) for n in plan.nodes]
+def scrape_targets(plan: Plan, address_of: Callable[[NodePlan], Address] | None = None) -> list[ScrapeTarget]:
+    """Every data node and sentinel of the plan, in plan order; ``address_of``: where the exporter reaches a node
+    (a Compose project's static addresses), by default where it listens locally."""
+    where = address_of or (lambda node: node.address)
+    return [ScrapeTarget(n.name, n.group, n.kind, where(n)) for n in plan.nodes]
 
 
 def target_uri(address: Address) -> str:
@@ -103,11 +106,31 @@ def duration(seconds: float) -> str:
     return f"{round(seconds * 1000)}ms"
 
 
-def prometheus_config(spec: Spec, targets: Sequence[ScrapeTarget], rule_files: Sequence[str]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Endpoints:
+    """Where Prometheus reaches the stack's own services (``host:port``); the watcher only when it serves
+    ``/metrics``.  :meth:`local` is the embedded stack on loopback; a Compose project names its services."""
+
+    exporter: str
+    alertmanager: str
+    prometheus: str
+    watcher: str | None = None
+
+    @classmethod
+    def local(cls, spec: Spec) -> Endpoints:
+        m = spec.monitor
+        watcher = str(Address(m.host, spec.watch.metrics_port)) if spec.watch.metrics_port else None
+        return cls(str(Address(m.host, m.exporter_port)), str(Address(m.host, m.alertmanager_port)),
+                   str(Address(m.host, m.prometheus_port)), watcher)
+
+
+def prometheus_config(spec: Spec, targets: Sequence[ScrapeTarget], rule_files: Sequence[str],
+                      endpoints: Endpoints | None = None) -> dict[str, Any]:
     """prometheus.yml: a job per kind of node through the exporter, plus the exporter, the watcher,
     Alertmanager and Prometheus themselves; every rule file; Alertmanager as the alert sink."""
     monitor = spec.monitor
-    exporter = str(Address(monitor.host, monitor.exporter_port))
+    where = endpoints or Endpoints.local(spec)
+    exporter = where.exporter
     scrape_timeout = min(10.0, monitor.scrape_interval_s)
     jobs: list[dict[str, Any]] = []
     for job in dict.fromkeys(t.job for t in targets):
@@ -121,13 +144,13 @@ def prometheus_config(spec: Spec, targets: Sequence[ScrapeTarget], rule_files: S
                 {"target_label": "__address__", "replacement": exporter},
             ],
         })
-    own = [("redis_exporter", monitor.exporter_port, "exporter"), ("prometheus", monitor.prometheus_port, ""),
-           ("alertmanager", monitor.alertmanager_port, "")]
-    if spec.watch.metrics_port:
-        own.insert(1, ("redisops_watch", spec.watch.metrics_port, "watcher"))
+    own = [("redis_exporter", where.exporter, "exporter"), ("prometheus", where.prometheus, ""),
+           ("alertmanager", where.alertmanager, "")]
+    if where.watcher:
+        own.insert(1, ("redisops_watch", where.watcher, "watcher"))
     jobs += [{"job_name": name, "static_configs": [
-        {"targets": [str(Address(monitor.host, port))], **({"labels": {"role_kind": kind}} if kind else {})}]}
-        for name, port, kind in own]
+        {"targets": [address], **({"labels": {"role_kind": kind}} if kind else {})}]}
+        for name, address, kind in own]
     return {
         "global": {
             "scrape_interval": duration(monitor.scrape_interval_s),
@@ -137,7 +160,7 @@ def prometheus_config(spec: Spec, targets: Sequence[ScrapeTarget], rule_files: S
         },
         "rule_files": list(rule_files),
         "alerting": {"alertmanagers": [
-            {"static_configs": [{"targets": [str(Address(monitor.host, monitor.alertmanager_port))]}]}]},
+            {"static_configs": [{"targets": [where.alertmanager]}]}]},
         "scrape_configs": jobs,
     }
 
@@ -153,11 +176,28 @@ class Receivers:
     receivers: list[dict[str, Any]] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: write secrets that Alertmanager 0.25 takes only inline (Telegram's bot token) as placeholders, the
+    #: secret in :attr:`inline`: the config then holds no secret at all
+    placeholders: bool = False
+    #: placeholder -> secret
+    inline: dict[str, str] = field(default_factory=dict)
+
+    def secret_inline(self, name: str, value: str) -> str:
+        """What the config says for an inline-only secret: the value, or a placeholder standing for it."""
+        if not self.placeholders:
+            return value
+        placeholder = f"@@redisops-secret:{name}@@"
+        self.inline[placeholder] = value
+        return placeholder
 
 
-def receivers(channels: Sequence[AnyChannel], base_dir: Path, secrets_dir: Path) -> Receivers:
-    """One receiver per channel; secrets read now (env or file) and handed over in 0600 files where possible."""
-    out = Receivers()
+def receivers(channels: Sequence[AnyChannel], base_dir: Path, secrets_dir: PurePath, *,
+              placeholders: bool = False) -> Receivers:
+    """One receiver per channel; secrets read now (env or file) and handed over in 0600 files where possible.
+
+    ``placeholders``: an inline-only secret is written as a placeholder in the config and handed over in
+    :attr:`Receivers.inline` (a Compose container puts it in at start, from its 0600 env file)."""
+    out = Receivers(placeholders=placeholders)
     for channel in channels:
         build = _BUILDERS.get(type(channel))
         if build is None:
@@ -168,7 +208,7 @@ def receivers(channels: Sequence[AnyChannel], base_dir: Path, secrets_dir: Path)
     return out
 
 
-def _slack(channel: Any, base_dir: Path, secrets_dir: Path, out: Receivers) -> dict[str, Any] | None:
+def _slack(channel: Any, base_dir: Path, secrets_dir: PurePath, out: Receivers) -> dict[str, Any] | None:
     assert isinstance(channel, SlackChannel)
     url = read_url_secret(channel.label, channel.webhook_url_env, channel.webhook_url_file, base_dir,
                           "Slack webhook URL")
@@ -177,7 +217,7 @@ def _slack(channel: Any, base_dir: Path, secrets_dir: Path, out: Receivers) -> d
     return {"slack_configs": [{"api_url_file": str(secrets_dir / name), "send_resolved": True}]}
 
 
-def _telegram(channel: Any, base_dir: Path, secrets_dir: Path, out: Receivers) -> dict[str, Any] | None:
+def _telegram(channel: Any, base_dir: Path, secrets_dir: PurePath, out: Receivers) -> dict[str, Any] | None:
     assert isinstance(channel, TelegramChannel)
     if not channel.chat_id.lstrip("-").isdigit():
         out.notes.append(f"alert channel {channel.label}: skipped in Alertmanager, which takes a numeric chat_id "
@@ -185,11 +225,12 @@ def _telegram(channel: Any, base_dir: Path, secrets_dir: Path, out: Receivers) -
         return None
     token = read_secret(channel.label, channel.bot_token_env, channel.bot_token_file, base_dir, "bot token")
     parse_mode = "" if channel.parse_mode == "none" else channel.parse_mode
+    token = out.secret_inline(f"{channel.label}.telegram-token", token)
     return {"telegram_configs": [{"bot_token": token, "chat_id": int(channel.chat_id), "api_url": channel.api_base,
                                   "parse_mode": parse_mode, "send_resolved": True}]}
 
 
-def _email(channel: Any, base_dir: Path, secrets_dir: Path, out: Receivers) -> dict[str, Any] | None:
+def _email(channel: Any, base_dir: Path, secrets_dir: PurePath, out: Receivers) -> dict[str, Any] | None:
     assert isinstance(channel, EmailChannel)
     if channel.tls and channel.port != 465:
         out.notes.append(f"alert channel {channel.label}: skipped in Alertmanager, which speaks implicit TLS on "
@@ -208,7 +249,7 @@ def _email(channel: Any, base_dir: Path, secrets_dir: Path, out: Receivers) -> d
     return {"email_configs": [config]}
 
 
-def _webhook(channel: Any, base_dir: Path, secrets_dir: Path, out: Receivers) -> dict[str, Any] | None:
+def _webhook(channel: Any, base_dir: Path, secrets_dir: PurePath, out: Receivers) -> dict[str, Any] | None:
     assert isinstance(channel, WebhookChannel)
     if channel.secret_env:
         out.notes.append(f"alert channel {channel.label}: Alertmanager posts its own JSON, unsigned "

@@ -15,6 +15,7 @@ addresses), ``services`` (the ``docker-compose.yml`` document), ``cluster_init``
 directory).
 """
 
+from redisops.runtime.compose.addon import ComposeAddon
 from redisops.runtime.compose.cluster_init import cluster_init_script
 from redisops.runtime.compose.layout import (
     COMPOSE_FILE,
@@ -22,6 +23,7 @@ from redisops.runtime.compose.layout import (
     INIT_SCRIPT,
     INIT_SERVICE,
     MARKER_FILE,
+    NETWORK,
     compose_placement,
     static_ips,
 )
@@ -36,8 +38,10 @@ __all__ = [
     "INIT_SCRIPT",
     "INIT_SERVICE",
     "MARKER_FILE",
+    "NETWORK",
     "UI",
     "UI_IMAGES",
+    "ComposeAddon",
     "OutputFile",
     "RenderResult",
     "cluster_init_script",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import yaml
 
 from redisops.errors import UsageError
+from redisops.runtime.compose.addon import ComposeAddon
 from redisops.runtime.compose.cluster_init import cluster_init_script
 from redisops.runtime.compose.layout import (
     COMPOSE_FILE,
@@ -41,8 +43,10 @@ class RenderResult:
                 "ui": self.ui.value if self.ui else None}
 
 
-def compose_files(plan: Plan, secrets: Secrets, ui: UI | None = None) -> dict[str, OutputFile]:
-    """Relative path -> file, for everything ``render compose`` writes."""
+def compose_files(plan: Plan, secrets: Secrets, ui: UI | None = None,
+                  addon: ComposeAddon | None = None) -> dict[str, OutputFile]:
+    """Relative path -> file, for everything ``render compose`` writes; ``addon``: what monitoring adds."""
+    addon = addon or ComposeAddon()
     names = [n.name for n in plan.nodes]
     duplicate = sorted({n for n in names if names.count(n) > 1})
     if duplicate:
@@ -54,25 +58,31 @@ def compose_files(plan: Plan, secrets: Secrets, ui: UI | None = None) -> dict[st
     files = {f"conf/{node.name}.conf": OutputFile(render_conf(plan, node, place)) for node in plan.nodes}
     if plan.cluster is not None:
         files[INIT_SCRIPT] = OutputFile(cluster_init_script(plan.cluster, place), 0o755)
-    files[ENV_FILE] = OutputFile(_env_text(secrets), 0o600)
-    files[COMPOSE_FILE] = OutputFile(compose_text(plan, ips, ui))
-    files[".gitignore"] = OutputFile(f"# never commit the secrets\n{ENV_FILE}\n")
+    files[ENV_FILE] = OutputFile(_env_text(secrets, addon.env), 0o600)
+    files[COMPOSE_FILE] = OutputFile(compose_text(plan, ips, ui, addon))
+    clash = sorted(set(files) & set(addon.files))
+    if clash:
+        raise UsageError(f"two parts of the Compose project would write {clash[0]}", hint="report this as a bug")
+    files.update(addon.files)
+    private = sorted(name for name, item in files.items() if item.mode & 0o077 == 0 and "/" not in name)
+    files[".gitignore"] = OutputFile("# never commit the secrets\n" + "".join(f"{name}\n" for name in private))
     return files
 
 
-def _env_text(secrets: Secrets) -> str:
+def _env_text(secrets: Secrets, extra: Mapping[str, str]) -> str:
     return ("# Passwords for the Compose project rendered by `redisops render compose`.\n"
             "# Mode 0600; keep it out of version control.  Taken from the spec's secrets file.\n"
             f"REDIS_PASSWORD={secrets.redis_password}\n"
-            f"SENTINEL_PASSWORD={secrets.sentinel_password}\n")
+            f"SENTINEL_PASSWORD={secrets.sentinel_password}\n"
+            + "".join(f"{name}={value}\n" for name, value in extra.items()))
 
 
 def render_compose(spec: Spec, spec_file: Path, output: Path, *, ui: UI | None = None,
-                   force: bool = False) -> RenderResult:
+                   force: bool = False, addon: ComposeAddon | None = None) -> RenderResult:
     """Render the Compose project for ``spec`` into ``output`` (see :mod:`redisops.runtime.compose`)."""
     secrets = load_secrets(spec_file.parent / spec.auth.secrets_file)
     plan = build_plan(spec)
-    files = compose_files(plan, secrets, ui)
+    files = compose_files(plan, secrets, ui, addon)
     target = write_output(files, output, force=force, protect=spec_file)
     services = tuple(yaml.safe_load(files[COMPOSE_FILE].text)["services"])
     return RenderResult(target, tuple(sorted(files)), services, ui)

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from redisops.runtime.compose.addon import ComposeAddon
 from redisops.runtime.compose.layout import (
     AUTH_FILE,
     COMPOSE_FILE,
@@ -46,17 +47,23 @@ UI_IMAGES: Mapping[UI, _UIImage] = {
 }
 
 
-def compose_text(plan: Plan, ips: Mapping[str, str], ui: UI | None) -> str:
+def compose_text(plan: Plan, ips: Mapping[str, str], ui: UI | None, addon: ComposeAddon | None = None) -> str:
     """The YAML, with a header that says how to start it; ``ips`` from :func:`~.layout.static_ips`."""
     spec = plan.spec
-    services: dict[str, Any] = {node.name: _node_service(plan, node, ips) for node in plan.nodes}
+    addon = addon or ComposeAddon()
+    services: dict[str, Any] = {node.name: _node_service(plan, node, ips, addon) for node in plan.nodes}
     if plan.cluster is not None:
         services[INIT_SERVICE] = _init_service(plan.cluster, spec.redis.image, ips)
     if ui is not None:
         services[UI_IMAGES[ui].service] = _ui_service(plan, ui, ips)
+    for name, service in addon.services.items():
+        if name in services:
+            raise ValueError(f"service {name!r} twice in the Compose project")
+        services[name] = {**service, "networks": [NETWORK]}
     volumes: dict[str, Any] = {_volume(node): None for node in plan.nodes}
     if ui is UI.REDISINSIGHT:
         volumes["redisinsight-data"] = None
+    volumes.update(dict.fromkeys(addon.volumes))
     net = ipaddress.ip_network(spec.compose.subnet)
     upper = list(net.subnets(prefixlen_diff=1))[1]
     doc = {
@@ -70,7 +77,8 @@ def compose_text(plan: Plan, ips: Mapping[str, str], ui: UI | None) -> str:
               " rendered by `redisops render compose`.\n"
               "# Re-render instead of editing.  Secrets come from redisops.env (mode 0600).\n"
               "#   docker compose up -d                  # nodes, then the one-shot cluster-init\n"
-              "#   docker compose --profile ui up -d     # also the web UI, if rendered --with-ui\n")
+              "#   docker compose --profile ui up -d     # also the web UI, if rendered --with-ui\n"
+              + "".join(f"# {line}\n" for line in addon.header))
     return header + yaml.dump(doc, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=120)
 
 
@@ -87,7 +95,7 @@ def _conf_name(node: NodePlan) -> str:
     return "sentinel.conf" if node.kind is NodeKind.SENTINEL else "redis.conf"
 
 
-def _start_script(plan: Plan, node: NodePlan) -> str:
+def _start_script(plan: Plan, node: NodePlan, addon: ComposeAddon) -> str:
     """Shell run by the container: auth.conf from the env, conf copied once, then exec the server.
 
     The conf is copied only when /data has none: Redis and Sentinel rewrite their own
@@ -99,9 +107,11 @@ def _start_script(plan: Plan, node: NodePlan) -> str:
     """
     conf = _conf_name(node)
     binary = "redis-sentinel" if node.kind is NodeKind.SENTINEL else "redis-server"
-    lines = auth_lines(plan, node, "${REDIS_PASSWORD}", "${SENTINEL_PASSWORD}")
+    extra = addon.auth_lines.get(node.kind, ())
+    lines = [*auth_lines(plan, node, "${REDIS_PASSWORD}", "${SENTINEL_PASSWORD}"), *extra]
     quoted = " ".join(f'"{line}"' for line in lines)
     needed = ["REDIS_PASSWORD", "SENTINEL_PASSWORD"] if node.kind is NodeKind.SENTINEL else ["REDIS_PASSWORD"]
+    needed += [var for var in addon.env if extra and f"${{{var}}}" in " ".join(extra)]
     return "\n".join([
         "set -eu",
         *(f': "${{{var}:?not set: {ENV_FILE} must sit next to {COMPOSE_FILE}}}"' for var in needed),
@@ -109,6 +119,7 @@ def _start_script(plan: Plan, node: NodePlan) -> str:
         f"printf '%s\\n' {quoted} > {AUTH_FILE}.tmp",
         f"mv {AUTH_FILE}.tmp {AUTH_FILE}",
         f"[ -s {DATA_DIR}/{conf} ] || cp {CONF_DIR}/{conf} {DATA_DIR}/{conf}",
+        *(f"sed -i '/^user {user} /d' {DATA_DIR}/{conf}" for user in (addon.users if extra else ())),
         f"sed -i '\\#^include {AUTH_FILE}$#d' {DATA_DIR}/{conf}",
         f"echo 'include {AUTH_FILE}' >> {DATA_DIR}/{conf}",
         f"exec {binary} {DATA_DIR}/{conf}",
@@ -126,7 +137,7 @@ def _ping(node: NodePlan) -> str:
     return f'REDISCLI_AUTH="${var}" redis-cli -p {node.address.port} ping | grep -q PONG'
 
 
-def _node_service(plan: Plan, node: NodePlan, ips: Mapping[str, str]) -> dict[str, Any]:
+def _node_service(plan: Plan, node: NodePlan, ips: Mapping[str, str], addon: ComposeAddon) -> dict[str, Any]:
     conf = _conf_name(node)
     service: dict[str, Any] = {
         "image": plan.spec.redis.image,
@@ -134,7 +145,7 @@ def _node_service(plan: Plan, node: NodePlan, ips: Mapping[str, str]) -> dict[st
         # `sh`, so run as the image's redis user from the start (the named volume's
         # /data is created owned by redis from the image).
         "user": "redis",
-        "command": ["sh", "-c", _compose_escape(_start_script(plan, node))],
+        "command": ["sh", "-c", _compose_escape(_start_script(plan, node, addon))],
         "env_file": [ENV_FILE],
         "volumes": [f"{_volume(node)}:{DATA_DIR}", f"./conf/{node.name}.conf:{CONF_DIR}/{conf}:ro"],
         "networks": {NETWORK: {"ipv4_address": ips[node.name]}},
