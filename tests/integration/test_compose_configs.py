@@ -27,7 +27,9 @@ from typing import Any
 import pytest
 import yaml
 
-from redisops.runtime.compose import COMPOSE_FILE, INIT_SCRIPT, render_compose
+from redisops.observe.compose import EXPORTER_ENV, monitoring_addon
+from redisops.runtime.compose import COMPOSE_FILE, ENV_FILE, INIT_SCRIPT, render_compose
+from redisops.runtime.plan import build_plan
 from redisops.spec import Secrets, Spec, generate_secrets, load_text
 from redisops.spec.default import DEFAULT_SPEC
 
@@ -79,18 +81,18 @@ def _eventually(check: Callable[[], bool], within: float, what: str) -> None:
 class Project:
     """A rendered project whose services run as local processes; stops every process it started."""
 
-    def __init__(self, root: Path, spec: Spec, secrets: Secrets) -> None:
+    def __init__(self, root: Path, spec: Spec, secrets: Secrets, monitoring: bool = False) -> None:
         self.root = root
         spec_file = root / "redisops.yaml"
         secrets_file = root / spec.auth.secrets_file
         secrets_file.write_text(f"redis_password: {secrets.redis_password}\n"
                                 f"sentinel_password: {secrets.sentinel_password}\n")
         secrets_file.chmod(0o600)
-        self.out = render_compose(spec, spec_file, root / "compose").output
+        addon = monitoring_addon(spec, spec_file, build_plan(spec)) if monitoring else None
+        self.out = render_compose(spec, spec_file, root / "compose", addon=addon).output
         self.doc: dict[str, Any] = yaml.safe_load((self.out / COMPOSE_FILE).read_text())
         self.subnet = ipaddress.ip_network(spec.compose.subnet)
-        self.env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "REDIS_PASSWORD": secrets.redis_password,
-                    "SENTINEL_PASSWORD": secrets.sentinel_password}
+        self.env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env_file(self.out / ENV_FILE)}
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def localize(self, text: str, name: str) -> str:
@@ -144,8 +146,16 @@ class Project:
                               timeout=10).stdout.replace("\r", "")
 
 
-def _spec(taken: set[int], *, sentinel: bool, cluster: bool) -> Spec:
+def env_file(path: Path) -> dict[str, str]:
+    """``KEY=value`` lines of a rendered env file, as Compose reads them into a container's environment."""
+    lines = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
+    return dict(line.split("=", 1) for line in lines)
+
+
+def _spec(taken: set[int], *, sentinel: bool, cluster: bool, monitoring: bool = False) -> Spec:
     data = yaml.safe_load(DEFAULT_SPEC)
+    if monitoring:
+        data["monitor"] = {"scrape_interval_s": 1, "evaluation_interval_s": 1}
     if sentinel:
         data["sentinel"][0]["port"] = _port_block(3, taken=taken)
         data["sentinel"][0]["sentinel_port"] = _port_block(3, taken=taken)
@@ -167,7 +177,7 @@ def project(tmp_path: Path) -> Iterator[Callable[..., Project]]:
     made: list[Project] = []
 
     def make(**kinds: bool) -> Project:
-        made.append(Project(tmp_path, _spec(set(), **kinds), generate_secrets()))
+        made.append(Project(tmp_path, _spec(set(), **kinds), generate_secrets(), kinds.get("monitoring", False)))
         return made[-1]
 
     yield make
@@ -317,3 +327,105 @@ def test_sentinel_group_runs_from_the_compose_configs(project: Callable[..., Pro
     assert sum(line.startswith("include ") for line in conf) == 1
     auth = proj.root / "nodes" / "mymaster-1" / "vol" / "auth.conf"
     assert auth.stat().st_mode & 0o077 == 0
+
+
+# --- --with-monitoring: the rendered exporter, Prometheus and Alertmanager configs on the real Debian binaries ------
+def _localize_monitoring(proj: Project, text: str, ports: dict[str, int]) -> str:
+    """Service names to loopback ports, container addresses to their loopback twins."""
+    for name, port in (("redis-exporter:9121", ports["exporter"]), ("alertmanager:9093", ports["alertmanager"]),
+                       ("localhost:9090", ports["prometheus"])):
+        text = text.replace(name, f"127.0.0.1:{port}")
+    return re.sub(r"\b\d{1,3}(?:\.\d{1,3}){3}\b",
+                  lambda m: loopback(m.group()) if ipaddress.ip_address(m.group()) in proj.subnet else m.group(), text)
+
+
+def _start_monitoring(proj: Project, ports: dict[str, int]) -> None:
+    """redis_exporter with exporter.env as its environment, Prometheus on the rendered prometheus.yml and rules,
+    Alertmanager through its rendered start command; each on a loopback port, logs in the temp dir."""
+    root = proj.root / "monitoring"
+    prom = root / "prometheus"
+    shutil.copytree(proj.out / "monitoring" / "prometheus", prom)
+    config = prom / "prometheus.yml"
+    config.write_text(_localize_monitoring(proj, config.read_text(), ports))
+    exporter = [*proj.doc["services"]["redis-exporter"]["command"]]
+    exporter = [f"--web.listen-address=127.0.0.1:{ports['exporter']}" if a.startswith("--web.listen") else a
+                for a in exporter]
+    am_dir = root / "alertmanager"
+    (am_dir / "etc").mkdir(parents=True)
+    shutil.copy(proj.out / "monitoring" / "alertmanager" / "alertmanager.yml", am_dir / "etc" / "alertmanager.yml")
+    script = proj.doc["services"]["alertmanager"]["command"][0].replace("$$", "$")
+    script = script.replace("/etc/alertmanager/alertmanager.yml", str(am_dir / "etc" / "alertmanager.yml"))
+    script = re.sub(r"(?<=[\s=])/alertmanager\b(?!\.yml)", str(am_dir / "data"), script)
+    script = script.replace("exec /bin/alertmanager", "exec prometheus-alertmanager").replace(
+        "--cluster.listen-address=", f"--cluster.listen-address= --web.listen-address=127.0.0.1:{ports['alertmanager']}")
+    commands = {
+        "redis-exporter": (["prometheus-redis-exporter", *exporter], env_file(proj.out / EXPORTER_ENV)),
+        "alertmanager": (["sh", "-c", script], env_file(proj.out / "alertmanager.env")),
+        "prometheus": (["prometheus", f"--config.file={config}", f"--storage.tsdb.path={prom / 'data'}",
+                        f"--web.listen-address=127.0.0.1:{ports['prometheus']}"], {}),
+    }
+    for name, (argv, env) in commands.items():
+        log = open(root / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+        proj.procs[name] = subprocess.Popen(argv, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env},
+                                            stdout=log, stderr=log, cwd=root)
+        log.close()
+
+
+@pytest.mark.skipif(any(shutil.which(b) is None for b in ("prometheus", "prometheus-alertmanager",
+                                                           "prometheus-redis-exporter")),
+                    reason="needs Debian's prometheus, prometheus-alertmanager and prometheus-redis-exporter")
+def test_monitoring_runs_from_the_compose_configs(project: Callable[..., Project]) -> None:
+    """The nodes start with the exporter's ACL user from their auth.conf (and restart with it after their conf
+    was rewritten), and the rendered exporter, Prometheus and Alertmanager, on the real binaries, scrape every
+    node up through that user."""
+    import httpx
+
+    proj = project(sentinel=True, cluster=False, monitoring=True)
+    names = ["mymaster-0", "mymaster-1", "mymaster-2", "mymaster-sentinel-0", "mymaster-sentinel-1",
+             "mymaster-sentinel-2"]
+    for name in names:
+        proj.start(name)
+    _eventually(lambda: all(proj.healthy(n) for n in names), 15, "group passes its healthchecks")
+    port_of = {n: int(re.search(r"-p (\d+) ", proj.doc["services"][n]["healthcheck"]["test"][1]).group(1))  # type: ignore[union-attr]
+               for n in names}
+    exporter_env = env_file(proj.out / EXPORTER_ENV)
+
+    def as_exporter(name: str, *command: str) -> str:
+        env = {**proj.env, "REDISCLI_AUTH": exporter_env["REDIS_PASSWORD"]}
+        done = subprocess.run(["redis-cli", "-p", str(port_of[name]), "--user", exporter_env["REDIS_USER"], *command],
+                              env=env, capture_output=True, text=True, timeout=10)
+        return done.stdout + done.stderr
+
+    # a rewritten conf holds the user too (CONFIG REWRITE, SENTINEL FLUSHCONFIG; both run on a failover), and
+    # Redis refuses a user defined twice: the restarts prove the start removes the copy
+    assert proj.cli(port_of["mymaster-1"], "config", "rewrite").strip() == "OK"
+    assert proj.cli(port_of["mymaster-sentinel-0"], "sentinel", "flushconfig",
+                    password="SENTINEL_PASSWORD").strip() == "OK"
+    for name in ("mymaster-1", "mymaster-sentinel-0"):
+        conf = "sentinel.conf" if "sentinel" in name else "redis.conf"
+        assert "user redisops-exporter " in (proj.root / "nodes" / name / "vol" / conf).read_text(), name
+        proj.stop(name)
+        proj.start(name)
+    _eventually(lambda: all(proj.healthy(n) for n in names), 15, "restarted nodes pass their healthchecks")
+    for name in names:
+        assert "redis_version:" in as_exporter(name, "info", "server"), name
+        forbidden = ("sentinel", "failover", "mymaster") if "sentinel" in name else ("get", "k")
+        assert "NOPERM" in as_exporter(name, *forbidden), name
+
+    taken: set[int] = set()
+    ports = dict(zip(("exporter", "alertmanager", "prometheus"), (_port_block(1, taken=taken) for _ in range(3)),
+                     strict=True))
+    _start_monitoring(proj, ports)
+    api = f"http://127.0.0.1:{ports['prometheus']}/api/v1"
+
+    def scraped() -> bool:
+        try:
+            up = httpx.get(f"{api}/query", params={"query": "redis_up"}, timeout=3).json()["data"]["result"]
+            managers = httpx.get(f"{api}/alertmanagers", timeout=3).json()["data"]["activeAlertmanagers"]
+            rules = httpx.get(f"{api}/rules", timeout=3).json()["data"]["groups"]
+        except (httpx.HTTPError, KeyError, ValueError):
+            return False
+        return (sorted(r["metric"]["node"] for r in up if r["value"][1] == "1") == sorted(names)
+                and len(managers) == 1 and len(rules) > 0)
+
+    _eventually(scraped, 60, "Prometheus scrapes all 6 nodes up through the exporter, with rules and Alertmanager")
