@@ -241,3 +241,14 @@ def test_cli_json_lists_the_monitoring_services(tmp_path: Path) -> None:
     data = json.loads(done.stdout)["data"]
     assert set(IMAGES) <= set(data["services"])
     assert "monitoring/prometheus/prometheus.yml" in data["files"]
+
+
+def test_every_file_a_service_mounts_was_rendered(tmp_path: Path) -> None:
+    out = _render(_project(tmp_path), tmp_path / "out")
+    mounts = [v.split(":")[0] for s in _doc(out)["services"].values() for v in s.get("volumes", [])
+              if v.startswith("./")]
+    assert len(mounts) >= 8
+    missing = [m for m in mounts if not (out / m).exists()]
+    assert not missing, missing
+    env_files = {f for s in _doc(out)["services"].values() for f in s.get("env_file", [])}
+    assert all((out / f).is_file() for f in env_files), env_files

@@ -279,8 +279,10 @@ def _services(spec: Spec, secrets: list[_Secret]) -> dict[str, dict[str, Any]]:
                             "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
                             "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH":
                                 "/etc/redisops/dashboards/overview.json"},
-            "volumes": [f"{mon}/grafana/provisioning:/etc/grafana/provisioning:ro",
-                        f"{mon}/grafana/dashboards:/etc/redisops/dashboards:ro", "grafana-data:/var/lib/grafana"],
+            # the two provisioning kinds we write, not the whole directory: the image's others stay as shipped
+            "volumes": [f"{mon}/grafana/provisioning/{kind}:/etc/grafana/provisioning/{kind}:ro"
+                        for kind in ("datasources", "dashboards")]
+            + [f"{mon}/grafana/dashboards:/etc/redisops/dashboards:ro", "grafana-data:/var/lib/grafana"],
             "ports": [f"127.0.0.1:{m.grafana_port}:{GRAFANA_PORT}"],
             "depends_on": {"prometheus": {"condition": "service_started"},
                            "loki": {"condition": "service_started"}},
