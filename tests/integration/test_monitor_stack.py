@@ -208,12 +208,15 @@ def test_master_down_alert_reaches_a_webhook_through_alertmanager(stack: Stack) 
             body = request.json()
             for alert in body.get("alerts", []):
                 labels = alert["labels"]
-                if labels.get("alertname") == "TestNodeDown" and alert["status"] == "firing" \
+                if labels.get("alertname") in ("TestNodeDown", "RedisNodeDown") and alert["status"] == "firing" \
                         and labels["instance"] == f"redis://{master.address}":
                     return dict(body)
-        raise AssertionError(f"no TestNodeDown alert for the master yet: {_seen(stack)}")
+        raise AssertionError(f"no node-down alert for the master yet: {_seen(stack)}")
 
-    body = assert_eventually(alert_delivered, within=60, interval=0.5)
+    # The test's rule fires at once; under the full suite's load its first notification was lost twice in CI
+    # (Prometheus held it firing, Alertmanager never had it; Prometheus resends only after 1 min) while the
+    # shipped RedisNodeDown (30 s later) arrived: either proves the path, and the failure message shows each hop.
+    body = assert_eventually(alert_delivered, within=90, interval=0.5)
     assert body["version"] == "4" and body["receiver"] == "webhook"
     assert body["commonLabels"]["redis_group"] == "mymaster"
 
@@ -235,11 +238,14 @@ def _seen(stack: Stack) -> str:
         up = [(r["metric"].get("node"), r["value"][1]) for r in monitor._api("/api/v1/query?query=redis_up")["result"]]
         rules = [(a["labels"].get("alertname"), a["labels"].get("instance"), a["state"])
                  for a in monitor._api("/api/v1/alerts")["alerts"]]
+        notifier = [(r["metric"]["__name__"], r["value"][1]) for r in monitor._api(
+            "/api/v1/query?query={__name__=~\"prometheus_notifications_.*\",job=\"prometheus\"}")["result"]]
         held = monitor._http.get(monitor.urls()["alertmanager"] + "/api/v2/alerts").json()
         manager = [(a["labels"].get("alertname"), a["labels"].get("instance"), a["status"]["state"]) for a in held]
     except Exception as exc:  # noqa: BLE001 - a diagnostic must not hide the failure it explains
         return f"received {received}; could not ask the stack: {exc!r}"
-    return f"received {received}; redis_up {up}; Prometheus alerts {rules}; Alertmanager alerts {manager}"
+    return (f"received {received}; redis_up {up}; Prometheus alerts {rules}; Prometheus notifier {notifier}; "
+            f"Alertmanager alerts {manager}")
 
 
 def test_down_stops_every_process(stack: Stack) -> None:
