@@ -1,0 +1,1 @@
+"""Performance: redis-benchmark runs with history, percentiles, charts and a regression gate."""

@@ -1,0 +1,1 @@
+"""Security: audit checks (config files and live nodes), firewall rules, TLS material, ACL users."""
