@@ -6,10 +6,10 @@ REDISOPS := $(VENV)/bin/redisops
 SPEC ?= redisops.yaml
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := redis-server redis-sentinel redis-tools prometheus prometheus-alertmanager prometheus-redis-exporter \
-  chromium
+  chromium iptables nftables
 #: a binary of each package above: `apt` installs them all when one is missing
 APT_BINARIES := redis-server redis-sentinel redis-cli prometheus promtool prometheus-alertmanager amtool \
-  prometheus-redis-exporter chromium
+  prometheus-redis-exporter chromium iptables nft
 PYTEST_ARGS ?=
 #: pytest-xdist workers for `make test` (0: one process). Most tests wait on Redis timers, so 2 workers on 2 cores
 #: take the suite from about 21 to 11.5 min; --dist loadfile keeps a file's module-scoped topology in one worker
