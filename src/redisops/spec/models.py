@@ -16,6 +16,7 @@ from pydantic import BeforeValidator, Field, field_validator, model_validator
 from redisops.spec.alerts import AlertsSpec
 from redisops.spec.backup import BackupSpec
 from redisops.spec.base import SpecModel as _Model
+from redisops.spec.firewall import FirewallSpec
 from redisops.spec.monitor import MonitorSpec
 from redisops.spec.watch import WatchSpec
 
@@ -189,6 +190,7 @@ class Spec(_Model):
     watch: WatchSpec = Field(default_factory=WatchSpec)
     backup: BackupSpec = Field(default_factory=BackupSpec)
     monitor: MonitorSpec = Field(default_factory=MonitorSpec)
+    firewall: FirewallSpec = Field(default_factory=FirewallSpec)
 
     def group(self, name: str) -> SentinelGroup:
         for group in self.sentinel:
