@@ -1,0 +1,18 @@
+"""``redisops audit``: security checks on redis.conf / sentinel.conf files (static) and on running nodes (live).
+
+Each check has an id (``RA001``...), a severity, a title, an explanation and a
+one-line fix, and says which layers it runs in; docs/audit.md lists them all.
+"""
+
+from __future__ import annotations
+
+from redisops.security.audit.conf import ConfigFileError, load_config
+from redisops.security.audit.engine import Report, TargetError, audit_files, run_checks
+from redisops.security.audit.formats import junit_xml, sarif
+from redisops.security.audit.live import LiveNode, audit_live, nodes_from_seeds, nodes_from_spec
+from redisops.security.audit.model import Finding, Kind, Layer, Severity, Target
+from redisops.security.audit.registry import Check, all_checks
+
+__all__ = ["Check", "ConfigFileError", "Finding", "Kind", "Layer", "LiveNode", "Report", "Severity", "Target",
+           "TargetError", "all_checks", "audit_files", "audit_live", "junit_xml", "load_config", "nodes_from_seeds",
+           "nodes_from_spec", "run_checks", "sarif"]

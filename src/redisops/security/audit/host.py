@@ -1,0 +1,96 @@
+"""The local host, for the live layer: kernel settings, a process's listening ports, dpkg's redis version.
+
+Everything is read from /proc, /sys and dpkg, never from Redis: INFO reports
+``redis_version:7.0.15`` on every bookworm update, while the Debian revision
+(``5:7.0.15-1~deb12u10``) is what says which CVEs are fixed.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from redisops.security.audit.model import HostFacts
+
+__all__ = ["CveFix", "cve_table", "fixed_after", "listening_ports", "read_host", "version_older"]
+
+_PROC = Path("/proc")
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
+
+
+def _int(text: str | None) -> int | None:
+    return int(text) if text is not None and text.lstrip("-").isdigit() else None
+
+
+def read_host(root: Path = Path("/")) -> HostFacts:
+    thp = _read(root / "sys/kernel/mm/transparent_hugepage/enabled")
+    selected = thp.split("[", 1)[1].split("]", 1)[0] if thp and "[" in thp else thp
+    return HostFacts(_int(_read(root / "proc/sys/vm/overcommit_memory")), selected,
+                     _int(_read(root / "proc/sys/net/core/somaxconn")), dpkg_version("redis-server"))
+
+
+def dpkg_version(package: str) -> str | None:
+    if shutil.which("dpkg-query") is None:
+        return None
+    done = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True,
+                          timeout=10, check=False)
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def listening_ports(pid: int, proc: Path = _PROC) -> frozenset[int] | None:
+    """TCP ports the process ``pid`` listens on (its socket inodes matched in /proc/net/tcp{,6}); None if unreadable."""
+    try:
+        inodes = {os.readlink(fd)[8:-1] for fd in (proc / str(pid) / "fd").iterdir()
+                  if os.readlink(fd).startswith("socket:[")}
+    except OSError:
+        return None
+    ports: set[int] = set()
+    for table in ("tcp", "tcp6"):
+        text = _read(proc / str(pid) / "net" / table) or ""
+        for row in text.splitlines()[1:]:
+            fields = row.split()
+            if len(fields) > 9 and fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return frozenset(ports)
+
+
+@dataclass(frozen=True)
+class CveFix:
+    cve: str
+    fixed: str
+    summary: str
+
+
+@functools.cache
+def cve_table() -> tuple[str, tuple[CveFix, ...]]:
+    """(release, fixes) from security/data/debian_redis_cves.yaml."""
+    text = resources.files("redisops.security").joinpath("data/debian_redis_cves.yaml").read_text("utf-8")
+    data = yaml.safe_load(text)
+    return data["release"], tuple(CveFix(f["cve"], f["fixed"], f["summary"]) for f in data["fixes"])
+
+
+def version_older(installed: str, fixed: str) -> bool:
+    """``installed`` < ``fixed`` by Debian's rules (``dpkg --compare-versions``, the reference implementation)."""
+    done = subprocess.run(["dpkg", "--compare-versions", installed, "lt", fixed], capture_output=True,
+                          timeout=10, check=False)
+    return done.returncode == 0
+
+
+def fixed_after(installed: str) -> list[CveFix]:
+    """The table's CVEs whose fix is newer than ``installed`` (only for a bookworm build of 7.0.x)."""
+    if "deb12" not in installed and not installed.startswith("5:7.0."):
+        return []
+    return [fix for fix in cve_table()[1] if version_older(installed, fix.fixed)]

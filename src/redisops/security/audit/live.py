@@ -1,0 +1,235 @@
+"""The live layer: read running nodes in parallel and turn each into a :class:`Target`.
+
+Each node costs one round trip: ``INFO``, ``CONFIG GET *`` and ``ACL LIST`` go
+in one pipeline (a sentinel has no CONFIG: its settings come from its own
+sentinel.conf when that file is on this machine, found through INFO's
+``config_file``).  All nodes are probed at once on threads, so the audit takes
+about as long as the slowest node, not the sum.
+
+A node that answers NOPERM is reported with the ACL permission the audit
+needs (``ACL SETUSER <user> +config|get``); a wrong password or a dead node
+is reported too, and the rest are still audited.  On a node whose process
+runs here, the audit also reads the process's listening ports from /proc and
+the modes of its config file and data directory.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from redisops.address import Address
+from redisops.clients import make_client
+from redisops.errors import UsageError
+from redisops.runtime.plan import NodeKind, build_plan
+from redisops.security.audit.acl import AclUser, parse_user
+from redisops.security.audit.conf import ConfigFileError, load_config, role_of, split_args
+from redisops.security.audit.engine import Report, TargetError, run_checks
+from redisops.security.audit.host import listening_ports, read_host
+from redisops.security.audit.model import Directive, Kind, Layer, Secret, Severity, Target
+from redisops.spec.secrets import Secrets
+
+__all__ = ["LiveNode", "audit_live", "nodes_from_seeds", "nodes_from_spec"]
+
+#: what the audit needs to run, by command: the message for a NOPERM
+_PERMISSION = {"info": "+info", "config": "+config|get", "acl": "+acl|list"}
+
+
+@dataclass(frozen=True)
+class LiveNode:
+    address: Address
+    password: str | None = field(repr=False)
+    username: str | None = None
+    kind: Kind | None = None  # None: ask the node (INFO's redis_mode)
+    name: str | None = None
+    expected_ports: frozenset[int] = frozenset()
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.address})" if self.name else str(self.address)
+
+
+def nodes_from_spec(spec: Any, secrets: Secrets) -> list[LiveNode]:
+    """Every node of the spec, with the password the secrets file holds for its kind."""
+    out = []
+    for node in build_plan(spec).nodes:
+        sentinel = node.kind is NodeKind.SENTINEL
+        out.append(LiveNode(node.address, secrets.sentinel_password if sentinel else secrets.redis_password,
+                            kind=Kind.SENTINEL if sentinel else Kind.REDIS, name=node.name,
+                            expected_ports=frozenset({node.address.port})))
+    return out
+
+
+def nodes_from_seeds(seeds: Sequence[str], password: str | None, username: str | None = None) -> list[LiveNode]:
+    out = []
+    for seed in seeds:
+        try:
+            address = Address.parse(seed)
+        except ValueError as exc:
+            raise UsageError(f"--seed {seed!r}: {exc}", hint="write it as host:port, e.g. 127.0.0.1:6379") from None
+        out.append(LiveNode(address, password, username))
+    return out
+
+
+def audit_live(nodes: Sequence[LiveNode], fail_on: Severity = Severity.HIGH, *, timeout: float = 3.0,
+               sentinel_password: str | None = None,
+               clock: Callable[[], float] = time.monotonic) -> Report:
+    """Probe ``nodes`` in parallel, add the local host, run every live check."""
+    if not nodes:
+        raise UsageError("no node to audit", hint="pass -f SPEC, or --seed host:port")
+    started = clock()
+    with ThreadPoolExecutor(max_workers=min(32, len(nodes) + 1), thread_name_prefix="audit") as pool:
+        host_future = pool.submit(read_host)
+        futures = [pool.submit(_probe, node, timeout, sentinel_password) for node in nodes]
+        results = [f.result() for f in futures]
+        host = host_future.result()
+    targets = [r for r in results if isinstance(r, Target)]
+    errors = [r for r in results if isinstance(r, TargetError)]
+    if any(t.local for t in targets):
+        backlog = next((t.value("tcp-backlog") for t in targets if t.value("tcp-backlog")), "511")
+        targets.append(Target(f"host {socket.gethostname()}", Kind.HOST, Layer.LIVE, host=host,
+                              info={"tcp_backlog": backlog or "511"}))
+    report = Report(Layer.LIVE, targets, run_checks(targets), fail_on, errors)
+    report.seconds = clock() - started
+    return report
+
+
+def _probe(node: LiveNode, timeout: float, sentinel_password: str | None) -> Target | TargetError:
+    password = node.password
+    if node.kind is Kind.SENTINEL and sentinel_password is not None:
+        password = sentinel_password
+    client = make_client(node.address, password, timeout=timeout, username=node.username)
+    try:
+        pipe = client.pipeline(transaction=False)
+        pipe.info()
+        pipe.execute_command("CONFIG", "GET", "*")
+        pipe.execute_command("ACL", "LIST")
+        info, config, acl = pipe.execute(raise_on_error=False)
+    except redis.AuthenticationError:
+        return TargetError(node.label, "authentication failed: wrong or missing password (check the secrets "
+                                       "file, or --password-env / --user)")
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        return TargetError(node.label, f"unreachable ({exc})")
+    finally:
+        client.close()
+    if isinstance(info, Exception):
+        return _refused(node, "info", info)
+    kind = node.kind or (Kind.SENTINEL if info.get("redis_mode") == "sentinel" else Kind.REDIS)
+    if kind is Kind.REDIS and isinstance(config, Exception):
+        return _refused(node, "config", config)
+    if isinstance(acl, Exception):
+        return _refused(node, "acl", acl)
+    return _target(node, kind, info, None if kind is Kind.SENTINEL else config, acl)
+
+
+def _refused(node: LiveNode, command: str, exc: Exception) -> TargetError:
+    text = str(exc)
+    if isinstance(exc, redis.exceptions.NoPermissionError) or text.startswith("NOPERM") or "no permissions" in text:
+        user = node.username or "default"
+        perm = _PERMISSION[command]
+        return TargetError(node.label, f"user {user} may not run {command.upper()} "
+                                       f"({'CONFIG GET' if command == 'config' else command.upper()} needs "
+                                       f"{perm}): grant it with `ACL SETUSER {user} {perm}`, or audit as an "
+                                       f"admin user")
+    if isinstance(exc, redis.AuthenticationError) or "NOAUTH" in text:
+        return TargetError(node.label, "authentication required: pass the password (secrets file, "
+                                       "--password-env)")
+    return TargetError(node.label, f"{command.upper()} failed: {text}")
+
+
+def _target(node: LiveNode, kind: Kind, info: dict[str, Any], config: Any, acl: list[Any]) -> Target:
+    info_text = {k: str(v) for k, v in info.items() if not isinstance(v, dict)}
+    users = tuple(_user(line) for line in acl)
+    local = _is_local(node.address)
+    files: tuple[Path, ...] = ()
+    conf_file = info_text.get("config_file") or ""
+    if kind is Kind.SENTINEL:
+        directives = _sentinel_directives(info_text, conf_file if local else "")
+    else:
+        directives = tuple(_directive(k, v) for k, v in _pairs(config))
+    if local and conf_file and Path(conf_file).is_file():
+        files = (Path(conf_file),)
+    secrets = tuple(_secrets(kind, directives, users))
+    pid = int(info_text.get("process_id", "0") or 0)
+    listening = listening_ports(pid) if local and pid else None
+    if listening is not None and node.address.port not in listening and not _tls_port_in(directives, listening):
+        listening, local = None, False  # the pid is not this node's process (another host, a container)
+    modules = [v for k, v in info.items() if k.startswith("module") and v]
+    target = Target(node.label, kind, Layer.LIVE, directives, users, secrets, files,
+                    {**info_text, **({"module": ", ".join(map(str, modules))} if modules else {})},
+                    listening, node.expected_ports, local=local)
+    return target
+
+
+def _tls_port_in(directives: Sequence[Directive], listening: frozenset[int]) -> bool:
+    tls = next((d.value for d in directives if d.name == "tls-port"), "0")
+    return tls.isdigit() and int(tls) in listening
+
+
+def _pairs(config: Any) -> list[tuple[str, str]]:
+    if isinstance(config, dict):
+        return [(str(k), str(v)) for k, v in config.items()]
+    items = list(config)
+    return [(str(items[i]), str(items[i + 1])) for i in range(0, len(items) - 1, 2)]
+
+
+def _directive(name: str, value: str) -> Directive:
+    return Directive(name.lower(), tuple(value.split(" ")) if value else ("",))
+
+
+def _user(line: str) -> AclUser:
+    parts = split_args(str(line))
+    return parse_user(parts[1], parts[2:]) if len(parts) >= 2 else parse_user("?", [])
+
+
+def _secrets(kind: Kind, directives: Sequence[Directive], users: Sequence[AclUser]) -> list[Secret]:
+    out: list[Secret] = []
+    values = {d.name: d.value for d in directives}
+    own = "sentinel" if kind is Kind.SENTINEL else "app"
+    if values.get("requirepass"):
+        out.append(Secret.of(own, "requirepass", values["requirepass"]))
+    if kind is Kind.REDIS and values.get("masterauth"):
+        out.append(Secret.of("replication", "masterauth", values["masterauth"]))
+    for user in users:
+        for digest in user.digests:
+            if not any(s.digest == digest for s in out):
+                out.append(Secret(role_of(kind, user.name), f"user {user.name}", digest))
+    for d in directives:
+        if d.name == "sentinel" and len(d.args) == 3 and d.args[0].lower() == "auth-pass" and d.args[2]:
+            out.append(Secret.of("app", f"sentinel auth-pass {d.args[1]}", d.args[2]))
+    return out
+
+
+def _sentinel_directives(info: dict[str, str], conf_file: str) -> tuple[Directive, ...]:
+    """A sentinel's settings: its config file when readable here, else only its port."""
+    if conf_file:
+        try:
+            return load_config(Path(conf_file)).directives
+        except ConfigFileError:
+            pass
+    return (Directive("port", (info.get("tcp_port", "26379"),)),)
+
+
+def _is_local(address: Address) -> bool:
+    try:
+        infos = socket.getaddrinfo(address.host, None)
+    except OSError:
+        return False
+    for info in infos:
+        ip = str(info[4][0])
+        if ip.startswith("127.") or ip == "::1":
+            return True
+        try:
+            with socket.socket(info[0], socket.SOCK_DGRAM) as probe:
+                probe.bind((ip, 0))
+            return True
+        except OSError:
+            continue
+    return False
