@@ -22,9 +22,11 @@ Subclasses that belong to one area live next to it and hang from this tree:
 
     InputError      ← alerts.errors.ChannelConfigError, cluster.errors.JournalMismatchError, PlanError,
                       data.backup.errors.BackupNotFound, RestoreRefused
+    EnvironmentProblem ← security.firewall.NotRootError
     RedisopsError   ← alerts.errors.DeliveryError, ha.failover.FailoverError, chaos.drill.DrillError,
                       cluster.errors.SlotMigrationError (← BusyKeyError),
-                      data.backup.errors.BackupError (← StorageError, IntegrityError, FetchError)
+                      data.backup.errors.BackupError (← StorageError, IntegrityError, FetchError),
+                      security.firewall.FirewallError
     ClusterFormationError ← cluster.errors.NotConvergedError
 
 Errors carry data, wrap their cause with ``raise ... from exc`` and say whether

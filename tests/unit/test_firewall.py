@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from redisops.errors import EXIT_INPUT, InputError
+from redisops.errors import EXIT_INPUT, EnvironmentProblem, InputError, RedisopsError
 from redisops.runtime.plan import build_plan
 from redisops.security.firewall import (
     Backend,
@@ -197,3 +197,15 @@ def test_iptables_restore_accepts_the_rendered_file_without_loading_it() -> None
     done = subprocess.run(["iptables-restore", "--test", "--noflush"], input=render_iptables(ruleset()),
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
+
+
+def test_the_public_names_are_pinned() -> None:
+    import redisops.security.firewall as firewall
+
+    assert sorted(firewall.__all__) == ["Backend", "Firewall", "FirewallError", "FirewallStatus", "NotRootError",
+                                        "PortRange", "Role", "Ruleset", "Service", "State", "build_ruleset", "render",
+                                        "render_iptables", "render_nftables"]
+    for name in firewall.__all__:
+        getattr(firewall, name)
+    assert issubclass(firewall.FirewallError, RedisopsError) and firewall.FirewallError.exit_code == 3
+    assert issubclass(firewall.NotRootError, EnvironmentProblem) and firewall.NotRootError.exit_code == 2
