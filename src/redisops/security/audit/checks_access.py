@@ -123,16 +123,22 @@ def _low_entropy(target: Target) -> Iterator[Hit]:
        fix="give app, replication and sentinel their own passwords (ACL users: `user replica on >P2 +psync "
            "+replconf +ping`)", kinds=NODES, group=True)
 def _reused(targets: Sequence[Target]) -> Iterator[Hit]:
+    """A target is blamed for a password it uses in two roles itself, or one that is also a sentinel's password.
+
+    A sentinel's ``auth-pass`` is the data nodes' password by design: it is not
+    blamed for the nodes using that password for replication too (they are).
+    """
     roles: dict[str, set[str]] = defaultdict(set)
     for target in targets:
         for secret in target.secrets:
             roles[secret.digest].add(secret.role)
     for target in targets:
         for digest in dict.fromkeys(s.digest for s in target.secrets):
-            if len(roles[digest]) > 1:
-                mine = [s for s in target.secrets if s.digest == digest]
+            mine = [s for s in target.secrets if s.digest == digest]
+            own = {s.role for s in mine}
+            if len(own) > 1 or ("sentinel" in roles[digest] and len(roles[digest]) > 1):
                 where = ", ".join(f"{s.role} ({s.source})" for s in mine)
-                others = sorted(roles[digest] - {s.role for s in mine})
+                others = sorted(roles[digest] - own)
                 also = f"; also the {', '.join(others)} password elsewhere" if others else ""
                 yield Hit(f"one password serves {where}{also}", _at(target, mine[-1]), target)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from redisops.security.audit.checks_config import tls_on
 from redisops.security.audit.host import fixed_after
 from redisops.security.audit.model import Kind, Severity, Target
 from redisops.security.audit.registry import HOST, LIVE, NODES, Hit, check
@@ -59,12 +58,14 @@ def _ports(target: Target) -> Iterator[Hit]:
 
 
 def expected_ports(target: Target) -> frozenset[int]:
-    """The node's own port, its TLS port, its cluster bus port, and what the spec says."""
+    """The spec's ports for the node (else its own port and TLS port), and its cluster bus port.
+
+    With a spec the spec decides: a ``tls-port`` someone set at runtime on a node
+    the spec runs in plaintext is a port nobody wrote a firewall rule for.
+    """
     default = 26379 if target.kind is Kind.SENTINEL else 6379
     port = target.number("port", default)
-    ports = {port} | set(target.expected_ports)
-    if tls_on(target):
-        ports.add(target.number("tls-port"))
+    ports = set(target.expected_ports) or {port, target.number("tls-port")}
     if target.flag("cluster-enabled") == "yes":
         bus = target.number("cluster-port")
         ports.add(bus or (port or target.number("tls-port")) + 10000)

@@ -14,12 +14,22 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from redisops.errors import EXIT_DEGRADED, EXIT_DOWN, EXIT_OK
+from redisops.errors import EXIT_DEGRADED, EXIT_DOWN, EXIT_INPUT, EXIT_OK, RedisopsError
 from redisops.security.audit.conf import load_config
 from redisops.security.audit.model import Finding, Layer, Severity, Target
 from redisops.security.audit.registry import Check, all_checks
 
-__all__ = ["Report", "TargetError", "audit_files", "run_checks"]
+__all__ = ["NothingAudited", "Report", "TargetError", "audit_files", "run_checks"]
+
+
+class NothingAudited(RedisopsError):
+    """Not one node could be read: every node's reason in one message."""
+
+    def __init__(self, errors: Sequence[TargetError]) -> None:
+        self.errors = list(errors)
+        self.exit_code = EXIT_INPUT if all(e.refused for e in errors) else EXIT_DOWN
+        self.retryable = not all(e.refused for e in errors)
+        super().__init__("no node could be audited: " + "; ".join(f"{e.target}: {e.message}" for e in errors))
 
 
 @dataclass(frozen=True)
@@ -28,6 +38,8 @@ class TargetError:
 
     target: str
     message: str
+    #: the user can fix it (a password, an ACL permission) rather than wait for the node
+    refused: bool = False
 
     def to_dict(self) -> dict[str, str]:
         return {"target": self.target, "message": self.message}

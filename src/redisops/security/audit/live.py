@@ -31,7 +31,7 @@ from redisops.errors import UsageError
 from redisops.runtime.plan import NodeKind, build_plan
 from redisops.security.audit.acl import AclUser, parse_user
 from redisops.security.audit.conf import ConfigFileError, load_config, role_of, split_args
-from redisops.security.audit.engine import Report, TargetError, run_checks
+from redisops.security.audit.engine import NothingAudited, Report, TargetError, run_checks
 from redisops.security.audit.host import listening_ports, read_host
 from redisops.security.audit.model import Directive, Kind, Layer, Secret, Severity, Target
 from redisops.spec.secrets import Secrets
@@ -92,6 +92,8 @@ def audit_live(nodes: Sequence[LiveNode], fail_on: Severity = Severity.HIGH, *, 
         host = host_future.result()
     targets = [r for r in results if isinstance(r, Target)]
     errors = [r for r in results if isinstance(r, TargetError)]
+    if not targets:
+        raise NothingAudited(errors)
     if any(t.local for t in targets):
         backlog = next((t.value("tcp-backlog") for t in targets if t.value("tcp-backlog")), "511")
         targets.append(Target(f"host {socket.gethostname()}", Kind.HOST, Layer.LIVE, host=host,
@@ -114,7 +116,7 @@ def _probe(node: LiveNode, timeout: float, sentinel_password: str | None) -> Tar
         info, config, acl = pipe.execute(raise_on_error=False)
     except redis.AuthenticationError:
         return TargetError(node.label, "authentication failed: wrong or missing password (check the secrets "
-                                       "file, or --password-env / --user)")
+                                       "file, or --password-env / --user)", refused=True)
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
         return TargetError(node.label, f"unreachable ({exc})")
     finally:
@@ -137,10 +139,10 @@ def _refused(node: LiveNode, command: str, exc: Exception) -> TargetError:
         return TargetError(node.label, f"user {user} may not run {command.upper()} "
                                        f"({'CONFIG GET' if command == 'config' else command.upper()} needs "
                                        f"{perm}): grant it with `ACL SETUSER {user} {perm}`, or audit as an "
-                                       f"admin user")
+                                       f"admin user", refused=True)
     if isinstance(exc, redis.AuthenticationError) or "NOAUTH" in text:
         return TargetError(node.label, "authentication required: pass the password (secrets file, "
-                                       "--password-env)")
+                                       "--password-env)", refused=True)
     return TargetError(node.label, f"{command.upper()} failed: {text}")
 
 
