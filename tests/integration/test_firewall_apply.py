@@ -29,11 +29,21 @@ from redisops.runtime.plan import NodeKind
 from redisops.security.firewall import Backend, Firewall, Ruleset, build_ruleset
 from redisops.testing import Topology, assert_eventually
 
-pytestmark = [
-    pytest.mark.skipif(os.geteuid() != 0, reason="loading firewall rules needs root"),
-    pytest.mark.skipif(not (shutil.which("nft") and shutil.which("iptables-restore")),
-                       reason="nft and iptables-restore are not installed (`make apt` installs them)"),
-]
+
+def _why_not() -> str | None:
+    """Why this machine cannot load firewall rules, or None."""
+    if os.geteuid() != 0:
+        return "loading firewall rules needs root"
+    if not (shutil.which("nft") and shutil.which("iptables-restore")):
+        return "nft and iptables-restore are not installed (`make apt` installs them)"
+    done = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, timeout=30)
+    if done.returncode != 0:
+        return f"the kernel's firewall cannot be read here (no CAP_NET_ADMIN?): {done.stderr.strip()[:200]}"
+    return None
+
+
+WHY_NOT = _why_not()
+pytestmark = pytest.mark.skipif(WHY_NOT is not None, reason=WHY_NOT or "")
 
 MEMBER, CLIENT, STRANGER = "127.0.0.2", "127.0.0.50", "127.0.0.99"
 HOSTS = ("127.0.0.1", MEMBER, "127.0.0.3")

@@ -171,6 +171,16 @@ def test_not_root_is_refused_before_any_tool_runs(action: str) -> None:
 ROOT = os.geteuid() == 0
 
 
+def _netfilter() -> bool:
+    """Root, and a kernel firewall this process may read (a container without CAP_NET_ADMIN may not)."""
+    if not (ROOT and shutil.which("nft")):
+        return False
+    return subprocess.run(["nft", "list", "tables"], capture_output=True, timeout=30).returncode == 0
+
+
+NETFILTER = _netfilter()
+
+
 def test_the_cli_says_one_line_and_exits_2_for_a_user_who_is_not_root(tmp_path: Path) -> None:
     spec_file = tmp_path / "redisops.yaml"
     spec_file.write_text(SPEC)
@@ -184,15 +194,15 @@ def test_the_cli_says_one_line_and_exits_2_for_a_user_who_is_not_root(tmp_path: 
         "`sudo .venv/bin/redisops firewall apply`"]
 
 
-@pytest.mark.skipif(not (ROOT and shutil.which("nft")), reason="nft -c needs root and nftables installed")
+@pytest.mark.skipif(not NETFILTER, reason="nft -c needs root, nftables installed and the kernel's firewall readable")
 def test_nft_accepts_the_rendered_file_without_loading_it() -> None:
     done = subprocess.run(["nft", "-c", "-f", "-"], input=render_nftables(ruleset()), capture_output=True, text=True,
                           timeout=30)
     assert done.returncode == 0, done.stderr
 
 
-@pytest.mark.skipif(not (ROOT and shutil.which("iptables-restore")),
-                    reason="iptables-restore --test needs root and iptables installed")
+@pytest.mark.skipif(not (NETFILTER and shutil.which("iptables-restore")),
+                    reason="iptables-restore --test needs root, iptables installed and the kernel's firewall readable")
 def test_iptables_restore_accepts_the_rendered_file_without_loading_it() -> None:
     done = subprocess.run(["iptables-restore", "--test", "--noflush"], input=render_iptables(ruleset()),
                           capture_output=True, text=True, timeout=30)
