@@ -14,6 +14,7 @@ import typer
 from redisops.cli import alerts as alerts_cmd
 from redisops.cli import audit as audit_cmd
 from redisops.cli import backup as backup_cmd
+from redisops.cli import bench as bench_cmd
 from redisops.cli import cluster as cluster_cmd
 from redisops.cli import config as config_cmd
 from redisops.cli import dashboard as dashboard_cmd
@@ -59,7 +60,7 @@ def _root(show_version: bool = typer.Option(False, "--version", callback=_versio
 
 for module in (config_cmd, deploy_cmd, status_cmd, render_cmd, watch_cmd, alerts_cmd, ha_cmd, cluster_cmd,
                scale_cmd, verify_cmd, backup_cmd, drill_cmd, dashboard_cmd, monitor_cmd,
-               ui_cmd, logs_cmd, firewall_cmd, audit_cmd):
+               ui_cmd, logs_cmd, firewall_cmd, audit_cmd, bench_cmd):
     module.register(app)
 
 
