@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from redisops.cli.common import DEFAULT_SPEC, Ctx, DebugOpt, FileOpt, JsonOpt, Result, plural, run, table
+from redisops.cli.common import DEFAULT_SPEC, Ctx, DebugOpt, FileOpt, JsonOpt, Result, keep_whole, plural, run, table
 from redisops.errors import UsageError
 
 if TYPE_CHECKING:
@@ -117,12 +117,12 @@ def _render(out: Console, report: Report) -> None:
     from rich.text import Text
 
     if report.findings:
-        tab = table(["severity", "id", "target", "finding", "fix"], wrap=["finding", "fix"])
+        tab = table(["severity", "id", "target", "finding", "fix"], wrap=["target", "finding", "fix"])
         for f in report.findings:
             where = f" ({Path(f.file).name}:{f.line})" if f.file and f.line else ""
             tab.add_row(Text(str(f.severity), style=_STYLE[str(f.severity)]), f.check, f.target,
                         f"{f.title}: {f.message}{where}", f.fix)
-        out.print(tab)
+        out.print(keep_whole(tab, ["severity", "id"]))
     for error in report.errors:
         out.print(Text(f"not audited: {error.target}: {error.message}", style="red"), soft_wrap=True)
     counts = ", ".join(f"{n} {s}" for s, n in report.counts().items() if n)
