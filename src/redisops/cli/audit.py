@@ -23,6 +23,7 @@ __all__ = ["register"]
 _FORMATS = ("table", "json", "sarif", "junit")
 _CONFIG = typer.Option(None, "--config", "-c", metavar="FILE",
                        help="redis.conf / sentinel.conf to lint (repeat); no server needed.")
+_FILES = typer.Argument(None, metavar="[FILE...]", help="More config files for --config.", show_default=False)
 _SEED = typer.Option(None, "--seed", metavar="HOST:PORT", help="A node to audit live (repeat).")
 _STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "info": "dim"}
 
@@ -32,6 +33,7 @@ def register(root: typer.Typer) -> None:
 
 
 def audit_cmd(
+    files: list[Path] | None = _FILES,
     config: list[Path] | None = _CONFIG,
     live: bool = typer.Option(False, "--live", help="Audit the running nodes of the spec (or --seed)."),
     seed: list[str] | None = _SEED,
@@ -60,7 +62,7 @@ def audit_cmd(
         if list_checks:
             checks = [c.to_dict() for c in all_checks()]
             return Result(checks, lambda out: _render_checks(out, checks))
-        configs, seeds = config or [], seed or []
+        configs, seeds = [*(config or []), *(files or [])], seed or []
         if configs and (live or seeds):
             raise UsageError("--config is the static audit; --live / --seed the live one",
                              hint="run them as two commands")

@@ -227,17 +227,27 @@ def _no_persistence(target: Target) -> Iterator[Hit]:
     yield Hit(f"save \"\" and appendonly no; {what}", target.last("save") or target.last("appendonly"))
 
 
-@check("RA026", Severity.MEDIUM, "config file readable by others",
-       explanation="Config, include and ACL files hold passwords (requirepass, masterauth, user >pw): "
-                   "readable by every local user, they leak them.",
+@check("RA026", Severity.MEDIUM, "file with passwords readable by others",
+       explanation="Config, include and ACL files that hold passwords (requirepass, masterauth, user >pw, "
+                   "sentinel auth-pass): readable by every local user, they leak them.",
        fix="`chmod 600 <file>` (owner: the user Redis runs as)", kinds=NODES)
 def _config_mode(target: Target) -> Iterator[Hit]:
     if not target.local:
         return
+    holding = {d.file for d in target.directives if _holds_secret(d)}
     for path in target.files:
         mode = _mode(path)
-        if mode is not None and mode & stat.S_IROTH:
+        secret = str(path) in holding or path.suffix == ".acl" or str(path) == target.value("aclfile")
+        if mode is not None and mode & stat.S_IROTH and secret:
             yield Hit(f"{path} has mode {mode:o}", Directive("file", (str(path),), str(path), None))
+
+
+def _holds_secret(d: Directive) -> bool:
+    if d.name in ("requirepass", "masterauth", "tls-key-file-pass", "tls-client-key-file-pass"):
+        return bool(d.value)
+    if d.name == "user":
+        return any(a[:1] in (">", "#") for a in d.args)
+    return d.name == "sentinel" and d.args[:1] in (("auth-pass",), ("sentinel-pass",))
 
 
 @check("RA027", Severity.MEDIUM, "data directory open to others",

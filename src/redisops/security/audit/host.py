@@ -53,10 +53,17 @@ def dpkg_version(package: str) -> str | None:
 def listening_ports(pid: int, proc: Path = _PROC) -> frozenset[int] | None:
     """TCP ports the process ``pid`` listens on (its socket inodes matched in /proc/net/tcp{,6}); None if unreadable."""
     try:
-        inodes = {os.readlink(fd)[8:-1] for fd in (proc / str(pid) / "fd").iterdir()
-                  if os.readlink(fd).startswith("socket:[")}
+        fds = list((proc / str(pid) / "fd").iterdir())
     except OSError:
         return None
+    inodes = set()
+    for fd in fds:
+        try:
+            link = os.readlink(fd)
+        except OSError:  # closed meanwhile (the listing's own fd, for one)
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
     ports: set[int] = set()
     for table in ("tcp", "tcp6"):
         text = _read(proc / str(pid) / "net" / table) or ""

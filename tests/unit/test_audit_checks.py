@@ -1,0 +1,146 @@
+"""The audit's pieces: the registry's contract, config line splitting as Redis does, ACL rule evaluation, password
+strength, certificate expiry, the host facts, the Debian CVE table compared with dpkg's own version rules."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+from redisops.security.audit import Layer, Severity, all_checks, audit_files, load_config
+from redisops.security.audit.acl import parse_user
+from redisops.security.audit.checks_access import entropy_bits
+from redisops.security.audit.conf import ConfigFileError, split_args
+from redisops.security.audit.host import cve_table, fixed_after, listening_ports, read_host, version_older
+
+
+def test_registry_contract() -> None:
+    checks = all_checks()
+    assert len(checks) >= 25
+    ids = [c.id for c in checks]
+    assert ids == sorted(set(ids)) and all(i.startswith("RA") and len(i) == 5 for i in ids)
+    for c in checks:
+        assert c.title and c.explanation and c.fix and c.layers and c.kinds, c.id
+        assert "\n" not in c.fix
+    assert {Layer.STATIC} < {layer for c in checks for layer in c.layers}
+    assert {c.severity for c in checks} == set(Severity)
+
+
+@pytest.mark.parametrize(("line", "args"), [
+    ('requirepass "p a\\"ss"', ["requirepass", 'p a"ss']),
+    ("requirepass 'it\\'s'", ["requirepass", "it's"]),
+    ('save ""', ["save", ""]),
+    ('user app on ">x y" ~* +@all', ["user", "app", "on", ">x y", "~*", "+@all"]),
+    ('logfile "\\x41\\n"', ["logfile", "A\n"]),
+    ("bind   127.0.0.1    -::1", ["bind", "127.0.0.1", "-::1"]),
+])
+def test_split_args_like_redis(line: str, args: list[str]) -> None:
+    assert split_args(line) == args
+
+
+@pytest.mark.parametrize("line", ['requirepass "abc', "requirepass 'abc", 'requirepass "abc"def'])
+def test_split_args_rejects_what_redis_rejects(line: str) -> None:
+    with pytest.raises(ValueError):
+        split_args(line)
+
+
+def test_acl_rules_in_order() -> None:
+    app = parse_user("app", ["on", ">pw", "~*", "+@all", "-@dangerous"])
+    assert app.dangerous() == [] and not app.all_commands
+    assert parse_user("a", ["on", "nopass", "+@read", "+keys"]).dangerous() == ["keys"]
+    assert parse_user("a", ["on", "+@admin"]).may_run("config|set")
+    assert not parse_user("a", ["on", "+config|get"]).may_run("config|set")
+    assert parse_user("a", ["on", "+config"]).may_run("config|set")
+    assert not parse_user("a", ["on", "allcommands", "-flushall"]).may_run("flushall")
+    assert parse_user("a", ["on", "-@all", "+@write"]).may_run("flushall")
+    reset = parse_user("a", ["on", ">x", "+@all", "reset"])
+    assert not reset.enabled and not reset.digests and reset.dangerous() == []
+    assert parse_user("default", ["on", "nopass", "~*", "&*", "+@all"]).all_commands
+
+
+def test_entropy() -> None:
+    assert entropy_bits("a" * 40) == 0
+    assert entropy_bits("ab" * 20) == pytest.approx(40)
+    assert entropy_bits("kq3Vw9ZpL2xR7tNb4YcH8mJf6DsG1aUe5WoQ0iTzXyK") > 150
+
+
+def test_include_loop_is_an_input_error(tmp_path: Path) -> None:
+    conf = tmp_path / "a.conf"
+    conf.write_text(f"port 6379\ninclude {conf}\n")
+    with pytest.raises(ConfigFileError, match="include"):
+        load_config(conf)
+
+
+def test_unreadable_file_says_so(tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root reads every file")
+    conf = tmp_path / "secret.conf"
+    conf.write_text("port 6379\n")
+    conf.chmod(0)
+    with pytest.raises(ConfigFileError, match="permission denied"):
+        load_config(conf)
+
+
+def _cert(directory: Path, days: int) -> Path:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "audit")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now - datetime.timedelta(days=400))
+            .not_valid_after(now + datetime.timedelta(days=days)).sign(key, hashes.SHA256()))
+    path = directory / f"cert-{days}.pem"
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+@pytest.mark.parametrize(("days", "reported"), [(10, True), (-3, True), (90, False)])
+def test_certificate_expiry(tmp_path: Path, days: int, reported: bool) -> None:
+    cert = _cert(tmp_path, days)
+    conf = tmp_path / "tls.conf"
+    conf.write_text(f"bind 127.0.0.1\nport 0\ntls-port 6379\ntls-replication yes\ntls-cert-file {cert.name}\n"
+                    f"tls-key-file k.pem\nmaxmemory 1gb\n")
+    conf.chmod(0o600)
+    found = [f for f in audit_files([conf]).findings if f.check == "RA018"]
+    assert bool(found) == reported
+    if days < 0:
+        assert "expired" in found[0].message
+
+
+def test_host_facts_are_read_from_proc() -> None:
+    facts = read_host()
+    assert facts.overcommit_memory == int(Path("/proc/sys/vm/overcommit_memory").read_text())
+    assert facts.somaxconn == int(Path("/proc/sys/net/core/somaxconn").read_text())
+
+
+def test_listening_ports_of_a_process() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        ports = listening_ports(os.getpid())
+        assert ports is not None and port in ports
+    after = listening_ports(os.getpid())
+    assert after is not None and port not in after
+
+
+@pytest.mark.skipif(shutil.which("dpkg") is None, reason="dpkg compares Debian versions")
+def test_cve_table_against_dpkg_versions() -> None:
+    release, fixes = cve_table()
+    assert release == "bookworm" and len(fixes) >= 20
+    assert all(f.cve.startswith("CVE-") for f in fixes)
+    versions = [f.fixed for f in fixes]
+    assert all(not version_older(b, a) for a, b in zip(versions, versions[1:], strict=False)), "in version order"
+    assert version_older("5:7.0.15-1~deb12u9", "5:7.0.15-1~deb12u10")  # not a string comparison
+    old = fixed_after("5:7.0.15-1~deb12u5")
+    assert {"CVE-2025-49844", "CVE-2026-92925"} <= {f.cve for f in old}
+    assert "CVE-2025-32023" not in {f.cve for f in old}
+    assert fixed_after("5:7.0.15-1~deb12u10") == []

@@ -1,0 +1,79 @@
+"""The static audit on what redisops itself deploys: the configs `redisops render compose` writes (with the auth.conf
+their containers write at start, from redisops.env) and the local runtime's configs of the default spec (`redisops
+init`).  These tests hold what must already be true (every node has auth, strong generated passwords, the files
+parse); the findings at medium or above they still have are printed (`pytest -s`) and drive the hardening work
+(issue 11, point 2) rather than fail here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from redisops.lifecycle import Deployment, init_files
+from redisops.runtime.compose.render import compose_files
+from redisops.runtime.conf import auth_lines
+from redisops.runtime.plan import build_plan
+from redisops.security.audit import Report, Severity, audit_files
+
+#: what a deployment of redisops must never show, today already
+NEVER = {"RA001", "RA003", "RA004", "RA005", "RA007", "RA009", "RA010", "RA011", "RA012", "RA019", "RA020",
+         "RA021", "RA026", "RA029", "RA037"}
+
+
+def _default(tmp_path: Path) -> Deployment:
+    spec_file = tmp_path / "redisops.yaml"
+    init_files(spec_file)
+    return Deployment.open(spec_file)
+
+
+def _summary(report: Report) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for f in report.findings:
+        if f.severity.rank >= Severity.MEDIUM.rank:
+            out.setdefault(f"{f.check} {f.title}", []).append(Path(f.target).name)
+    return out
+
+
+def test_compose_configs(tmp_path: Path) -> None:
+    deployment = _default(tmp_path)
+    plan, secrets = deployment.plan, deployment.secrets
+    files = compose_files(build_plan(deployment.spec), secrets)
+    confs = []
+    for node in plan.nodes:
+        auth = tmp_path / "compose" / node.name / "auth.conf"  # what the container's start script writes
+        auth.parent.mkdir(parents=True)
+        auth.write_text("\n".join(auth_lines(plan, node, secrets.redis_password, secrets.sentinel_password)) + "\n")
+        auth.chmod(0o600)  # the script's umask 077
+        text = files[f"conf/{node.name}.conf"].text
+        assert "include /data/auth.conf" in text
+        conf = auth.parent / f"{node.name}.conf"
+        conf.write_text(text.replace("include /data/auth.conf", f"include {auth}"))
+        conf.chmod(0o600)
+        confs.append(conf)
+    report = audit_files(confs)
+    assert len(report.targets) == 12
+    print("\ncompose, findings at medium or above:", _summary(report))
+    assert not {f.check for f in report.findings} & NEVER, _summary(report)
+
+
+def test_local_runtime_configs(tmp_path: Path) -> None:
+    deployment = _default(tmp_path)
+    for node in deployment.plan.nodes:
+        deployment.runtime.ensure_files(node)
+    report = audit_files([deployment.runtime.conf_path(n) for n in deployment.plan.nodes])
+    assert len(report.targets) == 12
+    print("\nlocal runtime, findings at medium or above:", _summary(report))
+    assert not {f.check for f in report.findings} & NEVER, _summary(report)
+
+
+@pytest.mark.parametrize("check", ["RA002", "RA006"])
+def test_todays_shared_password_is_reported(tmp_path: Path, check: str) -> None:
+    """Until the hardening lands, every data node shares one requirepass with +@all, reused as masterauth."""
+    deployment = _default(tmp_path)
+    data_nodes = [n for n in deployment.plan.nodes if "sentinel" not in n.name]
+    for node in data_nodes:
+        deployment.runtime.ensure_files(node)
+    report = audit_files([deployment.runtime.conf_path(n) for n in data_nodes])
+    assert {f.target for f in report.findings if f.check == check} == {str(deployment.runtime.conf_path(n))
+                                                                       for n in data_nodes}
