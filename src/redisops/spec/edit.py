@@ -20,12 +20,19 @@ from redisops.errors import UsageError
 __all__ = ["set_values"]
 
 
-def set_values(text: str, section: str, values: Mapping[str, Any]) -> str:
-    """``text`` with ``section.key: value`` set for every item of ``values`` (a top-level block mapping)."""
+def set_values(text: str, section: str, values: Mapping[str, Any], *, index: int | None = None) -> str:
+    """``text`` with ``section.key: value`` set for every item of ``values`` (a top-level block mapping).
+
+    ``index``: the section is a list of mappings (``sentinel:``), and the values go into its item ``index``.
+    """
     root = yaml.compose(text, Loader=yaml.SafeLoader)
     if not isinstance(root, yaml.MappingNode):
         raise UsageError("the spec is not a YAML mapping", hint="run `redisops config validate`")
     node = next((v for k, v in root.value if isinstance(k, yaml.ScalarNode) and k.value == section), None)
+    if index is not None:
+        items = node.value if isinstance(node, yaml.SequenceNode) else []
+        node = items[index] if 0 <= index < len(items) else None
+        section = f"{section}[{index}]"
     if not isinstance(node, yaml.MappingNode):
         raise UsageError(f"the spec has no `{section}:` section", hint="add one to the spec first")
     if node.flow_style:

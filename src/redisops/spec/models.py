@@ -24,6 +24,7 @@ __all__ = [
     "AuthSpec",
     "ClusterSpec",
     "ComposeSpec",
+    "DataRole",
     "MaxmemoryPolicy",
     "Persistence",
     "RedisSpec",
@@ -73,11 +74,21 @@ class MaxmemoryPolicy(str, Enum):
     VOLATILE_TTL = "volatile-ttl"
 
 
+class DataRole(str, Enum):
+    """What the data is: a ``store`` keeps every key (noeviction: full means -OOM, alerts warn before);
+    a ``cache`` may lose any key (allkeys-lfu evicts the least used).  ``redisops tune memory`` picks the
+    eviction policy from it."""
+
+    STORE = "store"
+    CACHE = "cache"
+
+
 class _NodeSettings(_Model):
     hosts: list[str] = Field(default_factory=lambda: ["127.0.0.1"], min_length=1)
     persistence: Persistence = Persistence.BOTH
     maxmemory: ByteSize = Field(default=256 * 1024**2, description="0 means no limit")
     maxmemory_policy: MaxmemoryPolicy = MaxmemoryPolicy.NOEVICTION
+    role: DataRole = DataRole.STORE
 
     @field_validator("hosts")
     @classmethod

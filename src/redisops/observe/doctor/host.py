@@ -1,0 +1,123 @@
+"""Host checks from ``/proc`` and ``/sys``: what Redis itself warns about at start (``src/syscheck.c``).
+
+Only for nodes on this machine (the doctor reads this machine's files): a node on
+another host is not judged by this one's kernel.  ``root`` is ``/`` except in tests,
+which point it at a directory holding the same file names.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from redisops.address import is_loopback
+from redisops.observe.doctor.model import Finding, Severity
+from redisops.observe.doctor.rules import mib
+
+__all__ = ["HostInput", "host_findings", "is_local", "mem_total", "merge_inputs", "read_host"]
+
+OVERCOMMIT = "proc/sys/vm/overcommit_memory"
+THP = "sys/kernel/mm/transparent_hugepage/enabled"
+SOMAXCONN = "proc/sys/net/core/somaxconn"
+MEMINFO = "proc/meminfo"
+
+
+@dataclass(frozen=True)
+class HostInput:
+    """What the nodes on this host say about themselves, for the host rules."""
+
+    tcp_backlog: int = 511  # the largest tcp-backlog of the nodes
+    disable_thp: bool = True  # every node has disable-thp yes (Redis >= 6.2 turns THP off for itself)
+    maxmemory_total: int = 0  # sum of the nodes' maxmemory
+    unlimited: int = 0  # nodes with maxmemory 0
+
+
+def is_local(host: str) -> bool:
+    """A host address of this machine: loopback, or one a socket can bind to here."""
+    if is_loopback(host):
+        return True
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    for family, _, _, _, address in infos:
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as probe:
+                probe.bind((address[0], 0))
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _read(root: Path, name: str) -> str | None:
+    try:
+        return (root / name).read_text().strip()
+    except OSError:
+        return None
+
+
+def mem_total(root: Path = Path("/")) -> int | None:
+    """MemTotal of ``/proc/meminfo`` in bytes."""
+    text = _read(root, MEMINFO) or ""
+    for line in text.splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
+def read_host(root: Path = Path("/")) -> dict[str, Any]:
+    thp = _read(root, THP)
+    mode = None
+    if thp is not None and "[" in thp:
+        mode = thp[thp.index("[") + 1:thp.index("]")]
+    somaxconn = _read(root, SOMAXCONN)
+    return {"overcommit_memory": _read(root, OVERCOMMIT), "transparent_hugepage": mode,
+            "somaxconn": int(somaxconn) if somaxconn and somaxconn.isdigit() else None,
+            "mem_total": mem_total(root)}
+
+
+def host_findings(figures: dict[str, Any], nodes: HostInput) -> list[Finding]:
+    out = []
+    overcommit = figures.get("overcommit_memory")
+    if overcommit is not None and overcommit != "1":
+        out.append(Finding(
+            "host.overcommit", Severity.WARNING, f"vm.overcommit_memory is {overcommit}, not 1",
+            "BGSAVE, AOF rewrite and full syncs fork; under 0 the kernel may refuse the fork of a large node "
+            "(`Can't save in background: fork: Cannot allocate memory`), and the node stops taking writes",
+            "`sysctl vm.overcommit_memory=1`, and `vm.overcommit_memory = 1` in /etc/sysctl.d/90-redis.conf"))
+    if figures.get("transparent_hugepage") == "always":
+        out.append(Finding(
+            "host.thp", Severity.INFO if nodes.disable_thp else Severity.WARNING,
+            "transparent huge pages are set to [always]",
+            "after a fork every written page copies 2 MB instead of 4 KB: latency spikes and memory doubling "
+            "during saves" + (" (the nodes turn THP off for themselves: disable-thp yes)" if nodes.disable_thp
+                              else ""),
+            "`echo madvise > /sys/kernel/mm/transparent_hugepage/enabled` (or never), at boot too"))
+    somaxconn = figures.get("somaxconn")
+    if somaxconn is not None and somaxconn < nodes.tcp_backlog:
+        out.append(Finding(
+            "host.somaxconn", Severity.WARNING,
+            f"net.core.somaxconn {somaxconn} is below tcp-backlog {nodes.tcp_backlog}",
+            "the kernel caps the accept queue: bursts of new connections are dropped or delayed",
+            f"`sysctl net.core.somaxconn={max(nodes.tcp_backlog, 1024)}` and the same in /etc/sysctl.d"))
+    total = figures.get("mem_total")
+    if total and nodes.maxmemory_total > total:
+        out.append(Finding(
+            "host.maxmemory-overcommitted", Severity.WARNING,
+            f"the nodes' maxmemory adds up to {mib(nodes.maxmemory_total)}, more than the host's RAM {mib(total)}",
+            "the nodes can fill the host before any reaches its limit: swapping, or the OOM killer",
+            "`redisops tune memory --apply` divides the RAM among the nodes on this host",
+            details={"maxmemory_total": nodes.maxmemory_total, "mem_total": total}))
+    return out
+
+
+def merge_inputs(configs: Sequence[dict[str, str]]) -> HostInput:
+    """The :class:`HostInput` of the nodes' CONFIG GET values."""
+    backlog = max((int(c.get("tcp-backlog", 511) or 511) for c in configs), default=511)
+    disable = all(c.get("disable-thp", "yes") == "yes" for c in configs)
+    limits = [int(c.get("maxmemory", 0) or 0) for c in configs]
+    return HostInput(backlog, disable, sum(limits), sum(1 for m in limits if m == 0))
