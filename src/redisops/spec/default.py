@@ -58,6 +58,9 @@ backup:
   # schedule: "0 * * * *"        # cron, for `redisops backup schedule`
   keep: {last: 24, daily: 7, weekly: 4}
 
+# firewall:                      # `redisops firewall render|apply`: who may reach the ports; see docs/firewall.md
+#   clients: [127.0.0.0/8, "::1/128"]   # networks allowed to the data and sentinel ports (members always are)
+
 # alerts:                        # where `redisops watch` sends incidents; see docs/alerts.md
 #   channels:
 #     - {type: slack, webhook_url_env: SLACK_WEBHOOK_URL}
