@@ -32,7 +32,7 @@ from redisops.runtime.plan import NodeKind, build_plan
 from redisops.security.audit.acl import AclUser, parse_user
 from redisops.security.audit.conf import ConfigFileError, load_config, role_of, split_args
 from redisops.security.audit.engine import NothingAudited, Report, TargetError, run_checks
-from redisops.security.audit.host import listening_ports, read_host
+from redisops.security.audit.host import listen_table, listening_ports, read_host
 from redisops.security.audit.model import Directive, Kind, Layer, Secret, Severity, Target
 from redisops.spec.secrets import Secrets
 
@@ -87,7 +87,8 @@ def audit_live(nodes: Sequence[LiveNode], fail_on: Severity = Severity.HIGH, *, 
     started = clock()
     with ThreadPoolExecutor(max_workers=min(32, len(nodes) + 1), thread_name_prefix="audit") as pool:
         host_future = pool.submit(read_host)
-        futures = [pool.submit(_probe, node, timeout, sentinel_password) for node in nodes]
+        sockets = listen_table()
+        futures = [pool.submit(_probe, node, timeout, sentinel_password, sockets) for node in nodes]
         results = [f.result() for f in futures]
         host = host_future.result()
     targets = [r for r in results if isinstance(r, Target)]
@@ -103,11 +104,13 @@ def audit_live(nodes: Sequence[LiveNode], fail_on: Severity = Severity.HIGH, *, 
     return report
 
 
-def _probe(node: LiveNode, timeout: float, sentinel_password: str | None) -> Target | TargetError:
+def _probe(node: LiveNode, timeout: float, sentinel_password: str | None,
+           sockets: dict[str, int] | None = None) -> Target | TargetError:
     password = node.password
     if node.kind is Kind.SENTINEL and sentinel_password is not None:
         password = sentinel_password
-    client = make_client(node.address, password, timeout=timeout, username=node.username)
+    client = make_client(node.address, password, timeout=timeout, username=node.username,
+                         lib_name=None, lib_version=None)  # no CLIENT SETINFO, no package metadata lookup
     try:
         pipe = client.pipeline(transaction=False)
         pipe.info()
@@ -128,7 +131,7 @@ def _probe(node: LiveNode, timeout: float, sentinel_password: str | None) -> Tar
         return _refused(node, "config", config)
     if isinstance(acl, Exception):
         return _refused(node, "acl", acl)
-    return _target(node, kind, info, None if kind is Kind.SENTINEL else config, acl)
+    return _target(node, kind, info, None if kind is Kind.SENTINEL else config, acl, sockets)
 
 
 def _refused(node: LiveNode, command: str, exc: Exception) -> TargetError:
@@ -146,7 +149,8 @@ def _refused(node: LiveNode, command: str, exc: Exception) -> TargetError:
     return TargetError(node.label, f"{command.upper()} failed: {text}")
 
 
-def _target(node: LiveNode, kind: Kind, info: dict[str, Any], config: Any, acl: list[Any]) -> Target:
+def _target(node: LiveNode, kind: Kind, info: dict[str, Any], config: Any, acl: list[Any],
+            sockets: dict[str, int] | None) -> Target:
     info_text = {k: str(v) for k, v in info.items() if not isinstance(v, dict)}
     users = tuple(_user(line) for line in acl)
     local = _is_local(node.address)
@@ -160,7 +164,7 @@ def _target(node: LiveNode, kind: Kind, info: dict[str, Any], config: Any, acl: 
         files = (Path(conf_file),)
     secrets = tuple(_secrets(kind, directives, users))
     pid = int(info_text.get("process_id", "0") or 0)
-    listening = listening_ports(pid) if local and pid else None
+    listening = listening_ports(pid, sockets) if local and pid else None
     if listening is not None and node.address.port not in listening and not _tls_port_in(directives, listening):
         listening, local = None, False  # the pid is not this node's process (another host, a container)
     modules = [v for k, v in info.items() if k.startswith("module") and v]
