@@ -15,6 +15,7 @@ the modes of its config file and data directory.
 
 from __future__ import annotations
 
+import functools
 import socket
 import time
 from collections.abc import Callable, Sequence
@@ -109,8 +110,7 @@ def _probe(node: LiveNode, timeout: float, sentinel_password: str | None,
     password = node.password
     if node.kind is Kind.SENTINEL and sentinel_password is not None:
         password = sentinel_password
-    client = make_client(node.address, password, timeout=timeout, username=node.username,
-                         lib_name=None, lib_version=None)  # no CLIENT SETINFO, no package metadata lookup
+    client = make_client(node.address, password, timeout=timeout, username=node.username, **_quiet_driver())
     try:
         pipe = client.pipeline(transaction=False)
         pipe.info()
@@ -132,6 +132,16 @@ def _probe(node: LiveNode, timeout: float, sentinel_password: str | None,
     if isinstance(acl, Exception):
         return _refused(node, "acl", acl)
     return _target(node, kind, info, None if kind is Kind.SENTINEL else config, acl, sockets)
+
+
+@functools.cache
+def _quiet_driver() -> dict[str, Any]:
+    """No CLIENT SETINFO: redis-py would otherwise look its own version up in package metadata per client."""
+    try:
+        from redis.driver_info import DriverInfo
+    except ImportError:  # an older redis-py: it sends what it sends
+        return {}
+    return {"driver_info": DriverInfo(name=None, lib_version=None)}
 
 
 def _refused(node: LiveNode, command: str, exc: Exception) -> TargetError:
