@@ -77,8 +77,8 @@ def test_group_run_records_percentiles_of_the_current_master(topo: Topology) -> 
 def test_cluster_run_reaches_every_master(topo: Topology, tmp_path: Path) -> None:
     for name in ("main-0", "main-1", "main-2"):
         topo.client(name).flushall()
-    data = run_json(topo, "--cluster", "--tests", "set", "--history", str(tmp_path / "h.jsonl"))
-    assert data["record"]["target"]["kind"] == "cluster"
+    data = run_json(topo, "--cluster", "--tests", "set", "--repeat", "2", "--history", str(tmp_path / "h.jsonl"))
+    assert data["record"]["target"]["kind"] == "cluster" and data["record"]["options"]["repeat"] == 2
     assert len(data["record"]["target"]["nodes"]) == 3
     for name in ("main-0", "main-1", "main-2"):
         assert topo.client(name).dbsize() > 0, name  # keys spread over the slots of every master

@@ -10,6 +10,7 @@ from redisops.address import Address
 from redisops.bench import BenchOptions, TestResult, parse_csv
 from redisops.bench.credentials import BenchUser, owner_of, user_name
 from redisops.bench.history import Record
+from redisops.bench.results import medians
 from redisops.bench.run import bench_command, check_options
 from redisops.bench.target import BenchTarget
 from redisops.errors import UsageError
@@ -77,3 +78,17 @@ def test_user_names_say_which_process_owns_them() -> None:
 def test_options_that_cannot_run_are_refused(options: BenchOptions, message: str) -> None:
     with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
         check_options(options)
+
+
+def test_repeated_runs_record_each_numbers_median_so_one_outlier_moves_nothing() -> None:
+    import json
+
+    lines = (RECORDED / "history.jsonl").read_text().splitlines()[:3]
+    runs = [Record.from_dict(json.loads(line)).results for line in lines]  # base, plain, pipelined (the outlier)
+    merged = {r.test: r for r in medians(runs)}
+    for test in ("SET", "GET", "MSET (10 keys)"):
+        values = sorted(run_[[r.test for r in run_].index(test)].rps for run_ in runs)
+        assert merged[test].rps == values[1]
+    sets = [next(r for r in run_ if r.test == "SET") for run_ in runs]
+    assert merged["SET"].p99_ms == sorted(r.p99_ms for r in sets)[1]
+    assert medians([runs[0]]) == list(runs[0])

@@ -142,7 +142,18 @@ def _notes(latest: Record, baseline: Record) -> tuple[str, ...]:
         before, after = baseline.environment.get(key), latest.environment.get(key)
         if before != after:
             notes.append(f"{key} differs: {before} -> {after}")
+    busy = (_busy(baseline, "baseline"), _busy(latest, "latest run"))
+    notes += [note for note in busy if note]
     return tuple(notes)
+
+
+def _busy(record: Record, which: str) -> str | None:
+    """A note when the host ran more than one runnable task per CPU: redis-benchmark and Redis then compete
+    for CPUs with others, and the numbers say as much about the neighbours as about Redis."""
+    load, cpus = record.environment.get("load_1m"), record.environment.get("cpus")
+    if not isinstance(load, (int, float)) or not isinstance(cpus, int) or cpus < 1 or load <= cpus:
+        return None
+    return f"the host was busy during the {which} (load {load:g} on {cpus} CPUs): its numbers are noisy"
 
 
 def _where(record: Record) -> str:

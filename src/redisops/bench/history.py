@@ -41,15 +41,18 @@ class BenchOptions:
     threads: int = 0  # --threads; 0: redis-benchmark's single event loop
     size: int = 3  # -d: bytes of a SET/GET value, redis-benchmark's default
     keyspace: int = 100_000  # -r: random keys over this many, rather than one hot key
+    #: redis-benchmark runs whose per-test medians are recorded: one run on a busy host can be off by half
+    repeat: int = 1
 
     def to_dict(self) -> dict[str, object]:
         return {"tests": list(self.tests), "clients": self.clients, "requests": self.requests,
-                "pipeline": self.pipeline, "threads": self.threads, "size": self.size, "keyspace": self.keyspace}
+                "pipeline": self.pipeline, "threads": self.threads, "size": self.size, "keyspace": self.keyspace,
+                "repeat": self.repeat}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> BenchOptions:
         return cls(tuple(data["tests"]), int(data["clients"]), int(data["requests"]), int(data["pipeline"]),
-                   int(data["threads"]), int(data["size"]), int(data["keyspace"]))
+                   int(data["threads"]), int(data["size"]), int(data["keyspace"]), int(data.get("repeat", 1)))
 
     def differences(self, other: BenchOptions) -> list[str]:
         """``clients 50 -> 10`` for every option that differs (tests aside: those are compared one by one)."""

@@ -16,10 +16,11 @@ made-up percentiles.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Mapping
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
-__all__ = ["FIELDS", "TestResult", "parse_csv", "parse_row"]
+__all__ = ["FIELDS", "TestResult", "medians", "parse_csv", "parse_row"]
 
 #: the latency columns, in the order redis-benchmark prints them after ``rps``
 FIELDS = ("avg_ms", "min_ms", "p50_ms", "p95_ms", "p99_ms", "max_ms")
@@ -64,3 +65,19 @@ def parse_csv(text: str | Iterable[str]) -> list[TestResult]:
     lines = text.splitlines() if isinstance(text, str) else text
     rows = csv.reader(line for line in lines if line.startswith('"'))
     return [result for result in (parse_row(row) for row in rows) if result is not None]
+
+
+def medians(runs: Sequence[Sequence[TestResult]]) -> list[TestResult]:
+    """Per test, the median of each number over the runs that have it (in the first run's order).
+
+    Each field on its own: the median p99 need not come from the run with the
+    median rps, but each is the typical value of what it measures, and one
+    outlier run moves none of them.
+    """
+    order = list(dict.fromkeys(r.test for run in runs for r in run))
+    merged = []
+    for test in order:
+        found = [r for run in runs for r in run if r.test == test]
+        numbers = [round(statistics.median(getattr(r, name) for r in found), 3) for name in ("rps", *FIELDS)]
+        merged.append(TestResult(test, *numbers))
+    return merged

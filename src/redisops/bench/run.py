@@ -29,7 +29,7 @@ from typing import Any
 
 from redisops.bench.credentials import BenchUser, bench_user
 from redisops.bench.history import BenchOptions, Record, append, default_history
-from redisops.bench.results import TestResult, parse_csv
+from redisops.bench.results import TestResult, medians, parse_csv
 from redisops.bench.target import BenchTarget, find_target
 from redisops.clients import connect
 from redisops.errors import MissingBinaryError, RedisopsError, UsageError
@@ -62,7 +62,7 @@ def check_options(options: BenchOptions) -> BenchOptions:
     if unknown or not options.tests:
         raise UsageError(f"--tests: unknown test {', '.join(unknown) or '(none given)'}",
                          hint=f"use a comma-separated list of: {', '.join(TESTS)}")
-    for name in ("clients", "requests", "pipeline", "size", "keyspace"):
+    for name in ("clients", "requests", "pipeline", "size", "keyspace", "repeat"):
         if getattr(options, name) < 1:
             raise UsageError(f"--{name} must be at least 1")
     if options.threads < 0:
@@ -87,7 +87,9 @@ def bench_command(binary: str, target: BenchTarget, options: BenchOptions, user:
 def bench_run(dep: Deployment, options: BenchOptions, *, group: str | None = None, cluster: bool = False,
               label: str | None = None, history: Path | None = None, timeout: float = 300.0,
               progress: Progress = lambda _msg: None) -> RunResult:
-    """Run the benchmark once, append its record to the history, return it."""
+    """Run the benchmark (``options.repeat`` times: per-test medians), append its record to the history.
+
+    ``timeout`` bounds each redis-benchmark run."""
     check_options(options)
     binary = shutil.which(BINARY)
     if binary is None:
@@ -98,12 +100,19 @@ def bench_run(dep: Deployment, options: BenchOptions, *, group: str | None = Non
     began = datetime.now(timezone.utc)
     clock = time.monotonic()
     with bench_user(target.nodes, target.password, confs=confs) as user:
-        results = _execute(bench_command(binary, target, options, user), options, timeout, progress)
+        argv = bench_command(binary, target, options, user)
+        runs = [_execute(argv, options, timeout, _numbered(progress, number, options.repeat))
+                for number in range(1, options.repeat + 1)]
+    results = medians(runs)
     record = Record(began.isoformat(timespec="seconds"), label, target.to_dict(), options,
                     environment(binary, target), tuple(results), round(time.monotonic() - clock, 3))
     path = history or default_history(dep.runtime.state_dir)
     append(path, record)
     return RunResult(record, path)
+
+
+def _numbered(progress: Progress, number: int, of: int) -> Progress:
+    return progress if of == 1 else lambda message: progress(f"run {number} of {of}: {message}")
 
 
 def _execute(argv: Sequence[str], options: BenchOptions, timeout: float, progress: Progress) -> list[TestResult]:

@@ -129,4 +129,9 @@ def _ask(address: Address, password: str | None, timeout: float, question: Calla
 
 
 def _reason(exc: Exception) -> str:
+    """``refused`` / ``timed out`` for the common failures (one message folds several nodes'), else the error."""
+    if isinstance(exc, redis.TimeoutError):
+        return "timed out"
+    if isinstance(exc, redis.ConnectionError) and "refused" in str(exc).lower():
+        return "refused"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -43,6 +43,8 @@ def run_cmd(file: FileOpt = DEFAULT_SPEC, json_out: JsonOpt = False, debug: Debu
             size: int = typer.Option(3, "--size", "-d", min=1, max=512 * 1024 * 1024,
                                      help="Bytes of a SET/GET value."),
             keyspace: int = typer.Option(100_000, "--keyspace", "-r", min=1, help="Random keys over this many."),
+            repeat: int = typer.Option(1, "--repeat", min=1, max=20,
+                                       help="Run it N times and record each number's median (steadier gate)."),
             label: str | None = typer.Option(None, "--label", help="Name this run (a baseline for compare)."),
             history: Path | None = _HISTORY,
             timeout: float = typer.Option(300.0, "--timeout", min=1, help="Seconds before the run is stopped."),
@@ -57,7 +59,8 @@ def run_cmd(file: FileOpt = DEFAULT_SPEC, json_out: JsonOpt = False, debug: Debu
 
         defaults = BenchOptions()
         chosen = defaults.tests if tests is None else tuple(t.strip().lower() for t in tests.split(",") if t.strip())
-        options = check_options(BenchOptions(chosen, clients, requests, pipeline, threads, size, keyspace))
+        options = check_options(BenchOptions(chosen, clients, requests, pipeline, threads, size, keyspace,
+                                               repeat))
         dep = Deployment.open(ctx.file)
         with progress_spinner(ctx, "starting redis-benchmark") as progress:
             done = bench_run(dep, options, group=group, cluster=cluster, label=label, history=history,
@@ -137,7 +140,9 @@ def _render_record(out: Console, record: Record) -> None:
     out.print(f"{record.target['kind']} {record.target['name']} at {record.target['address']}: "
               f"{options.clients} clients, {options.requests:,} requests, pipeline {options.pipeline}, "
               f"{options.size} B values, {options.keyspace:,} keys"
-              f"{f', {options.threads} threads' if options.threads else ''}; Redis {env.get('redis_version')}, "
+              f"{f', {options.threads} threads' if options.threads else ''}"
+              f"{f', medians of {options.repeat} runs' if options.repeat > 1 else ''}; "
+              f"Redis {env.get('redis_version')}, "
               f"{plural(int(env.get('cpus') or 0), 'CPU')}"
               f"{f', label {record.label}' if record.label else ''}", highlight=False, soft_wrap=True)
     numbers = ["requests/s", "avg ms", "p50 ms", "p95 ms", "p99 ms", "max ms"]
