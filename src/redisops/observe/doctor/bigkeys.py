@@ -1,9 +1,11 @@
 """Big keys by sampled ``MEMORY USAGE``, like ``redis-cli --memkeys``, bounded in keys and time.
 
 ``SCAN`` walks the keyspace ``count`` keys per call (the cursor never blocks the node
-for long); for each batch one pipeline asks ``TYPE`` and ``MEMORY USAGE key SAMPLES n``
-(n elements of a collection sampled, not all: the estimate is cheap on a million-field
-hash).  The walk stops at ``max_keys`` or ``max_seconds``, whichever comes first,
+for long); for each batch one pipeline asks ``MEMORY USAGE key SAMPLES n`` (n elements
+of a collection sampled, not all: the estimate is cheap on a million-field hash).  The
+replies are read raw, without redis-py's per-command machinery, which halves the
+walk's cost; ``TYPE`` and the length are asked for the biggest keys only.  The walk
+stops at ``max_keys`` or ``max_seconds``, whichever comes first,
 and says whether it saw the whole keyspace.  Each database listed in ``INFO
 keyspace`` is walked in turn, from one budget.
 """
@@ -11,11 +13,9 @@ keyspace`` is walked in turn, from one budget.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-import redis
 
 from redisops.clock import Clock, SystemClock
 from redisops.observe.doctor.model import Finding, Severity
@@ -52,87 +52,74 @@ class BigKey:
         return {"key": key, "db": self.db, "type": self.type, "bytes": self.size, "length": self.length}
 
 
-def sample_bigkeys(client: redis.Redis, dbs: Sequence[int], limits: BigKeyLimits = BigKeyLimits(),
-                   clock: Clock | None = None) -> dict[str, Any]:
-    """Walk ``dbs`` (from INFO keyspace) within ``limits``: the biggest keys and per-type totals.
+#: sends commands in one round trip; a reply that is an error comes back as the exception, in its place
+Ask = Callable[[Sequence[tuple[Any, ...]]], list[Any]]
 
-    ``client`` must not decode replies (keys are bytes; they need not be UTF-8).
+
+def sample_bigkeys(ask: Ask, dbs: Sequence[int], limits: BigKeyLimits = BigKeyLimits(),
+                   clock: Clock | None = None) -> dict[str, Any]:
+    """Walk ``dbs`` (from INFO keyspace) within ``limits``: the biggest keys, their type and length.
+
+    Only ``MEMORY USAGE`` is asked per key (one reply a key is what the walk's pace
+    depends on); ``TYPE`` and the length only for the biggest few.
     """
     clock = clock or SystemClock()
     began = clock.now()
     deadline = began + limits.max_seconds
-    heap: list[tuple[int, bytes, int, str]] = []  # (bytes, key, db, type): a min-heap of the top N
-    by_type: dict[str, dict[str, int]] = {}
+    heap: list[tuple[int, bytes, int]] = []  # (bytes, key, db): a min-heap of the top N
     sized = 0
     complete = True
+    total = 0
     for db in dbs:
-        done, sized = _walk(client, db, limits, deadline, clock, heap, by_type, sized)
+        done, sized, total = _walk(ask, db, limits, deadline, clock, heap, sized, total)
         if not done:
             complete = False
             break
-    top = [BigKey(_text(key), db, kind, size, raw=key) for size, key, db, kind in sorted(heap, reverse=True)]
-    top = _with_lengths(client, top)
-    return {"sized": sized, "complete": complete, "seconds": round(clock.now() - began, 3),
+    top = _described(ask, sorted(heap, reverse=True))
+    return {"sized": sized, "bytes": total, "complete": complete, "seconds": round(clock.now() - began, 3),
             "limits": {"max_keys": limits.max_keys, "max_seconds": limits.max_seconds},
-            "top": [k.to_dict() for k in top], "by_type": by_type}
+            "top": [k.to_dict() for k in top]}
 
 
-def _walk(client: redis.Redis, db: int, limits: BigKeyLimits, deadline: float, clock: Clock,
-          heap: list[tuple[int, bytes, int, str]], by_type: dict[str, dict[str, int]], sized: int) -> tuple[bool, int]:
-    """One database; (walked to its end, keys sized so far)."""
-    if db:
-        client.execute_command("SELECT", db)
-    try:
-        cursor = 0
-        while True:
-            cursor, keys = client.scan(cursor, count=limits.count)
-            keys = keys[:max(0, limits.max_keys - sized)]
-            if keys:
-                pipe = client.pipeline(transaction=False)
-                for key in keys:
-                    pipe.type(key)
-                    pipe.execute_command("MEMORY", "USAGE", key, "SAMPLES", limits.samples)
-                replies = pipe.execute(raise_on_error=False)
-                for i, key in enumerate(keys):
-                    kind, size = replies[2 * i], replies[2 * i + 1]
-                    if not isinstance(size, int):
-                        continue  # expired or deleted between SCAN and MEMORY USAGE
-                    sized += 1
-                    kind = _text(kind)
-                    row = by_type.setdefault(kind, {"keys": 0, "bytes": 0, "biggest": 0})
-                    row["keys"] += 1
-                    row["bytes"] += size
-                    row["biggest"] = max(row["biggest"], size)
-                    item = (size, key if isinstance(key, bytes) else key.encode(), db, kind)
-                    if len(heap) < limits.top:
-                        heapq.heappush(heap, item)
-                    elif item > heap[0]:
-                        heapq.heapreplace(heap, item)
-            if int(cursor) == 0:
-                return True, sized
-            if sized >= limits.max_keys or clock.now() >= deadline:
-                return False, sized
-    finally:
-        if db:
-            client.execute_command("SELECT", 0)
+def _walk(ask: Ask, db: int, limits: BigKeyLimits, deadline: float, clock: Clock,
+          heap: list[tuple[int, bytes, int]], sized: int, total: int) -> tuple[bool, int, int]:
+    """One database; (walked to its end, keys sized so far, their bytes)."""
+    select = [("SELECT", db)] if db else []
+    cursor: Any = 0
+    while True:
+        *_, (cursor, keys) = ask([*select, ("SCAN", cursor, "COUNT", limits.count)])
+        keys = keys[:max(0, limits.max_keys - sized)]
+        if keys:
+            sizes = ask([*select, *(("MEMORY", "USAGE", key, "SAMPLES", limits.samples) for key in keys)])
+            for key, size in zip(keys, sizes[len(select):], strict=True):
+                if not isinstance(size, int):
+                    continue  # expired or deleted between SCAN and MEMORY USAGE
+                sized += 1
+                total += size
+                item = (size, bytes(key), db)
+                if len(heap) < limits.top:
+                    heapq.heappush(heap, item)
+                elif item > heap[0]:
+                    heapq.heapreplace(heap, item)
+        if int(cursor) == 0:
+            return True, sized, total
+        if sized >= limits.max_keys or clock.now() >= deadline:
+            return False, sized, total
 
 
-def _with_lengths(client: redis.Redis, keys: list[BigKey]) -> list[BigKey]:
+def _described(ask: Ask, found: list[tuple[int, bytes, int]]) -> list[BigKey]:
     out = []
-    for key in keys:
+    for size, key, db in found:
+        select = [("SELECT", db)] if db else []
+        kind = _text(ask([*select, ("TYPE", key)])[-1])
         length = None
-        command = LENGTH.get(key.type)
+        command = LENGTH.get(kind)
         if command is not None:
-            if key.db:
-                client.execute_command("SELECT", key.db)
-            try:
-                length = int(client.execute_command(command, key.raw))
-            except (redis.ResponseError, ValueError, TypeError):
-                length = None
-            finally:
-                if key.db:
-                    client.execute_command("SELECT", 0)
-        out.append(BigKey(key.key, key.db, key.type, key.size, length, key.raw))
+            reply = ask([*select, (command, key)])[-1]
+            length = reply if isinstance(reply, int) else None
+        out.append(BigKey(_text(key), db, kind, size, length, key))
+    if any(db for _, _, db in found):
+        ask([("SELECT", 0)])
     return out
 
 

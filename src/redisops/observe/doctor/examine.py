@@ -29,7 +29,6 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from redisops.address import Address
-from redisops.clients import make_client
 from redisops.clock import Clock, SystemClock
 from redisops.observe.doctor.bigkeys import BigKeyLimits, bigkey_findings, sample_bigkeys
 from redisops.observe.doctor.host import host_findings, is_local, merge_inputs, read_host
@@ -85,6 +84,17 @@ class _Raw:
     def __call__(self, *args: Any) -> Any:
         self.conn.send_command(*args)
         return self.conn.read_response()
+
+    def many(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """One round trip; an error reply is returned as its exception, in its place."""
+        self.conn.send_packed_command(self.conn.pack_commands(commands))
+        replies = []
+        for _ in commands:
+            try:
+                replies.append(self.conn.read_response())
+            except redis.ResponseError as exc:
+                replies.append(exc)
+        return replies
 
     def close(self) -> None:
         self.conn.disconnect()
@@ -197,29 +207,41 @@ def _bigkeys(node: DoctorNode, report: NodeReport, info: dict[str, str], setting
              clock: Clock) -> list[Finding]:
     dbs = sorted(int(k[2:]) for k in info if k.startswith("db") and k[2:].isdigit())
     if not dbs:
-        report.bigkeys = {"sized": 0, "complete": True, "seconds": 0.0, "top": [], "by_type": {}}
+        report.bigkeys = {"sized": 0, "bytes": 0, "complete": True, "seconds": 0.0, "top": []}
         return []
-    client = make_client(node.address, node.password, timeout=settings.timeout, decode=False)
+    raw = _Raw(node.address, node.password, settings.timeout)
     try:
-        sample = _section_bigkeys(client, report, dbs, settings, clock)
+        sample = _section_bigkeys(raw, report, dbs, settings, clock)
     finally:
-        client.close()
+        raw.close()
     if sample is None:
         return []
     report.bigkeys = sample
     return bigkey_findings(sample, settings.bigkeys)
 
 
-def _section_bigkeys(client: redis.Redis, report: NodeReport, dbs: list[int], settings: DoctorSettings,
+def _section_bigkeys(raw: _Raw, report: NodeReport, dbs: list[int], settings: DoctorSettings,
                      clock: Clock) -> dict[str, Any] | None:
+    """On a connection of its own: a walk cut short by an error leaves no SELECT behind on the main one."""
     try:
-        return sample_bigkeys(client, dbs, settings.bigkeys, clock)
+        return sample_bigkeys(_raise_first(raw), dbs, settings.bigkeys, clock)
     except redis.ResponseError as exc:
         report.findings.append(Finding(
             "doctor.refused", Severity.INFO, f"the node refused the big-key sample: {exc}",
             "big keys are missing from this report",
             f"grant {ACL_OF['SCAN']} to the user the doctor connects as", report.name))
         return None
+
+
+def _raise_first(raw: _Raw) -> Callable[[Sequence[tuple[Any, ...]]], list[Any]]:
+    """The first error reply raised (a NOPERM names the permission; a vanished key is a nil, not an error)."""
+    def ask(commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        replies = raw.many(commands)
+        for reply in replies:
+            if isinstance(reply, redis.ResponseError):
+                raise reply
+        return replies
+    return ask
 
 
 def _latency(raw: _Raw, report: NodeReport, threshold: int, window: float,
