@@ -97,6 +97,20 @@ def test_cli_live_json_and_fail_on(topo: Topology) -> None:
     assert done.returncode == (1 if blocking else 0)
 
 
+def test_seeds_with_their_own_passwords(topo: Topology) -> None:
+    """--seed nodes of unknown kind: a sentinel refusing the data password is tried with --sentinel-password-env."""
+    node, sentinel = topo.node("mymaster-0"), topo.node("mymaster-sentinel-0")
+    done = cli("--seed", str(node.address), "--seed", str(sentinel.address), "--password-env", "RP",
+               "--sentinel-password-env", "SP", "--json",
+               env={"RP": topo.secrets.redis_password, "SP": topo.secrets.sentinel_password})
+    assert done.returncode in (0, 1), done.stderr
+    data = cli_json.data(done.stdout, "audit")
+    assert not data["errors"]
+    assert sorted(t["kind"] for t in data["targets"]) == ["host", "redis", "sentinel"]
+    on_sentinel = {f["id"] for f in data["findings"] if f["target"] == str(sentinel.address)}
+    assert not on_sentinel & {"RA019", "RA021", "RA029"}  # read from its own sentinel.conf and auth.conf
+
+
 def test_user_without_config_permission_is_told_which(topo: Topology) -> None:
     node = topo.node("mymaster-0")
     topo.client("mymaster-0").execute_command("ACL", "SETUSER", "auditor", "on", ">auditor-pass-0123456789",

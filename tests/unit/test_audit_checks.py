@@ -18,6 +18,17 @@ from redisops.security.audit.conf import ConfigFileError, split_args
 from redisops.security.audit.host import cve_table, fixed_after, listening_ports, read_host, version_older
 
 
+def test_public_names_are_pinned() -> None:
+    import redisops.security.audit as audit
+
+    assert sorted(audit.__all__) == sorted([
+        "Check", "ConfigFileError", "Finding", "Kind", "Layer", "LiveNode", "Report", "Severity", "Target",
+        "TargetError", "all_checks", "audit_files", "audit_live", "junit_xml", "load_config", "nodes_from_seeds",
+        "nodes_from_spec", "run_checks", "sarif"])
+    for name in audit.__all__:
+        getattr(audit, name)
+
+
 def test_registry_contract() -> None:
     checks = all_checks()
     assert len(checks) >= 25

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -149,6 +150,16 @@ def test_not_a_config_is_one_line(tmp_path: Path, content: str | bytes, words: s
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and words in lines[0] and "Traceback" not in done.stderr, done.stderr
+
+
+def test_unreachable_seed_is_one_line() -> None:
+    with socket.socket() as sock:  # a port nothing listens on: bound, never listening
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        done = cli("--seed", f"127.0.0.1:{port}")
+    assert done.returncode == 3
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no node could be audited" in lines[0] and "unreachable" in lines[0], done.stderr
 
 
 def test_bad_input_json_and_usage(tmp_path: Path) -> None:

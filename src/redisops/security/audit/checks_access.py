@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 
 from redisops.security.audit.acl import AclUser
 from redisops.security.audit.model import Directive, Secret, Severity, Target
-from redisops.security.audit.registry import NODES, SENTINEL, STATIC, Hit, check
+from redisops.security.audit.registry import NODES, SENTINEL, Hit, check
 
 __all__ = ["KNOWN_DEFAULTS", "MIN_LENGTH", "MIN_ENTROPY_BITS", "OPERATOR_USERS", "entropy_bits"]
 
@@ -197,7 +197,7 @@ def _masterauth(target: Target) -> Iterator[Hit]:
        explanation="A sentinel monitoring a password-protected master without `sentinel auth-pass` sees it as "
                    "down and cannot fail over.",
        fix="add `sentinel auth-pass <master-name> <password>` (or auth-user/auth-pass with an ACL user)",
-       layers=STATIC, kinds=SENTINEL)
+       kinds=SENTINEL)
 def _auth_pass(target: Target) -> Iterator[Hit]:
     monitored = [d for d in target.all("sentinel") if d.args[:1] == ("monitor",) and len(d.args) >= 2]
     authed = {d.args[1] for d in target.all("sentinel") if d.args[:1] == ("auth-pass",) and len(d.args) >= 3}

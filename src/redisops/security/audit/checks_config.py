@@ -285,7 +285,7 @@ def _modules(target: Target) -> Iterator[Hit]:
 @check("RA029", Severity.MEDIUM, "sentinel scripts may be reconfigured",
        explanation="With deny-scripts-reconfig no, SENTINEL SET can point notification-script / "
                    "client-reconfig-script at any program, which the sentinel then runs.",
-       fix="set `sentinel deny-scripts-reconfig yes`", layers=STATIC, kinds=SENTINEL)
+       fix="set `sentinel deny-scripts-reconfig yes`", kinds=SENTINEL)
 def _scripts(target: Target) -> Iterator[Hit]:
     for d in target.all("sentinel"):
         if d.args[:1] == ("deny-scripts-reconfig",) and d.args[1:2] == ("no",):

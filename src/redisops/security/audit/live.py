@@ -107,9 +107,17 @@ def audit_live(nodes: Sequence[LiveNode], fail_on: Severity = Severity.HIGH, *, 
 
 def _probe(node: LiveNode, timeout: float, sentinel_password: str | None,
            sockets: dict[str, int] | None = None) -> Target | TargetError:
-    password = node.password
-    if node.kind is Kind.SENTINEL and sentinel_password is not None:
-        password = sentinel_password
+    """One node as a target; a seed of unknown kind that refuses the password is tried with the sentinels'."""
+    first = sentinel_password if node.kind is Kind.SENTINEL and sentinel_password is not None else node.password
+    result = _probe_with(node, first, timeout, sockets)
+    retry = node.kind is None and sentinel_password is not None and sentinel_password != first
+    if retry and isinstance(result, TargetError) and result.refused:
+        return _probe_with(node, sentinel_password, timeout, sockets)
+    return result
+
+
+def _probe_with(node: LiveNode, password: str | None, timeout: float,
+                sockets: dict[str, int] | None) -> Target | TargetError:
     client = make_client(node.address, password, timeout=timeout, username=node.username, **_quiet_driver())
     try:
         pipe = client.pipeline(transaction=False)
