@@ -35,6 +35,7 @@ sentinel:
     persistence: both            # none | rdb | aof | both (AOF everysec + RDB snapshots)
     maxmemory: 256mb
     maxmemory_policy: noeviction
+    # role: store                # store | cache: the policy `redisops tune memory` picks (noeviction | allkeys-lfu)
 
 # Redis Cluster: `masters` shards, each with `replicas_per_master` replicas on another host where possible.
 # Ports port..port+masters*(1+replicas_per_master)-1; cluster bus on port+10000.
@@ -48,6 +49,7 @@ cluster:
   persistence: both
   maxmemory: 256mb
   maxmemory_policy: noeviction
+  # role: store                  # store | cache, as above
 
 compose:
   subnet: 172.28.0.0/24          # static container addresses for `redisops render compose`
