@@ -41,6 +41,14 @@ def test_registry_contract() -> None:
     assert {c.severity for c in checks} == set(Severity)
 
 
+def test_docs_list_every_check_as_registered() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "audit.md").read_text()
+    rows = {line.split("|")[1].strip(): [cell.strip() for cell in line.split("|")[2:5]]
+            for line in docs.splitlines() if line.startswith("| RA")}
+    assert rows == {c.id: [str(c.severity), "+".join(sorted(str(x) for x in c.layers)),
+                           ", ".join(sorted(str(k) for k in c.kinds))] for c in all_checks()}
+
+
 @pytest.mark.parametrize(("line", "args"), [
     ('requirepass "p a\\"ss"', ["requirepass", 'p a"ss']),
     ("requirepass 'it\\'s'", ["requirepass", "it's"]),
