@@ -14,6 +14,7 @@ from typing import Any
 import cli_json
 import pytest
 
+from redisops.bench import BenchError, BenchOptions, bench_run
 from redisops.bench.credentials import PREFIX
 from redisops.testing import Topology, assert_eventually
 
@@ -53,7 +54,7 @@ def bench_users(topo: Topology, node: str) -> list[str]:
 
 def master_name(topo: Topology) -> str:
     host, port = topo.client("mymaster-sentinel-0").sentinel_get_master_addr_by_name("mymaster")
-    return next(n.name for n in topo.plan.nodes if str(n.address) == f"{host}:{port}")
+    return str(next(n.name for n in topo.plan.nodes if str(n.address) == f"{host}:{port}"))
 
 
 def test_group_run_records_percentiles_of_the_current_master(topo: Topology) -> None:
@@ -77,12 +78,29 @@ def test_group_run_records_percentiles_of_the_current_master(topo: Topology) -> 
 def test_cluster_run_reaches_every_master(topo: Topology, tmp_path: Path) -> None:
     for name in ("main-0", "main-1", "main-2"):
         topo.client(name).flushall()
-    data = run_json(topo, "--cluster", "--tests", "set", "--repeat", "2", "--history", str(tmp_path / "h.jsonl"))
-    assert data["record"]["target"]["kind"] == "cluster" and data["record"]["options"]["repeat"] == 2
-    assert len(data["record"]["target"]["nodes"]) == 3
+    done = bench_run(topo.deployment, BenchOptions(("set",), clients=10, requests=2000, keyspace=1000, repeat=2),
+                     cluster=True, history=tmp_path / "h.jsonl")
+    assert done.record.target["kind"] == "cluster" and len(done.record.target["nodes"]) == 3
+    assert [r.test for r in done.record.results] == ["SET"] and done.record.options.repeat == 2
     for name in ("main-0", "main-1", "main-2"):
         assert topo.client(name).dbsize() > 0, name  # keys spread over the slots of every master
         assert bench_users(topo, name) == []
+
+
+def test_after_a_failover_the_run_follows_the_new_master(topo: Topology, tmp_path: Path) -> None:
+    old = master_name(topo)
+    topo.client("mymaster-sentinel-0").execute_command("SENTINEL", "FAILOVER", "mymaster")
+
+    def switched() -> str:
+        new = master_name(topo)
+        assert new != old and topo.client(new).execute_command("ROLE")[0] == "master"
+        return new
+
+    new = assert_eventually(switched, within=30, interval=0.2)
+    done = bench_run(topo.deployment, BenchOptions(("incr",), clients=10, requests=2000, keyspace=1000),
+                     history=tmp_path / "h.jsonl")
+    assert done.record.target["address"] == str(topo.node(new).address)
+    assert topo.client(new).dbsize() > 0
 
 
 def test_password_never_reaches_a_command_line_and_a_killed_run_still_drops_its_user(topo: Topology,
@@ -108,6 +126,13 @@ def test_password_never_reaches_a_command_line_and_a_killed_run_still_drops_its_
 
 
 def _benchmark_child(parent: int) -> int:
+    children = _benchmark_children(parent)
+    assert children, f"no redis-benchmark child of {parent} yet"
+    return children[0]
+
+
+def _benchmark_children(parent: int) -> list[int]:
+    found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
@@ -115,32 +140,35 @@ def _benchmark_child(parent: int) -> int:
                 cmdline = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == parent and b"redis-benchmark" in cmdline.split(b"\0")[0]:
-                return int(entry.name)
-    raise AssertionError(f"no redis-benchmark child of {parent} yet")
+            fields = stat.rsplit(")", 1)[1].split()
+            if int(fields[1]) == parent and fields[0] != "Z" and b"redis-benchmark" in cmdline.split(b"\0")[0]:
+                found.append(int(entry.name))
+    return found
 
 
 def test_leftover_users_of_dead_runs_on_this_host_are_dropped(topo: Topology, tmp_path: Path) -> None:
     import socket
 
-    gone = subprocess.run(["true"], check=True)  # noqa: F841 - a pid that has exited
-    dead = f"{PREFIX}{socket.gethostname()}-999999-1"  # no such pid: the run that made it is gone
+    dead = f"{PREFIX}{socket.gethostname()}-999999-1"  # no such process: the run that made it is gone
     foreign = f"{PREFIX}elsewhere-1-1"  # another host's run: not ours to judge
     client = topo.client(master_name(topo))
     for name in (dead, foreign):
         client.acl_setuser(name, enabled=True, passwords=["+x" * 8])
     try:
-        run_json(topo, "--tests", "ping_inline", "--history", str(tmp_path / "h.jsonl"))
+        bench_run(topo.deployment, BenchOptions(("ping_inline",), clients=10, requests=2000),
+                  history=tmp_path / "h.jsonl")
         assert bench_users(topo, master_name(topo)) == [foreign]
     finally:
         client.acl_deluser(dead, foreign)
 
 
 def test_a_run_past_its_timeout_is_stopped(topo: Topology, tmp_path: Path) -> None:
-    done = bench(topo, "run", "--tests", "set", "-n", "50000000", "--timeout", "1",
-                 "--history", str(tmp_path / "h.jsonl"))
-    assert "did not finish within 1 s and was stopped" in one_line_error(done, 3)
+    with pytest.raises(BenchError, match="did not finish within 1 s and was stopped") as caught:
+        bench_run(topo.deployment, BenchOptions(("set",), requests=50_000_000), timeout=1,
+                  history=tmp_path / "h.jsonl")
+    assert caught.value.exit_code == 3
     assert not (tmp_path / "h.jsonl").exists()
+    assert _benchmark_children(os.getpid()) == []
     assert bench_users(topo, master_name(topo)) == []
 
 
