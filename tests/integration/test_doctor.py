@@ -255,3 +255,25 @@ def test_a_lagging_replica_and_a_dead_master(tmp_path: Path) -> None:
         data = assert_eventually(links_down, within=20, interval=0.5)
         assert ("mymaster-0", "node.unreachable") in {(f["node"], f["id"]) for f in data["findings"]}
         assert node_of(data, "mymaster-0")["error"] and node_of(data, "mymaster-1")["role"] == "replica"
+
+
+def test_a_refused_command_names_the_permission_and_the_rest_is_examined(topo: Topology) -> None:
+    name = "main-2"
+    client = topo.client(name)
+    owned = topo.plan.cluster.slots_of(topo.node(name))
+    key = next(f"k{i}" for i in range(10_000) if owned[0] <= key_slot(f"k{i}".encode()) <= owned[1])
+    client.set(key, "v")
+    client.execute_command("ACL", "SETUSER", "default", "-config|get", "-memory")
+    try:
+        code, data = doctor("--node", name, "--latency-window", "5", "--no-host", spec=topo.spec_file)
+    finally:
+        client.execute_command("ACL", "SETUSER", "default", "+@all")
+        client.delete(key)
+    [node] = data["nodes"]
+    refused = [f for f in node["findings"] if f["id"] == "doctor.refused"]
+    fixes = " ".join(f["fix"] for f in refused)
+    assert "+config|get" in fixes and "+memory|doctor" in fixes and "+memory|usage" in fixes, refused
+    assert all(f["severity"] == "info" for f in refused)
+    assert node["error"] is None and node["role"] == "master" and node["figures"]["used_memory"]  # INFO still read
+    assert node["slowlog"]["groups"] is not None and node["latency"]["sampled_s"] == 0  # not changed blind
+    assert topo.deployment.journal.entries() == []

@@ -126,15 +126,19 @@ def examine_node(node: DoctorNode, journal: Journal, settings: DoctorSettings, c
         finally:
             raw.close()
     except redis.AuthenticationError as exc:
-        _failed(report, "node.auth", f"{node.name} ({node.address}) refused the password: {exc}",
+        _failed(report, "node.auth", f"{_who(node)} refused the password: {exc}",
                 "check redis_password in the secrets file, or the variable given to --password-env")
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-        _failed(report, "node.unreachable", f"{node.name} ({node.address}) does not answer: {exc}",
+        _failed(report, "node.unreachable", f"{_who(node)} does not answer: {exc}",
                 "is it running? `redisops status`; `redisops up` restarts the spec's nodes")
     except redis.ResponseError as exc:
-        _failed(report, "node.refused", f"{node.name} ({node.address}) refused the doctor: {exc}",
+        _failed(report, "node.refused", f"{_who(node)} refused the doctor: {exc}",
                 "a loading node answers once loaded; an ACL user needs +info +config|get")
     return report
+
+
+def _who(node: DoctorNode) -> str:
+    return node.name if node.name == str(node.address) else f"{node.name} ({node.address})"
 
 
 def _failed(report: NodeReport, finding_id: str, message: str, fix: str) -> None:
@@ -150,7 +154,8 @@ def _examine(raw: _Raw, node: DoctorNode, report: NodeReport, journal: Journal, 
     report.role = {"slave": "replica"}.get(info.get("role", ""), info.get("role", "unknown"))
     report.figures = figures_of(info)
     found = info_findings(info, config, settings.thresholds)
-    threshold = int(config.get(PARAM, "0") or 0)
+    # unknown when CONFIG GET was refused: then the monitor is read as it is, never changed
+    threshold = int(config[PARAM]) if config.get(PARAM, "").isdigit() else None
     window = settings.latency_window_s if threshold == 0 else 0.0
     with temporary_config(journal, node.password, REASON) as temp:
         if window > 0:
@@ -173,13 +178,22 @@ def _section(raw: _Raw, report: NodeReport, read: Callable[[], Any]) -> Any:
     try:
         return read()
     except redis.ResponseError as exc:
-        command = str(exc).split("'")[1].split("|")[0].upper() if "'" in str(exc) else "?"
-        grant = ACL_OF.get(command, "the command")
+        grant = _grant(exc, "the command")
         report.findings.append(Finding(
             "doctor.refused", Severity.INFO, f"the node refused a command of the doctor: {exc}",
             "that part of the examination is missing from this report",
             f"grant {grant} to the user the doctor connects as (or run it as an admin user)", report.name))
         return None
+
+
+def _grant(exc: redis.ResponseError, fallback: str) -> str:
+    """The ACL rule a refusal asks for: NOPERM names the command (``'memory|doctor'`` -> ``+memory|doctor``)."""
+    text = str(exc)
+    if "no permissions to run the '" in text:
+        return "+" + text.split("'")[1]
+    if "'" in text:
+        return ACL_OF.get(text.split("'")[1].split("|")[0].upper(), fallback)
+    return fallback
 
 
 def _config(raw: _Raw, report: NodeReport) -> dict[str, str]:
@@ -229,7 +243,7 @@ def _section_bigkeys(raw: _Raw, report: NodeReport, dbs: list[int], settings: Do
         report.findings.append(Finding(
             "doctor.refused", Severity.INFO, f"the node refused the big-key sample: {exc}",
             "big keys are missing from this report",
-            f"grant {ACL_OF['SCAN']} to the user the doctor connects as", report.name))
+            f"grant {_grant(exc, ACL_OF['SCAN'])} to the user the doctor connects as", report.name))
         return None
 
 
@@ -244,7 +258,7 @@ def _raise_first(raw: _Raw) -> Callable[[Sequence[tuple[Any, ...]]], list[Any]]:
     return ask
 
 
-def _latency(raw: _Raw, report: NodeReport, threshold: int, window: float,
+def _latency(raw: _Raw, report: NodeReport, threshold: int | None, window: float,
              settings: DoctorSettings) -> list[Finding]:
     latest = _section(raw, report, lambda: raw("LATENCY", "LATEST"))
     if latest is None:
@@ -254,7 +268,7 @@ def _latency(raw: _Raw, report: NodeReport, threshold: int, window: float,
     report.latency = {"threshold_ms": threshold, "sampled_s": window,
                       "sample_threshold_ms": settings.latency_threshold_ms if window else None,
                       "events": [e.to_dict() for e in events], "doctor": doctor}
-    return latency_findings(events, threshold, sampled=window > 0)
+    return latency_findings(events, threshold, sampled=window > 0 or threshold is None)
 
 
 def _host(reports: list[NodeReport], nodes: Sequence[DoctorNode],

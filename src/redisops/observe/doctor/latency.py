@@ -63,7 +63,7 @@ def parse_latest(reply: Sequence[Any]) -> list[LatencyEvent]:
     return [LatencyEvent(_text(row[0]), int(row[1]), int(row[2]), int(row[3])) for row in reply]
 
 
-def latency_findings(events: Sequence[LatencyEvent], threshold_ms: int, sampled: bool) -> list[Finding]:
+def latency_findings(events: Sequence[LatencyEvent], threshold_ms: int | None, sampled: bool) -> list[Finding]:
     """One finding per event; and an info that spikes go unrecorded while the monitor is off."""
     out = []
     if threshold_ms == 0 and not sampled:
