@@ -73,6 +73,8 @@ def test_planted_misconfigurations_are_each_reported_on_their_node(topo: Topolog
     other = topo.client("mymaster-2")
     other.execute_command("CONFIG", "SET", "tls-cert-file", str(cert), "tls-key-file", str(key),
                           "tls-ca-cert-file", str(cert), "tls-port", str(tls_port))
+    auth = topo.deployment.runtime.node_dir(topo.node("mymaster-0")) / "auth.conf"  # requirepass, masterauth
+    auth.chmod(0o644)
 
     report = audit(topo)
 
@@ -84,6 +86,8 @@ def test_planted_misconfigurations_are_each_reported_on_their_node(topo: Topolog
     ports = next(f for f in report.findings if f.check == "RA035")
     assert ports.target.startswith("mymaster-2 ") and ports.message.endswith(f"port {tls_port}")
     assert not found(report, "mymaster-0") & {"RA001", "RA003", "RA009", "RA018", "RA022", "RA035"}
+    readable = [f for f in report.findings if f.check == "RA026"]
+    assert [(f.target.split()[0], f.file) for f in readable] == [("mymaster-0", str(auth))]
     assert report.exit_code == 1  # RA001 critical, RA009 / RA018 high
 
 

@@ -234,20 +234,10 @@ def _no_persistence(target: Target) -> Iterator[Hit]:
 def _config_mode(target: Target) -> Iterator[Hit]:
     if not target.local:
         return
-    holding = {d.file for d in target.directives if _holds_secret(d)}
     for path in target.files:
         mode = _mode(path)
-        secret = str(path) in holding or path.suffix == ".acl" or str(path) == target.value("aclfile")
-        if mode is not None and mode & stat.S_IROTH and secret:
+        if mode is not None and mode & stat.S_IROTH and str(path) in target.secret_files:
             yield Hit(f"{path} has mode {mode:o}", Directive("file", (str(path),), str(path), None))
-
-
-def _holds_secret(d: Directive) -> bool:
-    if d.name in ("requirepass", "masterauth", "tls-key-file-pass", "tls-client-key-file-pass"):
-        return bool(d.value)
-    if d.name == "user":
-        return any(a[:1] in (">", "#") for a in d.args)
-    return d.name == "sentinel" and d.args[:1] in (("auth-pass",), ("sentinel-pass",))
 
 
 @check("RA027", Severity.MEDIUM, "data directory open to others",

@@ -26,7 +26,7 @@ from redisops.errors import InputError
 from redisops.security.audit.acl import AclUser, default_user, parse_user
 from redisops.security.audit.model import Directive, Kind, Layer, Secret, Target
 
-__all__ = ["ConfigFileError", "load_config", "role_of", "split_args"]
+__all__ = ["ConfigFileError", "holds_secret", "load_config", "role_of", "split_args"]
 
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "a": "\a", "\\": "\\", '"': '"'}
 _MAX_INCLUDES = 32
@@ -184,6 +184,8 @@ def load_config(path: Path) -> Target:
     target = Target(str(path), kind, Layer.STATIC, tuple(directives), tuple(users),
                     files=tuple(reader.files) + tuple(files))
     target.secrets = tuple(_secrets(target))
+    target.secret_files = frozenset({d.file for d in directives if d.file and holds_secret(d)}
+                                    | {str(f) for f in files})
     return target
 
 
@@ -216,6 +218,15 @@ def _users(path: Path, directives: list[Directive]) -> tuple[list[AclUser], list
         else:
             users[name] = parse_user(name, rules, source=source, line=line, base=users.get(name))
     return list(users.values()), files
+
+
+def holds_secret(d: Directive) -> bool:
+    """Does this line carry a password (so its file must not be readable by others)."""
+    if d.name in ("requirepass", "masterauth", "tls-key-file-pass", "tls-client-key-file-pass"):
+        return bool(d.value)
+    if d.name == "user":
+        return any(a[:1] in (">", "#") for a in d.args)
+    return d.name == "sentinel" and d.args[:1] in (("auth-pass",), ("sentinel-pass",))
 
 
 def role_of(kind: Kind, user: str) -> str:

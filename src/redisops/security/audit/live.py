@@ -172,24 +172,22 @@ def _target(node: LiveNode, kind: Kind, info: dict[str, Any], config: Any, acl: 
     info_text = {k: str(v) for k, v in info.items() if not isinstance(v, dict)}
     users = tuple(_user(line) for line in acl)
     local = _is_local(node.address)
-    files: tuple[Path, ...] = ()
     conf_file = info_text.get("config_file") or ""
+    on_disk = _on_disk(conf_file) if local and conf_file else None
     if kind is Kind.SENTINEL:
-        directives = _sentinel_directives(info_text, conf_file if local else "")
+        directives = on_disk.directives if on_disk else (Directive("port", (info_text.get("tcp_port", "26379"),)),)
     else:
         directives = tuple(_directive(k, v) for k, v in _pairs(config))
-    if local and conf_file and Path(conf_file).is_file():
-        files = (Path(conf_file),)
     secrets = tuple(_secrets(kind, directives, users))
     pid = int(info_text.get("process_id", "0") or 0)
     listening = listening_ports(pid, sockets) if local and pid else None
     if listening is not None and node.address.port not in listening and not _tls_port_in(directives, listening):
         listening, local = None, False  # the pid is not this node's process (another host, a container)
     modules = [v for k, v in info.items() if k.startswith("module") and v]
-    target = Target(node.label, kind, Layer.LIVE, directives, users, secrets, files,
-                    {**info_text, **({"module": ", ".join(map(str, modules))} if modules else {})},
-                    listening, node.expected_ports, local=local)
-    return target
+    return Target(node.label, kind, Layer.LIVE, directives, users, secrets, on_disk.files if on_disk else (),
+                  on_disk.secret_files if on_disk else frozenset(),
+                  {**info_text, **({"module": ", ".join(map(str, modules))} if modules else {})},
+                  listening, node.expected_ports, local=local)
 
 
 def _tls_port_in(directives: Sequence[Directive], listening: frozenset[int]) -> bool:
@@ -231,14 +229,16 @@ def _secrets(kind: Kind, directives: Sequence[Directive], users: Sequence[AclUse
     return out
 
 
-def _sentinel_directives(info: dict[str, str], conf_file: str) -> tuple[Directive, ...]:
-    """A sentinel's settings: its config file when readable here, else only its port."""
-    if conf_file:
-        try:
-            return load_config(Path(conf_file)).directives
-        except ConfigFileError:
-            pass
-    return (Directive("port", (info.get("tcp_port", "26379"),)),)
+def _on_disk(conf_file: str) -> Target | None:
+    """The node's config file as the static layer reads it (its includes followed), when it is here.
+
+    A sentinel's settings come only from there (Sentinel has no CONFIG GET); for any
+    node it says which files hold passwords, for the file-mode check.
+    """
+    try:
+        return load_config(Path(conf_file))
+    except ConfigFileError:
+        return None
 
 
 def _is_local(address: Address) -> bool:

@@ -115,8 +115,10 @@ class Target:
     directives: tuple[Directive, ...] = ()
     users: tuple[AclUser, ...] = ()
     secrets: tuple[Secret, ...] = ()
-    #: files read to build it (static: the config and its includes), for the mode checks
+    #: files read to build it (the config, its includes and aclfile), for the mode checks
     files: tuple[Path, ...] = ()
+    #: those of ``files`` that hold a password (requirepass, masterauth, user >pw, sentinel auth-pass, ACL file)
+    secret_files: frozenset[str] = frozenset()
     info: Mapping[str, str] = field(default_factory=dict)
     #: ports the node's process listens on (live, local nodes); None when unknown
     listening: frozenset[int] | None = None
