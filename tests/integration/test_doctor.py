@@ -215,9 +215,13 @@ def _bgsave_ok(client: Any) -> None:
 
 
 def test_the_host_is_checked_for_local_nodes(topo: Topology) -> None:
-    code, data = doctor("--node", "mymaster-0", "--latency-window", "0", spec=topo.spec_file)
+    code, data = doctor("--node", "mymaster-0", "--latency-window", "0", "--intrinsic-latency", "1",
+                        spec=topo.spec_file)
     host = data["host"]
     assert host["checked"] is True
+    stalls = host["intrinsic_latency"]
+    assert stalls["seconds"] == 1 and stalls["max_us"] >= 1 and stalls["avg_us"] > 0
+    assert ("host.intrinsic-latency" in findings(data)) == (stalls["max_us"] >= 5000)
     assert host["overcommit_memory"] == Path("/proc/sys/vm/overcommit_memory").read_text().strip()
     assert ("host.overcommit" in findings(data)) == (host["overcommit_memory"] != "1")
 

@@ -49,3 +49,13 @@ def test_a_missing_spec_is_one_line(tmp_path: Path) -> None:
     for args in (["doctor"], ["tune", "memory"]):
         result = CliRunner().invoke(app, [*args, "-f", str(tmp_path / "none.yaml")])
         assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_intrinsic_latency_without_redis_cli_is_one_line(spec: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    result = CliRunner().invoke(app, ["doctor", "--seed", "127.0.0.1:1", "--intrinsic-latency", "1",
+                                      "--latency-window", "0", "-f", str(spec)])
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.strip() == ("error: redis-cli not found on PATH: install it with "
+                                     "`sudo apt-get install -y redis-tools` (or `make up`)")

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from redisops.observe.doctor.host import HostInput, host_findings, merge_inputs, read_host
+from redisops.observe.doctor.host import (
+    HostInput,
+    host_findings,
+    intrinsic_findings,
+    merge_inputs,
+    parse_intrinsic,
+    read_host,
+)
 from redisops.observe.doctor.latency import latency_findings, parse_latest
 from redisops.observe.doctor.model import Severity
 from redisops.observe.doctor.slowlog import group_slowlog, parse_slowlog, slowlog_findings
@@ -78,3 +85,18 @@ def test_missing_host_files_are_not_findings(tmp_path: Path) -> None:
     figures = read_host(tmp_path)
     assert figures == {"overcommit_memory": None, "transparent_hugepage": None, "somaxconn": None, "mem_total": None}
     assert host_findings(figures, HostInput()) == []
+
+
+# redis-cli --intrinsic-latency 1 on this host while other test suites ran (\r-separated progress lines)
+INTRINSIC = ("Max latency so far: 1 microseconds.\rMax latency so far: 12 microseconds.\r"
+             "Max latency so far: 44077 microseconds.\n\n8991134 total runs (avg latency: 0.1112 microseconds / "
+             "111.22 nanoseconds per run).\nWorst run took 396302x longer than the average latency.\n")
+
+
+def test_intrinsic_latency_parsed_and_judged() -> None:
+    figures = parse_intrinsic(INTRINSIC)
+    assert figures == {"max_us": 44077.0, "avg_us": 0.1112}
+    [found] = intrinsic_findings(figures)
+    assert found.id == "host.intrinsic-latency" and found.severity is Severity.WARNING and "44.1 ms" in found.title
+    assert intrinsic_findings({"max_us": 900.0, "avg_us": 0.1}) == []
+    assert parse_intrinsic("Could not connect") == {}

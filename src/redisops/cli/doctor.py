@@ -40,6 +40,9 @@ def doctor(
     sample_seconds: float = typer.Option(2.0, "--sample-seconds", min=0.1, max=600,
                                          help="Time spent sizing keys per node."),
     no_host: bool = typer.Option(False, "--no-host", help="Skip the host's kernel checks."),
+    intrinsic: int = typer.Option(0, "--intrinsic-latency", min=0, max=600, metavar="SECONDS",
+                                  help="Also measure this host's own stalls (redis-cli --intrinsic-latency) this "
+                                       "long, beside the nodes' examination."),
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -53,7 +56,7 @@ def doctor(
         except ValueError as exc:
             raise UsageError(f"--fail-on: {exc}") from None
         nodes, journal = _nodes(ctx, node, seed, password_env)
-        settings = DoctorSettings(latency_window_s=latency_window, host=not no_host,
+        settings = DoctorSettings(latency_window_s=latency_window, host=not no_host, intrinsic_s=intrinsic,
                                   bigkeys=BigKeyLimits(max_keys=sample_keys, max_seconds=sample_seconds))
         if latency_window and not ctx.json:
             ctx.err.print(f"examining {plural(len(nodes), 'node')} (up to {latency_window:g} s of latency "
@@ -142,6 +145,10 @@ def _render(out: Console, report: DoctorReport) -> None:
                                 f"{where}: {finding.title}"), highlight=False)
         out.print(f"         why: {finding.explanation}", highlight=False, markup=False, soft_wrap=True)
         out.print(f"         fix: {finding.fix}", highlight=False, markup=False, soft_wrap=True)
+    stalls = report.host_figures.get("intrinsic_latency")
+    if stalls:
+        out.print(f"host intrinsic latency: worst {stalls['max_us'] / 1000:.2f} ms, average {stalls['avg_us']:.3f} "
+                  f"µs over {stalls['seconds']} s", highlight=False)
     if not report.host_figures.get("checked"):
         out.print(f"host not checked: {report.host_figures.get('why')}", highlight=False, markup=False)
     out.print(_verdict(report), highlight=False)

@@ -31,7 +31,14 @@ from redis.retry import Retry
 from redisops.address import Address
 from redisops.clock import Clock, SystemClock
 from redisops.observe.doctor.bigkeys import BigKeyLimits, bigkey_findings, sample_bigkeys
-from redisops.observe.doctor.host import host_findings, is_local, merge_inputs, read_host
+from redisops.observe.doctor.host import (
+    host_findings,
+    intrinsic_findings,
+    intrinsic_latency,
+    is_local,
+    merge_inputs,
+    read_host,
+)
 from redisops.observe.doctor.latency import PARAM, latency_findings, parse_latest
 from redisops.observe.doctor.model import DoctorReport, Finding, NodeReport, Severity
 from redisops.observe.doctor.rules import Thresholds, figures_of, info_findings, memory_doctor_findings
@@ -69,6 +76,8 @@ class DoctorSettings:
     thresholds: Thresholds = Thresholds()
     #: check the host's kernel settings (only when the nodes are on this machine)
     host: bool = True
+    #: seconds of ``redis-cli --intrinsic-latency`` on this host, beside the nodes' examination (0: none)
+    intrinsic_s: int = 0
     host_root: Path = Path("/")
     timeout: float = 5.0
 
@@ -109,10 +118,16 @@ def examine(nodes: Sequence[DoctorNode], *, journal: Journal | None = None,
     journal = journal or Journal(None)
     recovered = recover(journal, nodes[0].password) if nodes else []
     masters_only = len(nodes) > 1
-    with ThreadPoolExecutor(max_workers=max(1, min(16, len(nodes))), thread_name_prefix="doctor") as pool:
+    local = settings.host and all(is_local(n.address.host) for n in nodes)
+    with ThreadPoolExecutor(max_workers=max(1, min(16, len(nodes))) + 1, thread_name_prefix="doctor") as pool:
+        intrinsic = pool.submit(intrinsic_latency, settings.intrinsic_s) if local and settings.intrinsic_s else None
         reports = list(pool.map(lambda n: examine_node(n, journal, settings, clock, bigkeys_on_replicas=not
                                                        masters_only), nodes))
+        stalls = intrinsic.result() if intrinsic is not None else None
     host, figures = _host(reports, nodes, settings)
+    if stalls is not None:
+        figures["intrinsic_latency"] = {**stalls, "seconds": settings.intrinsic_s}
+        host += intrinsic_findings(stalls)
     return DoctorReport(reports, host, figures, fail_on, recovered, clock.now() - began)
 
 

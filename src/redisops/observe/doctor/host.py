@@ -7,17 +7,25 @@ which point it at a directory holding the same file names.
 
 from __future__ import annotations
 
+import re
+import shutil
 import socket
+import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from redisops.address import is_loopback
+from redisops.errors import MissingBinaryError
 from redisops.observe.doctor.model import Finding, Severity
 from redisops.observe.doctor.rules import mib
 
-__all__ = ["HostInput", "host_findings", "is_local", "mem_total", "merge_inputs", "read_host"]
+__all__ = ["HostInput", "host_findings", "intrinsic_findings", "intrinsic_latency", "is_local", "mem_total",
+           "merge_inputs", "parse_intrinsic", "read_host"]
+
+#: the host alone stalling a process this long (µs) shows in every command's latency: a warning
+INTRINSIC_WARN_US = 5000
 
 OVERCOMMIT = "proc/sys/vm/overcommit_memory"
 THP = "sys/kernel/mm/transparent_hugepage/enabled"
@@ -121,3 +129,35 @@ def merge_inputs(configs: Sequence[dict[str, str]]) -> HostInput:
     disable = all(c.get("disable-thp", "yes") == "yes" for c in configs)
     limits = [int(c.get("maxmemory", 0) or 0) for c in configs]
     return HostInput(backlog, disable, sum(limits), sum(1 for m in limits if m == 0))
+
+
+def intrinsic_latency(seconds: int) -> dict[str, float]:
+    """``redis-cli --intrinsic-latency``: how long this host stalls a process that does nothing but run."""
+    binary = shutil.which("redis-cli")
+    if binary is None:
+        raise MissingBinaryError("redis-cli", "redis-tools")
+    done = subprocess.run([binary, "--intrinsic-latency", str(seconds)], capture_output=True, text=True,
+                          timeout=seconds + 10, check=False)
+    return parse_intrinsic(done.stdout)
+
+
+def parse_intrinsic(text: str) -> dict[str, float]:
+    """``Max latency so far: N microseconds.`` (the last) and ``avg latency: X microseconds``; {} if absent."""
+    maxima = re.findall(r"Max latency so far: (\d+) microseconds", text)
+    average = re.search(r"avg latency: ([\d.]+) microseconds", text)
+    if not maxima or average is None:
+        return {}
+    return {"max_us": float(maxima[-1]), "avg_us": float(average.group(1))}
+
+
+def intrinsic_findings(figures: dict[str, float]) -> list[Finding]:
+    worst = figures.get("max_us")
+    if worst is None or worst < INTRINSIC_WARN_US:
+        return []
+    return [Finding(
+        "host.intrinsic-latency", Severity.WARNING,
+        f"this host stalled a busy process for {worst / 1000:.1f} ms (redis-cli --intrinsic-latency)",
+        "Redis cannot answer faster than its host lets it run: every command may wait that long, whatever "
+        "Redis does (a VM's CPU steal, other busy processes, power saving)",
+        "give Redis dedicated CPUs (no overcommitted VM, no noisy neighbours), performance CPU governor",
+        details=figures)]
