@@ -68,6 +68,7 @@ def test_planted_misconfigurations_are_each_reported_on_their_node(topo: Topolog
     replica.execute_command("ACL", "SETUSER", "default", "nopass")  # any password (ours too) now gets in
     replica.execute_command("ACL", "SETUSER", "shop", "on", ">foobared", "~*", "+@all")
     replica.config_set("maxmemory", 0)
+    replica.config_set("masterauth", "weakpass1")  # CONFIG GET shows it in plaintext: its length is checked
     cert, key = _certificate(tmp_path, days=10)
     tls_port = free_port()
     other = topo.client("mymaster-2")
@@ -78,7 +79,9 @@ def test_planted_misconfigurations_are_each_reported_on_their_node(topo: Topolog
 
     report = audit(topo)
 
-    assert found(report, "mymaster-1") >= {"RA001", "RA003", "RA009", "RA022"}
+    assert found(report, "mymaster-1") >= {"RA001", "RA003", "RA004", "RA009", "RA022"}
+    short = next(f for f in report.findings if f.check == "RA004")
+    assert short.message == "masterauth has 9 characters"
     shop = next(f for f in report.findings if f.check == "RA009")
     assert "user shop may run FLUSHALL" in shop.message and "foobared" not in shop.message
     tls = found(report, "mymaster-2")
