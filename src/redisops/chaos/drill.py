@@ -332,11 +332,13 @@ def _wait_new_master(target: SentinelTarget, old: Address, timeout: float) -> Ad
 
 
 def _rejoin_time(target: SentinelTarget, old: Address, new: Address, since: float) -> float | None:
+    """Until the old master replicates the group's master with its link up.  Usually that is ``new``; when the
+    sentinels failed over once more meanwhile (a loaded host with a short down-after), the one they agree on now."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        nodes = collect_status_sync([target], [], timeout=0.5).groups[0].nodes
-        node = next((n for n in nodes if n.address == old), None)
-        if node is not None and node.role is Role.REPLICA and node.master == new and node.link_up:
+        group = collect_status_sync([target], [], timeout=0.5).groups[0]
+        node = next((n for n in group.nodes if n.address == old), None)
+        if node is not None and node.role is Role.REPLICA and node.master in (new, group.master) and node.link_up:
             return time.time() - since
         time.sleep(0.1)
     return None
