@@ -110,3 +110,24 @@ def test_values_go_into_an_item_of_a_list_section() -> None:
     assert "# first" in out
     with pytest.raises(UsageError, match=r"sentinel\[2\]"):
         set_values(text, "sentinel", {"port": 1}, index=2)
+
+
+@pytest.mark.parametrize(("section", "role", "policy", "warned"), [
+    ("cluster", "cache", "noeviction", "noeviction on a cache"),
+    ("cluster", "store", "allkeys-lru", "allkeys-lru on a store"),
+    ("cluster", "cache", "allkeys-lfu", None),
+    ("cluster", "store", "volatile-lru", None),
+    ("sentinel[0]", "cache", "noeviction", "noeviction on a cache"),
+])
+def test_the_policy_must_fit_the_role(section: str, role: str, policy: str, warned: str | None) -> None:
+    body = f"role: {role}\n  maxmemory_policy: {policy}\n"
+    text = (f"name: x\ncluster:\n  {body}" if section == "cluster"
+            else f"name: x\nsentinel:\n- name: g\n  {body}")
+    spec, problems = load_text(text)
+    assert spec is not None
+    found = [p for p in problems if p.path == f"{section}.maxmemory_policy"]
+    if warned is None:
+        assert found == []
+    else:
+        [problem] = found
+        assert problem.severity == "warning" and warned in problem.message

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from redisops.address import is_loopback
 from redisops.errors import Problem
-from redisops.spec.models import ClusterSpec, Persistence, SentinelGroup, Spec
+from redisops.spec.models import ClusterSpec, DataRole, MaxmemoryPolicy, Persistence, SentinelGroup, Spec
 
 __all__ = ["check_rules", "port_claims"]
 
@@ -67,6 +67,7 @@ def _sentinel_rules(path: str, group: SentinelGroup) -> Iterator[Problem]:
         yield _warn(f"{path}.parallel_syncs", f"{group.parallel_syncs} exceeds replicas ({group.replicas})")
     if group.persistence is Persistence.NONE:
         yield _warn(f"{path}.persistence", "none: a master that restarts empty before failover wipes its replicas")
+    yield from _role_rules(path, group)
 
 
 def _host_spread(path: str, group: SentinelGroup) -> Iterator[Problem]:
@@ -92,6 +93,18 @@ def _cluster_rules(path: str, cluster: ClusterSpec) -> Iterator[Problem]:
         yield Problem(f"{path}.port", f"{cluster.port}: cluster bus ports (port + 10000) would exceed 65535")
     if cluster.persistence is Persistence.NONE and cluster.replicas_per_master:
         yield _warn(f"{path}.persistence", "none: a restarted master comes back empty and its replica must take over")
+    yield from _role_rules(path, cluster)
+
+
+def _role_rules(path: str, settings: SentinelGroup | ClusterSpec) -> Iterator[Problem]:
+    """The eviction policy must fit what the data is (``role``): a cache evicts, a store never does."""
+    policy = settings.maxmemory_policy
+    if settings.role is DataRole.CACHE and policy is MaxmemoryPolicy.NOEVICTION:
+        yield _warn(f"{path}.maxmemory_policy", "noeviction on a cache: writes fail with -OOM when full instead of "
+                    "evicting; use allkeys-lfu (`redisops tune memory --apply`)")
+    elif settings.role is DataRole.STORE and policy.value.startswith("allkeys-"):
+        yield _warn(f"{path}.maxmemory_policy", f"{policy.value} on a store: any key may be evicted when full; "
+                    "use noeviction, or say `role: cache`")
 
 
 def port_claims(spec: Spec) -> list[tuple[str, str, int]]:
