@@ -146,20 +146,28 @@ def _benchmark_children(parent: int) -> list[int]:
     return found
 
 
-def test_leftover_users_of_dead_runs_on_this_host_are_dropped(topo: Topology, tmp_path: Path) -> None:
+def test_leftover_users_of_dead_runs_on_this_host_are_dropped_from_memory_and_config(topo: Topology,
+                                                                                    tmp_path: Path) -> None:
     import socket
 
     dead = f"{PREFIX}{socket.gethostname()}-999999-1"  # no such process: the run that made it is gone
     foreign = f"{PREFIX}elsewhere-1-1"  # another host's run: not ours to judge
-    client = topo.client(master_name(topo))
+    master = master_name(topo)
+    client = topo.client(master)
+    conf = topo.deployment.runtime.conf_path(topo.node(master))
     for name in (dead, foreign):
         client.acl_setuser(name, enabled=True, passwords=["+x" * 8])
+    client.config_rewrite()  # as Sentinel does when it reconfigures a node: the users land in redis.conf
+    assert f"user {dead} " in conf.read_text()
     try:
         bench_run(topo.deployment, BenchOptions(("ping_inline",), clients=10, requests=2000),
                   history=tmp_path / "h.jsonl")
-        assert bench_users(topo, master_name(topo)) == [foreign]
+        assert bench_users(topo, master) == [foreign]
+        text = conf.read_text()
+        assert f"user {dead} " not in text and f"user {foreign} " in text and "user default " in text
     finally:
         client.acl_deluser(dead, foreign)
+        client.config_rewrite()
 
 
 def test_a_run_past_its_timeout_is_stopped(topo: Topology, tmp_path: Path) -> None:
