@@ -92,3 +92,14 @@ def test_repeated_runs_record_each_numbers_median_so_one_outlier_moves_nothing()
     sets = [next(r for r in run_ if r.test == "SET") for run_ in runs]
     assert merged["SET"].p99_ms == sorted(r.p99_ms for r in sets)[1]
     assert medians([runs[0]]) == list(runs[0])
+
+
+def test_tests_too_short_for_the_250_ms_clock_of_cluster_mode_get_a_note() -> None:
+    from redisops.bench.run import coarse_timing
+
+    cluster = parse_csv((RECORDED / "redis-benchmark-7.0.15-cluster.csv").read_text())  # -n 2000 --threads 2
+    notes = coarse_timing(cluster, BenchOptions(("set", "get"), requests=2000, threads=2), cluster=True)
+    assert len(notes) == 1 and notes[0].startswith("SET, GET: lasted under 2.5 s (down to 0.25 s)")
+    assert coarse_timing(cluster, BenchOptions(("set", "get"), requests=200_000), cluster=True) == []
+    group = parse_csv((RECORDED / "redis-benchmark-7.0.15-group.csv").read_text())  # one event loop: fine timing
+    assert coarse_timing(group, BenchOptions(requests=2000), cluster=False) == []

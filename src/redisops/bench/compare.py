@@ -144,6 +144,8 @@ def _notes(latest: Record, baseline: Record) -> tuple[str, ...]:
             notes.append(f"{key} differs: {before} -> {after}")
     busy = (_busy(baseline, "baseline"), _busy(latest, "latest run"))
     notes += [note for note in busy if note]
+    notes += [f"{which}: {note}" for record, which in ((baseline, "baseline"), (latest, "latest run"))
+              for note in record.extra.get("notes", ())]
     return tuple(notes)
 
 

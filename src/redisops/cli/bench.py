@@ -151,6 +151,8 @@ def _render_record(out: Console, record: Record) -> None:
         tab.add_row(r.test, f"{r.rps:,.0f}", f"{r.avg_ms:.3f}", f"{r.p50_ms:.3f}", f"{r.p95_ms:.3f}",
                     f"{r.p99_ms:.3f}", f"{r.max_ms:.3f}")
     out.print(tab)
+    for note in record.extra.get("notes", ()):
+        out.print(f"note: {note}", highlight=False, soft_wrap=True)
 
 
 def _render_comparison(out: Console, result: Comparison) -> None:
