@@ -75,8 +75,11 @@ def test_advice_applied_kept_across_restart_and_the_role_decides_eviction(topo: 
     assert all(live(topo, name) == (24 * MIB, "allkeys-lfu") for name in NODES)  # from the config files
     assert tune(spec=topo.spec_file)[0] == 0  # the spec says cache now: nothing differs
 
+    topo.deployment.runtime.stop([topo.node("mymaster-2")])  # a stopped node gets it in its config file
     code, data = tune("--apply", "--role", "store", spec=topo.spec_file)
-    assert code == 0 and all(live(topo, name) == (24 * MIB, "noeviction") for name in NODES)
+    assert code == 0 and "mymaster-2: not running; its config file has it for its next start" in data["applied"]
+    topo.up()
+    assert all(live(topo, name) == (24 * MIB, "noeviction") for name in NODES)
     master = topo.client("mymaster-0")
     master.flushall()
     with pytest.raises(redis.exceptions.OutOfMemoryError):

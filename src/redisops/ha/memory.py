@@ -251,8 +251,11 @@ def apply_memory(advice: Sequence[MemoryAdvice], password: str | None, spec_file
     for item in advice:
         for node in item.nodes:
             if node.maxmemory is None:
-                done.append(f"{node.name}: not running, skipped (its config file gets the spec's values "
-                            "only when created)")
+                if node.conf is not None and node.conf.exists():
+                    set_in_conf(node.conf, {"maxmemory": str(item.maxmemory), "maxmemory-policy": item.policy})
+                    done.append(f"{node.name}: not running; its config file has it for its next start")
+                else:
+                    done.append(f"{node.name}: not running and not created yet: it starts with the spec's values")
                 continue
             _set_live(node, item, password)
             done.append(f"{node.name}: maxmemory {_mb(item.maxmemory)}, maxmemory-policy {item.policy}")
