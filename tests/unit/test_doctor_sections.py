@@ -100,3 +100,12 @@ def test_intrinsic_latency_parsed_and_judged() -> None:
     assert found.id == "host.intrinsic-latency" and found.severity is Severity.WARNING and "44.1 ms" in found.title
     assert intrinsic_findings({"max_us": 900.0, "avg_us": 0.1}) == []
     assert parse_intrinsic("Could not connect") == {}
+
+
+def test_public_names_are_pinned() -> None:
+    import redisops.observe.doctor as doctor
+
+    assert sorted(doctor.__all__) == ["BigKeyLimits", "DoctorNode", "DoctorReport", "DoctorSettings", "Finding",
+                                      "NodeReport", "Severity", "Thresholds", "examine"]
+    for name in doctor.__all__:
+        getattr(doctor, name)
