@@ -46,7 +46,9 @@ def doctor(
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Examine nodes: memory, fragmentation, persistence, replication, latency, slowlog, big keys, host."""
+    """Examine nodes: memory, fragmentation, persistence, replication, latency, slowlog, big keys, host.
+
+    Exit 0 without findings at or above --fail-on, 1 with some, 3 when no node answered."""
 
     def body(ctx: Ctx) -> Result:
         from redisops.observe.doctor import BigKeyLimits, DoctorSettings, Severity, examine
