@@ -16,6 +16,8 @@ import pytest
 
 from redisops.bench import BenchError, BenchOptions, bench_run
 from redisops.bench.credentials import PREFIX
+from redisops.bench.run import run_against
+from redisops.bench.target import remote_target
 from redisops.testing import Topology, assert_eventually
 
 REDISOPS = [sys.executable, "-m", "redisops"]
@@ -102,6 +104,23 @@ def test_after_a_failover_the_run_follows_the_new_master(topo: Topology, tmp_pat
                      history=tmp_path / "h.jsonl")
     assert done.record.target["address"] == str(topo.node(new).address)
     assert topo.client(new).dbsize() > 0
+
+
+def test_remote_nodes_without_a_spec(topo: Topology, tmp_path: Path) -> None:
+    sentinels = ",".join(str(n.address) for n in topo.plan.nodes if n.name.startswith("mymaster-sentinel-"))
+    env = {**os.environ, "APP_PW": topo.secrets.redis_password, "SENT_PW": topo.secrets.sentinel_password}
+    done = subprocess.run([*REDISOPS, "bench", "run", "--json", *SMALL, "--tests", "get", "--sentinel", sentinels,
+                           "--master", "mymaster", "--password-env", "APP_PW", "--sentinel-password-env", "SENT_PW",
+                           "--history", str(tmp_path / "h.jsonl"), "-f", str(tmp_path / "none.yaml")],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    record = cli_json.data(done.stdout)["record"]
+    assert record["target"]["address"] == str(topo.node(master_name(topo)).address)
+    seed = topo.node("main-1").address
+    result = run_against(remote_target(seeds=[seed], password=topo.secrets.redis_password),
+                         BenchOptions(("get",), clients=10, requests=2000), tmp_path / "h.jsonl")
+    assert result.record.target["kind"] == "cluster" and len(result.record.target["nodes"]) == 3
+    assert len((tmp_path / "h.jsonl").read_text().splitlines()) == 2
 
 
 def test_password_never_reaches_a_command_line_and_a_killed_run_still_drops_its_user(topo: Topology,

@@ -59,3 +59,15 @@ def test_chart_from_a_history_file(tmp_path: Path) -> None:
     assert code == 0, err
     written = json.loads(out)["data"]
     assert Path(written["png"]).read_bytes().startswith(b"\x89PNG") and Path(written["html"]).is_file()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--seed", "127.0.0.1:7000", "--sentinel", "127.0.0.1:26379", "--master", "m"], "--sentinel and --seed exclude"),
+    (["--seed", "127.0.0.1:7000", "--cluster"], "--group / --cluster pick from the spec"),
+    (["--master", "m"], "--master and --*password-env only go with --sentinel or --seed"),
+    (["--sentinel", "127.0.0.1:26379"], "--sentinel and --master go together"),
+    (["--seed", "127.0.0.1:7000", "--password-env", "REDISOPS_TEST_UNSET_VAR"], "REDISOPS_TEST_UNSET_VAR is not set"),
+])
+def test_remote_target_flags_that_cannot_work_are_one_line(args: list[str], message: str, tmp_path: Path) -> None:
+    code, out, err = invoke("run", *args, "-f", str(tmp_path / "none.yaml"))
+    assert code == 2 and out == "" and message in err and len(err.strip().splitlines()) == 1

@@ -21,12 +21,13 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from redisops.address import Address
 from redisops.bench.credentials import BenchUser, bench_user
 from redisops.bench.history import BenchOptions, Record, append, default_history
 from redisops.bench.results import TestResult, medians, parse_csv
@@ -36,7 +37,8 @@ from redisops.errors import MissingBinaryError, RedisopsError, UsageError
 from redisops.lifecycle import Deployment
 from redisops.runtime.plan import NodeKind
 
-__all__ = ["TESTS", "BenchError", "RunResult", "bench_command", "bench_run", "check_options"]
+__all__ = ["TESTS", "BenchError", "RunResult", "bench_command", "bench_run", "check_options", "coarse_timing",
+           "run_against"]
 
 Progress = Callable[[str], None]
 
@@ -89,16 +91,25 @@ def bench_command(binary: str, target: BenchTarget, options: BenchOptions, user:
 def bench_run(dep: Deployment, options: BenchOptions, *, group: str | None = None, cluster: bool = False,
               label: str | None = None, history: Path | None = None, timeout: float = 300.0,
               progress: Progress = lambda _msg: None) -> RunResult:
-    """Run the benchmark (``options.repeat`` times: per-test medians), append its record to the history.
-
-    ``timeout`` bounds each redis-benchmark run."""
+    """Run the benchmark against the spec's group or cluster; see :func:`run_against`."""
     check_options(options)
-    binary = shutil.which(BINARY)
-    if binary is None:
-        raise MissingBinaryError(BINARY, "redis-tools")
+    binary = _binary()
     progress("finding the target")
     target = find_target(dep, group=group, cluster=cluster)
     confs = {n.address: dep.runtime.conf_path(n) for n in dep.plan.nodes if n.kind is not NodeKind.SENTINEL}
+    return run_against(target, options, history or default_history(dep.runtime.state_dir), binary=binary,
+                       confs=confs, label=label, timeout=timeout, progress=progress)
+
+
+def run_against(target: BenchTarget, options: BenchOptions, history: Path, *, binary: str | None = None,
+                confs: Mapping[Address, Path] | None = None, label: str | None = None, timeout: float = 300.0,
+                progress: Progress = lambda _msg: None) -> RunResult:
+    """Run the benchmark (``options.repeat`` times: per-test medians), append its record to ``history``.
+
+    ``timeout`` bounds each redis-benchmark run; ``confs``: the config files of nodes redisops knows, mended
+    if a ``CONFIG REWRITE`` copied a bench user into one (:mod:`redisops.bench.credentials`)."""
+    check_options(options)
+    binary = binary or _binary()
     began = datetime.now(timezone.utc)
     clock = time.monotonic()
     with bench_user(target.nodes, target.password, confs=confs) as user:
@@ -110,9 +121,15 @@ def bench_run(dep: Deployment, options: BenchOptions, *, group: str | None = Non
     record = Record(began.isoformat(timespec="seconds"), label, target.to_dict(), options,
                     environment(binary, target), tuple(results), round(time.monotonic() - clock, 3),
                     {"notes": notes} if notes else {})
-    path = history or default_history(dep.runtime.state_dir)
-    append(path, record)
-    return RunResult(record, path)
+    append(history, record)
+    return RunResult(record, history)
+
+
+def _binary() -> str:
+    binary = shutil.which(BINARY)
+    if binary is None:
+        raise MissingBinaryError(BINARY, "redis-tools")
+    return binary
 
 
 def coarse_timing(results: Sequence[TestResult], options: BenchOptions, cluster: bool) -> list[str]:

@@ -24,7 +24,7 @@ from redisops.lifecycle import Deployment
 from redisops.topology.model import Role
 from redisops.topology.parse import parse_cluster_nodes, parse_master_addr
 
-__all__ = ["BenchTarget", "find_target"]
+__all__ = ["BenchTarget", "find_target", "group_target", "remote_target"]
 
 
 @dataclass(frozen=True)
@@ -66,10 +66,26 @@ def find_target(dep: Deployment, *, group: str | None = None, cluster: bool = Fa
     if layout is None:
         names = ", ".join(lay.spec.name for lay in layouts)
         raise UsageError(f"no Sentinel group {group!r} in the spec", hint=f"use one of: {names}")
-    master = _master(layout.spec.name, [s.address for s in layout.sentinels], dep.secrets.sentinel_password,
-                     timeout)
-    _confirm_master(master, dep.secrets.redis_password, timeout)
-    return BenchTarget("sentinel", layout.spec.name, master, (master,), dep.secrets.redis_password)
+    return group_target(layout.spec.name, [s.address for s in layout.sentinels], dep.secrets.redis_password,
+                        dep.secrets.sentinel_password, timeout)
+
+
+def remote_target(*, sentinels: Sequence[Address] = (), master: str | None = None, seeds: Sequence[Address] = (),
+                  password: str | None = None, sentinel_password: str | None = None,
+                  timeout: float = 3.0) -> BenchTarget:
+    """Nodes no spec describes: a group's master through ``sentinels`` (``--sentinel``/``--master``), or the
+    cluster of ``seeds`` (``--seed``)."""
+    if seeds:
+        return _cluster_target("remote", seeds, password, timeout)
+    assert master is not None
+    return group_target(master, sentinels, password, sentinel_password, timeout)
+
+
+def group_target(name: str, sentinels: Sequence[Address], password: str | None, sentinel_password: str | None,
+                 timeout: float) -> BenchTarget:
+    master = _master(name, sentinels, sentinel_password, timeout)
+    _confirm_master(master, password, timeout)
+    return BenchTarget("sentinel", name, master, (master,), password)
 
 
 def _master(name: str, sentinels: Sequence[Address], password: str | None, timeout: float) -> Address:

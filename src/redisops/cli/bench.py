@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from redisops.cli.common import DEFAULT_SPEC, Ctx, DebugOpt, FileOpt, JsonOpt, Result, plural, run, table
+from redisops.cli.targets import MasterOpt, PasswordEnvOpt, SentinelOpt, SentinelPasswordEnvOpt
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from redisops.bench import Comparison, Record
+    from redisops.bench import BenchOptions, Comparison, Record, RunResult
 
 __all__ = ["register"]
 
@@ -20,6 +21,8 @@ app = typer.Typer(help="redis-benchmark runs: history, percentiles, charts, regr
 
 _HISTORY = typer.Option(None, "--history", metavar="FILE",
                         help="History file (JSON lines; default .redisops/<name>/bench/history.jsonl).")
+#: the history of runs against remote nodes (``--sentinel`` / ``--seed``), when --history is not given
+REMOTE_HISTORY = Path(".redisops") / "bench" / "history.jsonl"
 _CHART = typer.Option(None, "--chart", metavar="DIR", help="Also write the history's chart (HTML + PNG) into DIR.")
 _OUTPUT = typer.Option(..., "--output", "-o", metavar="DIR", help="Directory to write into.")
 
@@ -48,23 +51,25 @@ def run_cmd(file: FileOpt = DEFAULT_SPEC, json_out: JsonOpt = False, debug: Debu
             label: str | None = typer.Option(None, "--label", help="Name this run (a baseline for compare)."),
             history: Path | None = _HISTORY,
             timeout: float = typer.Option(300.0, "--timeout", min=1, help="Seconds before the run is stopped."),
-            chart: Path | None = _CHART) -> None:
+            chart: Path | None = _CHART,
+            sentinel: SentinelOpt = None, master: MasterOpt = None,
+            seed: str | None = typer.Option(None, "--seed", metavar="H:P[,H:P]",
+                                            help="Remote cluster seed(s), instead of the spec's cluster."),
+            password_env: PasswordEnvOpt = None, sentinel_password_env: SentinelPasswordEnvOpt = None) -> None:
     """Run redis-benchmark against the group's master or the cluster; record p50/p95/p99 and rps per test."""
 
     def body(ctx: Ctx) -> Result:
-        from redisops.bench import BenchOptions, bench_run
+        from redisops.bench import BenchOptions
         from redisops.bench.run import check_options
         from redisops.cli.deploy import progress_spinner
-        from redisops.lifecycle import Deployment
 
         defaults = BenchOptions()
         chosen = defaults.tests if tests is None else tuple(t.strip().lower() for t in tests.split(",") if t.strip())
         options = check_options(BenchOptions(chosen, clients, requests, pipeline, threads, size, keyspace,
                                                repeat))
-        dep = Deployment.open(ctx.file)
         with progress_spinner(ctx, "starting redis-benchmark") as progress:
-            done = bench_run(dep, options, group=group, cluster=cluster, label=label, history=history,
-                             timeout=timeout, progress=progress)
+            remote = _remote(sentinel, master, seed, password_env, sentinel_password_env, group, cluster)
+            done = _bench(ctx, options, remote, group, cluster, label, history, timeout, progress)
         data: dict[str, Any] = {"record": done.record.to_dict(), "history": str(done.history)}
         if chart is not None:
             data["chart"] = _chart(done.history, chart)
@@ -79,6 +84,42 @@ def run_cmd(file: FileOpt = DEFAULT_SPEC, json_out: JsonOpt = False, debug: Debu
         return Result(data, render)
 
     run(body, file=file, json_out=json_out, debug=debug)
+
+
+def _remote(sentinel: str | None, master: str | None, seed: str | None, password_env: str | None,
+            sentinel_password_env: str | None, group: str | None, cluster: bool) -> tuple[Any, Any] | None:
+    from redisops.cli.targets import remote_targets
+    from redisops.errors import UsageError
+
+    if sentinel is not None and seed is not None:
+        raise UsageError("--sentinel and --seed exclude each other", hint="pick one target per run")
+    if sentinel is None and seed is None and (master or password_env or sentinel_password_env):
+        raise UsageError("--master and --*password-env only go with --sentinel or --seed")
+    remote = remote_targets(sentinel, master, seed, password_env, sentinel_password_env)
+    if remote is not None and (group is not None or cluster):
+        raise UsageError("--group / --cluster pick from the spec; --sentinel / --seed name remote nodes",
+                         hint="use one or the other")
+    return remote
+
+
+def _bench(ctx: Ctx, options: BenchOptions, remote: tuple[Any, Any] | None, group: str | None, cluster: bool,
+           label: str | None, history: Path | None, timeout: float, progress: Any) -> RunResult:
+    from redisops.bench import bench_run
+    from redisops.bench.run import run_against
+    from redisops.bench.target import remote_target
+
+    if remote is None:
+        from redisops.lifecycle import Deployment
+
+        return bench_run(Deployment.open(ctx.file), options, group=group, cluster=cluster, label=label,
+                         history=history, timeout=timeout, progress=progress)
+    groups, clusters = remote
+    if groups:
+        target = remote_target(sentinels=groups[0].sentinels, master=groups[0].name, password=groups[0].password,
+                               sentinel_password=groups[0].sentinel_password)
+    else:
+        target = remote_target(seeds=clusters[0].seeds, password=clusters[0].password)
+    return run_against(target, options, history or REMOTE_HISTORY, label=label, timeout=timeout, progress=progress)
 
 
 @app.command("compare")
