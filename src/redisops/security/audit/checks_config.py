@@ -100,8 +100,8 @@ check("RA012", Severity.HIGH, "protected configs modifiable",
 @check("RA013", Severity.HIGH, "no TLS on a non-loopback address",
        explanation="Without TLS, AUTH and every value cross the network in clear text; anyone on the path reads "
                    "the password.",
-       fix="set `tls-port`, `port 0`, `tls-cert-file`, `tls-key-file`, `tls-ca-cert-file` (redisops: "
-           "`tls: {enabled: true}`)", kinds=NODES)
+       fix="set `tls-port`, `port 0`, `tls-cert-file`, `tls-key-file`, `tls-ca-cert-file` (or bind loopback "
+           "only)", kinds=NODES)
 def _no_tls(target: Target) -> Iterator[Hit]:
     exposed = _exposed(target)
     if exposed and not tls_on(target):
@@ -152,7 +152,7 @@ def _sentinel_tls(targets: Sequence[Target]) -> Iterator[Hit]:
 
 @check("RA018", Severity.HIGH, f"TLS certificate expires within {CERT_WARN_DAYS} days",
        explanation="An expired certificate stops every TLS client, replica and cluster link at once.",
-       fix="renew the certificate and reload it: `CONFIG SET tls-cert-file <file>` (redisops: `tls rotate`)",
+       fix="renew the certificate and reload it: `CONFIG SET tls-cert-file <file>`",
        kinds=NODES)
 def _cert(target: Target) -> Iterator[Hit]:
     if not target.local:
@@ -189,7 +189,7 @@ def _not_after(path: Path) -> datetime | None:
 @check("RA022", Severity.MEDIUM, "maxmemory unset",
        explanation="Without maxmemory Redis grows until the kernel's OOM killer ends it (and a fork for "
                    "BGSAVE can double its footprint).",
-       fix="set `maxmemory` to RAM minus replication/output buffers and fork headroom (`redisops tune memory`)")
+       fix="set `maxmemory` to RAM minus replication/output buffers and fork headroom ")
 def _maxmemory(target: Target) -> Iterator[Hit]:
     if target.number("maxmemory") == 0:
         yield Hit("maxmemory 0 (no limit)", target.last("maxmemory"))

@@ -51,9 +51,7 @@ def sarif(report: Report) -> dict[str, Any]:
     } for c in checks]
     results = [_result(f, index) for f in report.findings if f.check in index]
     run: dict[str, Any] = {
-        "tool": {"driver": {"name": "redisops audit", "version": _version(),
-                            "informationUri": "https://github.com/redisops/redisops/blob/main/docs/audit.md",
-                            "rules": rules}},
+        "tool": {"driver": {"name": "redisops audit", "version": _version(), "rules": rules}},
         "results": results,
         "invocations": [{"executionSuccessful": not report.errors,
                          "toolExecutionNotifications": [
