@@ -69,11 +69,7 @@ def test_planted_misconfigurations_are_each_reported_on_their_node(topo: Topolog
     replica.execute_command("ACL", "SETUSER", "shop", "on", ">foobared", "~*", "+@all")
     replica.config_set("maxmemory", 0)
     replica.config_set("masterauth", "weakpass1")  # CONFIG GET shows it in plaintext: its length is checked
-    cert, key = _certificate(tmp_path, days=10)
-    tls_port = free_port()
-    other = topo.client("mymaster-2")
-    other.execute_command("CONFIG", "SET", "tls-cert-file", str(cert), "tls-key-file", str(key),
-                          "tls-ca-cert-file", str(cert), "tls-port", str(tls_port))
+    tls_port, _, _ = _tls_on_mymaster_2(topo, tmp_path)
     auth = topo.deployment.runtime.node_dir(topo.node("mymaster-0")) / "auth.conf"  # requirepass, masterauth
     auth.chmod(0o644)
 
@@ -102,6 +98,33 @@ def test_cli_live_json_and_fail_on(topo: Topology) -> None:
     assert data["exit_code"] == done.returncode
     blocking = [f for f in data["findings"] if f["severity"] == "critical"]
     assert done.returncode == (1 if blocking else 0)
+
+
+def _tls_on_mymaster_2(topo: Topology, directory: Path) -> tuple[int, Path, Path]:
+    """A tls-port opened at runtime on mymaster-2, its certificate (its own CA) expiring in 10 days."""
+    node = topo.client("mymaster-2")
+    current = node.config_get("tls-*")
+    if current["tls-port"] != "0":
+        return int(current["tls-port"]), Path(current["tls-cert-file"]), Path(current["tls-key-file"])
+    cert, key = _certificate(directory, days=10)
+    port = free_port()
+    node.execute_command("CONFIG", "SET", "tls-cert-file", str(cert), "tls-key-file", str(key),
+                         "tls-ca-cert-file", str(cert), "tls-port", str(port))
+    return port, cert, key
+
+
+def test_tls_seed(topo: Topology, tmp_path: Path) -> None:
+    """--seed over TLS: the server verified against --cacert, a client certificate for tls-auth-clients."""
+    port, cert, key = _tls_on_mymaster_2(topo, tmp_path)
+    env = {"RP": topo.secrets.redis_password}
+    tls = ["--tls", "--cacert", str(cert), "--cert", str(cert), "--key", str(key)]
+    done = cli("--seed", f"127.0.0.1:{port}", *tls, "--password-env", "RP", "--json", env=env)
+    assert done.returncode in (0, 1), done.stderr
+    data = cli_json.data(done.stdout, "audit")
+    assert not data["errors"] and data["targets"][0]["name"] == f"127.0.0.1:{port}"
+    assert {"RA018", "RA030"} <= {f["id"] for f in data["findings"]}
+    plain = cli("--seed", f"127.0.0.1:{port}", "--password-env", "RP", env=env)  # TLS port, plaintext client
+    assert plain.returncode == 3 and "no node could be audited" in plain.stderr
 
 
 def test_seeds_with_their_own_passwords(topo: Topology) -> None:

@@ -23,7 +23,7 @@ def test_public_names_are_pinned() -> None:
 
     assert sorted(audit.__all__) == sorted([
         "Check", "ConfigFileError", "Finding", "Kind", "Layer", "LiveNode", "Report", "Severity", "Target",
-        "TargetError", "all_checks", "audit_files", "audit_live", "junit_xml", "load_config", "nodes_from_seeds",
+        "TargetError", "TlsClient", "all_checks", "audit_files", "audit_live", "junit_xml", "load_config", "nodes_from_seeds",
         "nodes_from_spec", "run_checks", "sarif"])
     for name in audit.__all__:
         getattr(audit, name)

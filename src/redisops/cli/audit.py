@@ -16,7 +16,7 @@ from redisops.errors import UsageError
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from redisops.security.audit import Report
+    from redisops.security.audit import Report, TlsClient
 
 __all__ = ["register"]
 
@@ -25,6 +25,9 @@ _CONFIG = typer.Option(None, "--config", "-c", metavar="FILE",
                        help="redis.conf / sentinel.conf to lint (repeat); no server needed.")
 _FILES = typer.Argument(None, metavar="[FILE...]", help="More config files for --config.", show_default=False)
 _SEED = typer.Option(None, "--seed", metavar="HOST:PORT", help="A node to audit live (repeat).")
+_CACERT = typer.Option(None, "--cacert", metavar="FILE", help="CA of the nodes' certificates (with --tls).")
+_CERT = typer.Option(None, "--cert", metavar="FILE", help="Client certificate, for tls-auth-clients (with --tls).")
+_KEY = typer.Option(None, "--key", metavar="FILE", help="Key of --cert.")
 _STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "info": "dim"}
 
 
@@ -42,6 +45,10 @@ def audit_cmd(
     sentinel_password_env: str | None = typer.Option(None, "--sentinel-password-env", metavar="VAR",
                                                      help="Password of --seed sentinels, if different."),
     user: str | None = typer.Option(None, "--user", help="ACL user for --seed nodes (default: default)."),
+    tls: bool = typer.Option(False, "--tls", help="Reach the --seed nodes over TLS (their tls-port)."),
+    cacert: Path | None = _CACERT,
+    cert: Path | None = _CERT,
+    key: Path | None = _KEY,
     output: str = typer.Option("table", "--format", metavar="FORMAT", help="table, json, sarif or junit."),
     fail_on: str = typer.Option("high", "--fail-on", metavar="SEVERITY",
                                 help="Exit 1 on findings at or above: info, low, medium, high, critical."),
@@ -69,7 +76,8 @@ def audit_cmd(
         if configs:
             report = audit_files(configs, threshold)
         elif live or seeds:
-            report = _live(ctx, seeds, password_env, sentinel_password_env, user, threshold)
+            report = _live(ctx, seeds, password_env, sentinel_password_env, user, threshold,
+                           _tls(tls, cacert, cert, key))
         else:
             raise UsageError("nothing to audit", hint="pass --config FILE... (static) or --live (the spec's nodes)")
         return _emit(ctx, report, output)
@@ -78,15 +86,33 @@ def audit_cmd(
     run(body, file=file, json_out=json_out, debug=debug)
 
 
+def _tls(enabled: bool, cacert: Path | None, cert: Path | None, key: Path | None) -> TlsClient | None:
+    from redisops.security.audit import TlsClient
+
+    if not enabled:
+        if cacert or cert or key:
+            raise UsageError("--cacert / --cert / --key need --tls")
+        return None
+    for flag, path in (("--cacert", cacert), ("--cert", cert), ("--key", key)):
+        if path is not None and not path.is_file():
+            raise UsageError(f"{flag} {path}: no such file")
+    if (cert is None) != (key is None):
+        raise UsageError("--cert and --key go together", hint="pass both, or neither")
+    return TlsClient(*(str(p) if p else None for p in (cacert, cert, key)))
+
+
 def _live(ctx: Ctx, seeds: list[str], password_env: str | None, sentinel_password_env: str | None,
-          user: str | None, threshold: object) -> Report:
+          user: str | None, threshold: object, tls: TlsClient | None) -> Report:
     from redisops.security.audit import Severity, audit_live, nodes_from_seeds, nodes_from_spec
 
     assert isinstance(threshold, Severity)
     if seeds:
         password = _env(password_env, "--password-env")
         sentinel_password = _env(sentinel_password_env, "--sentinel-password-env")
-        return audit_live(nodes_from_seeds(seeds, password, user), threshold, sentinel_password=sentinel_password)
+        return audit_live(nodes_from_seeds(seeds, password, user, tls), threshold,
+                          sentinel_password=sentinel_password)
+    if tls is not None:
+        raise UsageError("--tls applies to --seed nodes", hint="the spec's nodes run without TLS today")
     from redisops.spec import load_secrets
 
     spec = ctx.load_spec()

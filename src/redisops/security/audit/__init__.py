@@ -18,13 +18,13 @@ from redisops.security.audit.model import Finding, Kind, Layer, Severity, Target
 from redisops.security.audit.registry import Check, all_checks
 
 __all__ = ["Check", "ConfigFileError", "Finding", "Kind", "Layer", "LiveNode", "Report", "Severity", "Target",
-           "TargetError", "all_checks", "audit_files", "audit_live", "junit_xml", "load_config", "nodes_from_seeds",
-           "nodes_from_spec", "run_checks", "sarif"]
+           "TargetError", "TlsClient", "all_checks", "audit_files", "audit_live", "junit_xml", "load_config",
+           "nodes_from_seeds", "nodes_from_spec", "run_checks", "sarif"]
 
 if TYPE_CHECKING:
-    from redisops.security.audit.live import LiveNode, audit_live, nodes_from_seeds, nodes_from_spec
+    from redisops.security.audit.live import LiveNode, TlsClient, audit_live, nodes_from_seeds, nodes_from_spec
 
-_LIVE = ("LiveNode", "audit_live", "nodes_from_seeds", "nodes_from_spec")
+_LIVE = ("LiveNode", "TlsClient", "audit_live", "nodes_from_seeds", "nodes_from_spec")
 
 
 def __getattr__(name: str) -> Any:

@@ -37,10 +37,28 @@ from redisops.security.audit.host import listen_table, listening_ports, read_hos
 from redisops.security.audit.model import Directive, Kind, Layer, Secret, Severity, Target
 from redisops.spec.secrets import Secrets
 
-__all__ = ["LiveNode", "audit_live", "nodes_from_seeds", "nodes_from_spec"]
+__all__ = ["LiveNode", "TlsClient", "audit_live", "nodes_from_seeds", "nodes_from_spec"]
 
 #: what the audit needs to run, by command: the message for a NOPERM
 _PERMISSION = {"info": "+info", "config": "+config|get", "acl": "+acl|list"}
+
+
+@dataclass(frozen=True)
+class TlsClient:
+    """How to reach TLS-only nodes (``port 0`` + ``tls-port``): the CA that signed them, and a client
+    certificate when they require one (``tls-auth-clients yes``, Redis's default).
+
+    The server's certificate is verified against ``ca_file``; its host name is not, as nodes are
+    addressed by IP and certificates rarely name every address.
+    """
+
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+
+    def options(self) -> dict[str, Any]:
+        return {"ssl": True, "ssl_ca_certs": self.ca_file, "ssl_certfile": self.cert_file,
+                "ssl_keyfile": self.key_file, "ssl_check_hostname": False, "ssl_cert_reqs": "required"}
 
 
 @dataclass(frozen=True)
@@ -51,6 +69,7 @@ class LiveNode:
     kind: Kind | None = None  # None: ask the node (INFO's redis_mode)
     name: str | None = None
     expected_ports: frozenset[int] = frozenset()
+    tls: TlsClient | None = None
 
     @property
     def label(self) -> str:
@@ -68,14 +87,15 @@ def nodes_from_spec(spec: Any, secrets: Secrets) -> list[LiveNode]:
     return out
 
 
-def nodes_from_seeds(seeds: Sequence[str], password: str | None, username: str | None = None) -> list[LiveNode]:
+def nodes_from_seeds(seeds: Sequence[str], password: str | None, username: str | None = None,
+                     tls: TlsClient | None = None) -> list[LiveNode]:
     out = []
     for seed in seeds:
         try:
             address = Address.parse(seed)
         except ValueError as exc:
             raise UsageError(f"--seed {seed!r}: {exc}", hint="write it as host:port, e.g. 127.0.0.1:6379") from None
-        out.append(LiveNode(address, password, username))
+        out.append(LiveNode(address, password, username, tls=tls))
     return out
 
 
@@ -118,7 +138,8 @@ def _probe(node: LiveNode, timeout: float, sentinel_password: str | None,
 
 def _probe_with(node: LiveNode, password: str | None, timeout: float,
                 sockets: dict[str, int] | None) -> Target | TargetError:
-    client = make_client(node.address, password, timeout=timeout, username=node.username, **_quiet_driver())
+    tls = node.tls.options() if node.tls else {}
+    client = make_client(node.address, password, timeout=timeout, username=node.username, **tls, **_quiet_driver())
     try:
         pipe = client.pipeline(transaction=False)
         pipe.info()
