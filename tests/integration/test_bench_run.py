@@ -202,8 +202,9 @@ def test_a_run_past_its_timeout_is_stopped(topo: Topology, tmp_path: Path) -> No
 
 def test_compare_gates_on_a_real_regression_and_chart_draws_the_runs(topo: Topology, tmp_path: Path) -> None:
     history = str(tmp_path / "history.jsonl")
-    run_json(topo, "--tests", "ping_mbulk", "-P", "32", "--label", "pipelined", "--history", history)
-    run_json(topo, "--tests", "ping_mbulk", "--history", history)
+    for pipeline, label in ((32, "pipelined"), (1, None)):  # the runs through the library, the gate through the CLI
+        bench_run(topo.deployment, BenchOptions(("ping_mbulk",), clients=10, requests=2000, pipeline=pipeline),
+                  label=label, history=Path(history))
     done = bench(topo, "compare", "--history", history, "--baseline", "pipelined", "--json")
     assert done.returncode == 1, done.stderr
     data = cli_json.data(done.stdout)
