@@ -193,6 +193,10 @@ def _target(node: LiveNode, kind: Kind, info: dict[str, Any], config: Any, acl: 
     info_text = {k: str(v) for k, v in info.items() if not isinstance(v, dict)}
     users = tuple(_user(line) for line in acl)
     local = _is_local(node.address)
+    pid = int(info_text.get("process_id", "0") or 0)
+    listening = listening_ports(pid, sockets) if local and pid else None
+    if listening is not None and node.address.port not in listening:
+        listening, local = None, False  # the pid is not this node's process (another host, a container)
     conf_file = info_text.get("config_file") or ""
     on_disk = _on_disk(conf_file) if local and conf_file else None
     if kind is Kind.SENTINEL:
@@ -200,20 +204,11 @@ def _target(node: LiveNode, kind: Kind, info: dict[str, Any], config: Any, acl: 
     else:
         directives = tuple(_directive(k, v) for k, v in _pairs(config))
     secrets = tuple(_secrets(kind, directives, users))
-    pid = int(info_text.get("process_id", "0") or 0)
-    listening = listening_ports(pid, sockets) if local and pid else None
-    if listening is not None and node.address.port not in listening and not _tls_port_in(directives, listening):
-        listening, local = None, False  # the pid is not this node's process (another host, a container)
     modules = [v for k, v in info.items() if k.startswith("module") and v]
     return Target(node.label, kind, Layer.LIVE, directives, users, secrets, on_disk.files if on_disk else (),
                   on_disk.secret_files if on_disk else frozenset(),
                   {**info_text, **({"module": ", ".join(map(str, modules))} if modules else {})},
                   listening, node.expected_ports, local=local)
-
-
-def _tls_port_in(directives: Sequence[Directive], listening: frozenset[int]) -> bool:
-    tls = next((d.value for d in directives if d.name == "tls-port"), "0")
-    return tls.isdigit() and int(tls) in listening
 
 
 def _pairs(config: Any) -> list[tuple[str, str]]:
