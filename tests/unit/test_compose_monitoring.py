@@ -252,3 +252,16 @@ def test_every_file_a_service_mounts_was_rendered(tmp_path: Path) -> None:
     assert not missing, missing
     env_files = {f for s in _doc(out)["services"].values() for f in s.get("env_file", [])}
     assert all((out / f).is_file() for f in env_files), env_files
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="needs Debian's prometheus (promtool)")
+def test_a_rule_edited_into_invalid_promql_stops_the_render(tmp_path: Path) -> None:
+    spec_file = _project(tmp_path)
+    (tmp_path / "extra" / "mine.yml").write_text(
+        "groups:\n- name: mine\n  rules:\n  - alert: Mine\n    expr: redis_up ==\n")
+    done = subprocess.run([*REDISOPS, "render", "compose", "-o", str(tmp_path / "out"), "--with-monitoring",
+                           "-f", str(spec_file)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "a rule file is invalid" in done.stderr and "spec-mine.yml" in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) <= 2 and "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()

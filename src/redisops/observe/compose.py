@@ -26,6 +26,9 @@ from __future__ import annotations
 
 import glob
 import shlex
+import shutil
+import subprocess
+import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path, PurePosixPath
@@ -46,6 +49,7 @@ from redisops.observe.stack.config import (
     receivers,
     scrape_targets,
 )
+from redisops.observe.stack.monitor import MonitorConfigError, _tool_error
 from redisops.observe.stack.secret import exporter_password, stored_secret
 from redisops.runtime.compose import ComposeAddon, OutputFile, static_ips
 from redisops.runtime.plan import NodeKind, Plan
@@ -103,6 +107,7 @@ def monitoring_addon(spec: Spec, spec_file: Path, plan: Plan) -> ComposeAddon:
     files: dict[str, OutputFile] = {}
 
     rules = _rule_files(spec, spec_file)
+    _check_rules(rules)
     for name, text in rules.items():
         files[f"{MONITORING_DIR}/prometheus/rules/{name}"] = OutputFile(text)
     endpoints = Endpoints(exporter=f"redis-exporter:{EXPORTER_PORT}", alertmanager=f"alertmanager:{ALERTMANAGER_PORT}",
@@ -169,6 +174,23 @@ def _rule_files(spec: Spec, spec_file: Path) -> dict[str, str]:
                 raise ComposeMonitoringError(f"monitor.rule_files: cannot read {path} ({type(exc).__name__})",
                                              hint="fix the file's permissions or the pattern") from exc
     return out
+
+
+def _check_rules(rules: dict[str, str]) -> None:
+    """``promtool check rules`` on every rule file when Debian's prometheus is installed (the tests install it),
+    so a rule edited into invalid PromQL stops the render with promtool's words, not the container at start."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        return
+    with tempfile.TemporaryDirectory(prefix="redisops-rules-") as scratch:
+        paths = []
+        for name, text in rules.items():
+            (Path(scratch) / name).write_text(text, encoding="utf-8")
+            paths.append(str(Path(scratch) / name))
+        done = subprocess.run([promtool, "check", "rules", *paths], capture_output=True, text=True, timeout=60,
+                              check=False)
+    if done.returncode != 0:
+        raise MonitorConfigError("a rule file", _tool_error((done.stdout + done.stderr).replace(scratch + "/", "")))
 
 
 def _am_secrets(files: dict[str, str], inline: dict[str, str]) -> list[_Secret]:
