@@ -26,6 +26,7 @@ import contextlib
 import logging
 import secrets
 import socket
+import stat
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ from redisops.address import Address
 from redisops.clients import connect
 from redisops.errors import AuthError, NodeUnreachableError, RedisopsError
 from redisops.runtime.processes import Owner
+from redisops.spec.secrets import write_private
 
 __all__ = ["PREFIX", "BenchUser", "bench_user", "owner_of"]
 
@@ -127,8 +129,8 @@ def _mend_conf(conf: Path) -> None:
         return
     kept = [line for line in lines if not _orphan_line(line)]
     if len(kept) != len(lines):
-        with contextlib.suppress(OSError):
-            conf.write_text("".join(kept))
+        with contextlib.suppress(OSError):  # atomically, keeping the file's mode: Redis may read it at any time
+            write_private(conf, "".join(kept), stat.S_IMODE(conf.stat().st_mode))
 
 
 def _orphan_line(line: str) -> bool:
