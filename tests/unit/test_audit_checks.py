@@ -163,3 +163,18 @@ def test_cve_table_against_dpkg_versions() -> None:
     assert {"CVE-2025-49844", "CVE-2026-92925"} <= {f.cve for f in old}
     assert "CVE-2025-32023" not in {f.cve for f in old}
     assert fixed_after("5:7.0.15-1~deb12u10") == []
+
+
+@pytest.mark.skipif(shutil.which("dpkg") is None, reason="dpkg compares Debian versions")
+def test_host_checks_on_given_facts() -> None:
+    from redisops.security.audit import Kind, Target, run_checks
+    from redisops.security.audit.model import HostFacts
+
+    risky = Target("host h", Kind.HOST, Layer.LIVE, host=HostFacts(0, "always", 128, "5:7.0.15-1~deb12u8"),
+                   info={"tcp_backlog": "511"})
+    findings = {f.check: f for f in run_checks([risky])}
+    assert set(findings) == {"RA032", "RA033", "RA034", "RA036"}
+    assert "CVE-2026-66373" in findings["RA036"].message and "5:7.0.15-1~deb12u10" in findings["RA036"].message
+    assert "CVE-2026-25243" not in findings["RA036"].message  # fixed in deb12u8, installed
+    tuned = Target("host h", Kind.HOST, Layer.LIVE, host=HostFacts(1, "madvise", 4096, "5:7.0.15-1~deb12u10"))
+    assert run_checks([tuned]) == []
