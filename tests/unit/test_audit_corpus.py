@@ -68,3 +68,12 @@ def test_include_findings_point_into_the_included_file(corpus: Path) -> None:
     report = audit_files([corpus / "34-include-weak.conf"])
     weak = next(f for f in report.findings if f.check == "RA003")
     assert weak.file is not None and weak.file.endswith("34-include-weak.d/auth.conf") and weak.line == 2
+
+
+def test_checks_across_files(corpus: Path) -> None:
+    """Audited together, a plaintext sentinel beside TLS data nodes is reported on the sentinel (RA017)."""
+    report = audit_files([corpus / "18-tls-auth-clients-no.conf", corpus / "02-clean-sentinel.conf"])
+    plaintext = [f for f in report.findings if f.check == "RA017"]
+    assert [f.target for f in plaintext] == [str(corpus / "02-clean-sentinel.conf")]
+    alone = audit_files([corpus / "02-clean-sentinel.conf"])
+    assert not [f for f in alone.findings if f.check == "RA017"]
