@@ -14,8 +14,8 @@ from typing import Any
 
 import cli_json
 import pytest
+from cli_runner import cli_runner
 from redis.crc import key_slot
-from typer.testing import CliRunner
 
 from redisops.cli.main import app
 from redisops.observe.doctor import DoctorNode, DoctorReport, DoctorSettings, Thresholds, examine
@@ -34,7 +34,7 @@ QUICK = ("--latency-window", "0", "--no-host")
 def doctor(*args: str, spec: Path | None = None) -> tuple[int, dict[str, Any]]:
     """The CLI in this process (the one killed for real below runs as its own process)."""
     where = ["-f", str(spec)] if spec is not None else []
-    result = CliRunner().invoke(app, ["doctor", "--json", *args, *where])
+    result = cli_runner().invoke(app, ["doctor", "--json", *args, *where])
     assert result.stdout, result.stderr
     return result.exit_code, cli_json.data(result.stdout)
 

@@ -10,7 +10,7 @@ import cli_json
 import pytest
 import redis
 import yaml
-from typer.testing import CliRunner
+from cli_runner import cli_runner
 
 from redisops.cli.main import app
 from redisops.spec import load
@@ -24,7 +24,7 @@ NODES = ("mymaster-0", "mymaster-1", "mymaster-2")
 
 
 def tune(*args: str, spec: Path) -> tuple[int, dict[str, Any]]:
-    result = CliRunner().invoke(app, ["tune", "memory", "--json", "--ram", RAM, *args, "-f", str(spec)])
+    result = cli_runner().invoke(app, ["tune", "memory", "--json", "--ram", RAM, *args, "-f", str(spec)])
     assert result.stdout, result.stderr
     return result.exit_code, cli_json.data(result.stdout)
 

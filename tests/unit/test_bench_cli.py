@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from cli_runner import cli_runner
 
 import redisops.bench
 from redisops.cli.main import app
@@ -16,7 +16,7 @@ RECORDED = Path(__file__).resolve().parents[1] / "recorded" / "bench" / "history
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, ["bench", *args])
+    result = cli_runner().invoke(app, ["bench", *args])
     return result.exit_code, result.stdout, result.stderr
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from cli_runner import cli_runner
 
 from redisops.cli.main import app
 from redisops.lifecycle import init_files
@@ -38,7 +38,7 @@ def spec(tmp_path: Path) -> Path:
     (["tune", "memory", "--ram", "lots"], "--ram: 'lots' is not a size"),
 ])
 def test_bad_input_is_one_line_exit_2(spec: Path, args: list[str], message: str) -> None:
-    result = CliRunner().invoke(app, [*args, "-f", str(spec)])
+    result = cli_runner().invoke(app, [*args, "-f", str(spec)])
     assert result.exit_code == 2, result.stderr
     assert result.stdout == ""
     assert result.stderr.startswith("error: ") and message in result.stderr, result.stderr
@@ -47,14 +47,14 @@ def test_bad_input_is_one_line_exit_2(spec: Path, args: list[str], message: str)
 
 def test_a_missing_spec_is_one_line(tmp_path: Path) -> None:
     for args in (["doctor"], ["tune", "memory"]):
-        result = CliRunner().invoke(app, [*args, "-f", str(tmp_path / "none.yaml")])
+        result = cli_runner().invoke(app, [*args, "-f", str(tmp_path / "none.yaml")])
         assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
 def test_intrinsic_latency_without_redis_cli_is_one_line(spec: Path, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    result = CliRunner().invoke(app, ["doctor", "--seed", "127.0.0.1:1", "--intrinsic-latency", "1",
+    result = cli_runner().invoke(app, ["doctor", "--seed", "127.0.0.1:1", "--intrinsic-latency", "1",
                                       "--latency-window", "0", "-f", str(spec)])
     assert result.exit_code == 2, result.stderr
     assert result.stderr.strip() == ("error: redis-cli not found on PATH: install it with "
