@@ -111,6 +111,8 @@ class DownResult:
     stopped: list[str]
     killed: list[str] = field(default_factory=list)
     purged: bool = False
+    #: with ``purge``: the monitoring services and the UI stopped before their state was deleted
+    companions: list[str] = field(default_factory=list)
 
 
 def up(dep: Deployment, *, only: str | None = None, timeout: float = 60.0,
@@ -303,10 +305,27 @@ def down(dep: Deployment, *, purge: bool = False, progress: Progress = lambda _m
     data = [n for n in nodes if n.kind is not NodeKind.SENTINEL]
     progress(f"stopping {len(running)} node{_s(running)}")
     killed = runtime.stop(sentinels) + runtime.stop(data)
+    companions: list[str] = []
     if purge:
+        companions = _stop_companions(dep, progress)
         progress(f"deleting {runtime.state_dir}")
         runtime.purge()
-    return DownResult(sorted(running), killed, purge)
+    return DownResult(sorted(running), killed, purge, companions)
+
+
+def _stop_companions(dep: Deployment, progress: Progress) -> list[str]:
+    """The monitoring stack and the UI keep their state (and pid files) in the directory ``--purge`` deletes:
+    stop them first, or they run on unseen, holding their ports.  Returns what was stopped."""
+    from redisops.observe.commander import Commander
+    from redisops.observe.stack import Monitor
+
+    stopped: list[str] = []
+    progress("stopping the monitoring stack and the UI, if they run")
+    monitor = Monitor.open(dep.spec_file)
+    stopped += [name for name, state in monitor.down().items() if state == "stopped"]
+    if Commander.open(dep.spec_file).stop() is not None:
+        stopped.append("redis-commander")
+    return stopped
 
 
 @dataclass(frozen=True)

@@ -355,3 +355,19 @@ def test_a_stack_whose_state_dir_was_deleted_is_still_ours(bare_spec: Path) -> N
     down = cli("monitor", "down", "--json", spec=bare_spec)
     assert set(data(down.stdout)["services"].values()) == {"stopped"}, down.stdout
     assert {s.name: s.pid() for s in monitor.services()} == dict.fromkeys(pids)
+
+
+def test_down_purge_stops_the_stack_before_deleting_its_state(bare_spec: Path) -> None:
+    """The stack keeps its pid files in the directory `down --purge` deletes: purge stops it first, or it would
+    run on unseen, holding its ports (fails without the stop: the services outlive the purge)."""
+    first = cli("monitor", "up", spec=bare_spec)
+    assert first.returncode == 1, first.stdout + first.stderr  # no node runs: targets down, the stack up
+    monitor = Monitor.open(bare_spec)
+    pids = {s.name: s.pid() for s in monitor.services()}
+    assert all(pids.values())
+    done = cli("down", "--purge", "--yes", "--json", spec=bare_spec)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert sorted(data(done.stdout, "down")["companions"]) == ["alertmanager", "prometheus", "redis_exporter"]
+    assert all(not Path(f"/proc/{pid}").exists() or _zombie(pid) for pid in pids.values()), pids
+    assert not monitor.directory.exists()
+    assert all(s.pid() is None for s in monitor.services())

@@ -91,13 +91,16 @@ def down(
             _confirm_purge(dep)
         with progress_spinner(ctx, "stopping nodes") as progress:
             result = do_down(dep, purge=purge, progress=progress)
-        data = {"stopped": result.stopped, "killed": result.killed, "purged": result.purged}
+        data = {"stopped": result.stopped, "killed": result.killed, "purged": result.purged,
+                "companions": result.companions}
 
         def render(out: Console) -> None:
             out.print(f"stopped {plural(len(result.stopped), 'node')}" + (" and deleted their data" if purge else ""),
                       highlight=False)
             if result.killed:
                 out.print(f"killed after the grace period: {', '.join(result.killed)}", highlight=False)
+            if result.companions:
+                out.print(f"stopped first, as their state went too: {', '.join(result.companions)}", highlight=False)
 
         return Result(data, render)
 
