@@ -52,22 +52,22 @@ class _LoopThread:
 
     def __init__(self, main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
         self.loop = asyncio.new_event_loop()
-        self.stop: asyncio.Event | None = None
+        # made here, not in the loop: a close() before the loop's first step still finds it (an Event binds to
+        # the loop that first waits on it)
+        self.stop = asyncio.Event()
         self.error: BaseException | None = None
         self._main = main
         self.thread = threading.Thread(target=self.loop.run_until_complete, args=(self._run(),), daemon=True)
         self.thread.start()
 
     async def _run(self) -> None:
-        self.stop = asyncio.Event()
         try:
             await self._main(self.stop)
         except BaseException as exc:  # kept for the test to see; the thread ends
             self.error = exc
 
     def close(self) -> None:
-        if self.stop is not None:
-            self.loop.call_soon_threadsafe(self.stop.set)
+        self.loop.call_soon_threadsafe(self.stop.set)
         self.thread.join(timeout=40)  # a daemon gives a running backup 30 s
         if self.thread.is_alive():
             raise AssertionError(f"still running 40 s after stop was set:\n{self._stacks()}")
