@@ -115,6 +115,29 @@ def test_configs_and_auth_files_are_private(topo: Topology) -> None:
     assert "bind 127.0.0.1" in conf and "protected-mode yes" in conf
 
 
+def test_a_rewritten_conf_keeps_no_password_after_a_restart(topo: Topology) -> None:
+    """CONFIG REWRITE (Sentinel runs it on failover) copies the passwords into redis.conf / sentinel.conf and
+    leaves them at 0644; the next start drops those copies (auth.conf holds them) and makes the file 0600."""
+    for name in ("mymaster-2", "mymaster-sentinel-2"):
+        with topo.client(name) as client:
+            if "sentinel" in name:
+                assert client.execute_command("SENTINEL", "FLUSHCONFIG")
+            else:
+                assert client.execute_command("CONFIG", "REWRITE")
+        conf = topo.deployment.runtime.conf_path(topo.node(name))
+        assert "requirepass" in conf.read_text().split("include ")[-1], name  # the copy this test is about
+        topo.kill(name)
+    topo.up()
+    for name in ("mymaster-2", "mymaster-sentinel-2"):
+        conf = topo.deployment.runtime.conf_path(topo.node(name))
+        text = conf.read_text()
+        assert topo.secrets.redis_password not in text and topo.secrets.sentinel_password not in text, name
+        assert text.rstrip().splitlines()[-1].startswith("include "), name
+        assert conf.stat().st_mode & 0o077 == 0, name
+        with topo.client(name) as client:  # auth.conf still sets the passwords
+            assert client.ping()
+
+
 @pytest.mark.slow
 def test_down_then_up_keeps_keys_and_cluster(tmp_path: Path) -> None:
     spec = Topology.write_spec(tmp_path)

@@ -179,18 +179,26 @@ class LocalRuntime:
         return Started(node, proc.pid)
 
     def _include_auth_last(self, node: NodePlan) -> None:
-        """Keep ``include auth.conf`` as the conf's last line.
+        """Keep ``include auth.conf`` as the conf's last line, and the passwords in auth.conf alone.
 
         CONFIG REWRITE (run by Sentinel on failover) copies the passwords inline
-        and appends them after the include; Redis applies the last value read, so
-        moving the include back to the end makes ``auth.conf`` authoritative again.
+        and appends them after the include, and leaves the file at mode 0644.
+        Redis applies the last value read, so moving the include back to the end
+        makes ``auth.conf`` authoritative again; the inline copies of what
+        auth.conf sets are dropped, so a password lives in one 0600 file and a
+        rotated one leaves no stale copy behind.
         """
         conf = self.conf_path(node)
-        include = f"include {self.placement(node).auth_file}"
+        auth_file = Path(self.placement(node).auth_file)
+        include = f"include {auth_file}"
+        try:
+            owned = {_directive(line) for line in auth_file.read_text().splitlines() if line.strip()}
+        except OSError:
+            owned = set()
         lines = conf.read_text().splitlines()
-        if lines and lines[-1] == include:
+        kept = [line for line in lines if line.strip() != include and _directive(line) not in owned]
+        if kept == lines[:-1] and lines and lines[-1] == include:
             return
-        kept = [line for line in lines if line.strip() != include]
         write_private(conf, "\n".join([*kept, include]) + "\n")
 
     def wait_listening(self, started: Sequence[Started], timeout: float = 10.0) -> None:
@@ -260,3 +268,17 @@ class LocalRuntime:
 
     def purge(self) -> None:
         shutil.rmtree(self.state_dir, ignore_errors=True)
+
+
+def _directive(line: str) -> str:
+    """What a conf line sets, as Redis keys it: ``requirepass``, ``sentinel auth-pass mymaster``, ``user bob``;
+    ``""`` for a blank or comment line."""
+    words = line.split()
+    if not words or words[0].startswith("#"):
+        return ""
+    name = words[0].lower()
+    if name == "sentinel" and len(words) > 2 and words[1].lower() in ("auth-pass", "auth-user"):
+        return f"sentinel {words[1].lower()} {words[2]}"
+    if name == "user" and len(words) > 1:
+        return f"user {words[1]}"
+    return name
