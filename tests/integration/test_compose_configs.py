@@ -325,6 +325,9 @@ def test_sentinel_group_runs_from_the_compose_configs(project: Callable[..., Pro
     conf = (proj.root / "nodes" / "mymaster-1" / "vol" / "redis.conf").read_text().strip().splitlines()
     assert conf[-1].startswith("include ") and conf[-1].endswith("/vol/auth.conf")
     assert sum(line.startswith("include ") for line in conf) == 1
+    # the rewrite copied requirepass / masterauth into the conf; the start dropped them: auth.conf alone holds them
+    assert not any(line.startswith(("requirepass ", "masterauth ")) for line in conf)
+    assert proj.env["REDIS_PASSWORD"] not in "\n".join(conf)
     auth = proj.root / "nodes" / "mymaster-1" / "vol" / "auth.conf"
     assert auth.stat().st_mode & 0o077 == 0
 

@@ -142,7 +142,6 @@ def monitoring_addon(spec: Spec, spec_file: Path, plan: Plan) -> ComposeAddon:
         auth_lines={NodeKind.REDIS: (f"{user_line} {' '.join(DATA_NODE_RULES)}",),
                     NodeKind.CLUSTER: (f"{user_line} {' '.join(DATA_NODE_RULES)}",),
                     NodeKind.SENTINEL: (f"{user_line} {' '.join(SENTINEL_RULES)}",)},
-        users=(EXPORTER_USER,),
         header=(f"monitoring: Grafana http://127.0.0.1:{m.grafana_port}/ (user admin, password in {GRAFANA_ENV}),",
                 f"  Prometheus http://127.0.0.1:{m.prometheus_port}/, "
                 f"Alertmanager http://127.0.0.1:{m.alertmanager_port}/"),

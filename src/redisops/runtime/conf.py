@@ -19,7 +19,7 @@ from redisops.address import Address
 from redisops.runtime.plan import NodeKind, NodePlan, Plan
 from redisops.spec.models import ClusterSpec, Persistence, SentinelGroup
 
-__all__ = ["Placement", "auth_lines", "conf_replicaof", "render_conf", "sentinel_conf_master"]
+__all__ = ["Placement", "auth_lines", "conf_directive", "conf_replicaof", "render_conf", "sentinel_conf_master"]
 
 
 @dataclass(frozen=True)
@@ -133,3 +133,18 @@ def conf_replicaof(text: str) -> Address | None:
             no_one = [w.lower() for w in words[1:]] == ["no", "one"]
             master = None if no_one or not words[2].isdigit() else Address(words[1].strip('"'), int(words[2]))
     return master
+
+
+def conf_directive(line: str) -> str:
+    """What a conf line sets, as Redis keys it: ``requirepass``, ``sentinel auth-pass mymaster``, ``user bob``;
+    ``""`` for a blank or comment line.  Lines of auth.conf name what its ``include`` owns: the copies CONFIG
+    REWRITE / SENTINEL FLUSHCONFIG make of them in the main conf are dropped at the next start."""
+    words = line.split()
+    if not words or words[0].startswith("#"):
+        return ""
+    name = words[0].lower()
+    if name == "sentinel" and len(words) > 2 and words[1].lower() in ("auth-pass", "auth-user"):
+        return f"sentinel {words[1].lower()} {words[2]}"
+    if name == "user" and len(words) > 1:
+        return f"user {words[1]}"
+    return name

@@ -21,7 +21,7 @@ from pathlib import Path
 from redisops.address import is_loopback
 from redisops.clock import Clock, SystemClock
 from redisops.errors import MissingBinaryError, PortInUseError, StartupError, StateDirError, UsageError
-from redisops.runtime.conf import Placement, auth_lines, render_conf
+from redisops.runtime.conf import Placement, auth_lines, conf_directive, render_conf
 from redisops.runtime.plan import NodeKind, NodePlan, Plan
 from redisops.runtime.processes import (
     is_alive,
@@ -192,11 +192,11 @@ class LocalRuntime:
         auth_file = Path(self.placement(node).auth_file)
         include = f"include {auth_file}"
         try:
-            owned = {_directive(line) for line in auth_file.read_text().splitlines() if line.strip()}
+            owned = {conf_directive(line) for line in auth_file.read_text().splitlines() if line.strip()}
         except OSError:
             owned = set()
         lines = conf.read_text().splitlines()
-        kept = [line for line in lines if line.strip() != include and _directive(line) not in owned]
+        kept = [line for line in lines if line.strip() != include and conf_directive(line) not in owned]
         if kept == lines[:-1] and lines and lines[-1] == include:
             return
         write_private(conf, "\n".join([*kept, include]) + "\n")
@@ -269,16 +269,3 @@ class LocalRuntime:
     def purge(self) -> None:
         shutil.rmtree(self.state_dir, ignore_errors=True)
 
-
-def _directive(line: str) -> str:
-    """What a conf line sets, as Redis keys it: ``requirepass``, ``sentinel auth-pass mymaster``, ``user bob``;
-    ``""`` for a blank or comment line."""
-    words = line.split()
-    if not words or words[0].startswith("#"):
-        return ""
-    name = words[0].lower()
-    if name == "sentinel" and len(words) > 2 and words[1].lower() in ("auth-pass", "auth-user"):
-        return f"sentinel {words[1].lower()} {words[2]}"
-    if name == "user" and len(words) > 1:
-        return f"user {words[1]}"
-    return name

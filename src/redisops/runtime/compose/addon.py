@@ -22,10 +22,9 @@ class ComposeAddon:
 
     ``env``: variables added to ``redisops.env`` (mode 0600), which every node reads;
     ``auth_lines``: lines added to each node's ``auth.conf`` by kind, written at every container start and
-    free to use those variables (``${EXPORTER_PASSWORD}``); ``users``: the ACL users those lines define.
-    CONFIG REWRITE (on failover) and SENTINEL's own rewrites copy every user into the main conf, and Redis
-    refuses a user defined twice, so the start script removes their ``user`` lines from the conf before it
-    includes ``auth.conf`` again.
+    free to use those variables (``${EXPORTER_PASSWORD}``).  CONFIG REWRITE (on failover) and SENTINEL's own
+    rewrites copy an ACL user into the main conf, and Redis refuses a user defined twice, so the start script
+    removes every copy of what auth.conf sets before it includes ``auth.conf`` again.
     """
 
     services: Mapping[str, dict[str, Any]] = field(default_factory=dict)
@@ -33,6 +32,5 @@ class ComposeAddon:
     files: Mapping[str, OutputFile] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)
     auth_lines: Mapping[NodeKind, tuple[str, ...]] = field(default_factory=dict)
-    users: tuple[str, ...] = ()
     #: lines for the header comment of docker-compose.yml (how to reach what was added)
     header: tuple[str, ...] = ()

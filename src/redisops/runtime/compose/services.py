@@ -26,7 +26,7 @@ from redisops.runtime.compose.layout import (
     INIT_SERVICE,
     NETWORK,
 )
-from redisops.runtime.conf import auth_lines
+from redisops.runtime.conf import auth_lines, conf_directive
 from redisops.runtime.plan import ClusterLayout, NodeKind, NodePlan, Plan
 from redisops.runtime.ui import UI
 
@@ -102,8 +102,10 @@ def _start_script(plan: Plan, node: NodePlan, addon: ComposeAddon) -> str:
     conf (after a failover the current master and epochs live there), so it must
     survive restarts.  auth.conf is rewritten at every start, and its ``include`` moved
     to the end of the conf: CONFIG REWRITE (which Sentinel triggers on failover) copies
-    ``requirepass`` / ``masterauth`` into the main file, and the last line read wins,
-    so this keeps redisops.env the source of the passwords after a rotation.
+    ``requirepass`` / ``masterauth`` (and any ACL user auth.conf defines) into the main
+    file.  Those copies are deleted first: a password then lives in auth.conf alone,
+    redisops.env stays its source after a rotation, and Redis never meets a user
+    defined twice (which it refuses).
     """
     conf = _conf_name(node)
     binary = "redis-sentinel" if node.kind is NodeKind.SENTINEL else "redis-server"
@@ -119,7 +121,7 @@ def _start_script(plan: Plan, node: NodePlan, addon: ComposeAddon) -> str:
         f"printf '%s\\n' {quoted} > {AUTH_FILE}.tmp",
         f"mv {AUTH_FILE}.tmp {AUTH_FILE}",
         f"[ -s {DATA_DIR}/{conf} ] || cp {CONF_DIR}/{conf} {DATA_DIR}/{conf}",
-        *(f"sed -i '/^user {user} /d' {DATA_DIR}/{conf}" for user in (addon.users if extra else ())),
+        *(f"sed -i '/^{key} /d' {DATA_DIR}/{conf}" for key in dict.fromkeys(conf_directive(line) for line in lines)),
         f"sed -i '\\#^include {AUTH_FILE}$#d' {DATA_DIR}/{conf}",
         f"echo 'include {AUTH_FILE}' >> {DATA_DIR}/{conf}",
         f"exec {binary} {DATA_DIR}/{conf}",
