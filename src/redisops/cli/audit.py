@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -107,8 +106,10 @@ def _live(ctx: Ctx, seeds: list[str], password_env: str | None, sentinel_passwor
 
     assert isinstance(threshold, Severity)
     if seeds:
-        password = _env(password_env, "--password-env")
-        sentinel_password = _env(sentinel_password_env, "--sentinel-password-env")
+        from redisops.cli.targets import env_password
+
+        password = env_password("--password-env", password_env)
+        sentinel_password = env_password("--sentinel-password-env", sentinel_password_env)
         return audit_live(nodes_from_seeds(seeds, password, user, tls), threshold,
                           sentinel_password=sentinel_password)
     if tls is not None:
@@ -119,14 +120,6 @@ def _live(ctx: Ctx, seeds: list[str], password_env: str | None, sentinel_passwor
     secrets = load_secrets(ctx.file.parent / spec.auth.secrets_file)
     return audit_live(nodes_from_spec(spec, secrets), threshold)
 
-
-def _env(var: str | None, flag: str) -> str | None:
-    if var is None:
-        return None
-    value = os.environ.get(var)
-    if not value:
-        raise UsageError(f"{flag}: environment variable {var} is not set or empty")
-    return value
 
 
 def _emit(ctx: Ctx, report: Report, fmt: str) -> Result:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from redisops.cli.common import DEFAULT_SPEC, Ctx, DebugOpt, FileOpt, JsonOpt, Result, plural, run, table
-from redisops.cli.targets import PasswordEnvOpt
+from redisops.cli.targets import PasswordEnvOpt, env_password
 from redisops.errors import UsageError
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ def _nodes(ctx: Ctx, name: str | None, seed: str | None,
             raise UsageError(f"--seed: {exc}", hint="use host:port[,host:port]") from None
         if not addresses:
             raise UsageError("--seed: no address given", hint="use host:port[,host:port]")
-        password = _password(password_env)
+        password = env_password("--password-env", password_env)
         return [DoctorNode(str(a), a, password) for a in addresses], Journal.for_remote()
     if password_env is not None:
         raise UsageError("--password-env goes with --seed", hint="the spec's nodes use its secrets file")
@@ -107,18 +107,6 @@ def _nodes(ctx: Ctx, name: str | None, seed: str | None,
         raise UsageError(f"{ctx.file} has no data nodes", hint="add a `sentinel:` or `cluster:` section")
     password = dep.secrets.redis_password
     return [DoctorNode(n.name, n.address, password) for n in data], dep.journal
-
-
-def _password(var: str | None) -> str | None:
-    import os
-
-    if var is None:
-        return None
-    value = os.environ.get(var)
-    if not value:
-        raise UsageError(f"--password-env: environment variable {var} is not set or empty",
-                         hint=f"export {var} with the nodes' password, or leave --password-env out")
-    return value
 
 
 def _render(out: Console, report: DoctorReport) -> None:

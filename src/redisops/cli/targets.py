@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from redisops.topology import ClusterTarget, SentinelTarget
 
 __all__ = ["ClusterOpt", "MasterOpt", "PasswordEnvOpt", "SentinelOpt", "SentinelPasswordEnvOpt", "Targets",
-           "remote_targets", "spec_targets"]
+           "env_password", "remote_targets", "spec_targets"]
 
 # The remote-target flags, the same on every command that acts on live nodes.
 SentinelOpt = Annotated[str | None, typer.Option("--sentinel", help="Remote sentinels h:p,h:p (with --master).")]
@@ -59,11 +59,11 @@ def remote_targets(sentinel: str | None, master: str | None, cluster: str | None
     if (sentinel is None) != (master is None):
         raise UsageError("--sentinel and --master go together",
                          hint="e.g. --sentinel 10.0.0.1:26379,10.0.0.2:26379 --master mymaster")
-    password = _env_password("--password-env", password_env)
+    password = env_password("--password-env", password_env)
     groups = []
     if sentinel is not None and master is not None:
         groups.append(SentinelTarget(master, _addresses("--sentinel", sentinel), password=password,
-                                     sentinel_password=_env_password("--sentinel-password-env",
+                                     sentinel_password=env_password("--sentinel-password-env",
                                                                      sentinel_password_env)))
     clusters = [] if cluster is None else [ClusterTarget("cluster", _addresses("--cluster", cluster),
                                                          password=password)]
@@ -80,12 +80,14 @@ def _addresses(flag: str, text: str) -> tuple[Address, ...]:
     return tuple(addresses)
 
 
-def _env_password(flag: str, var: str | None) -> str | None:
+def env_password(flag: str, var: str | None) -> str | None:
+    """The password in environment variable ``var`` (named by option ``flag``); None when no variable was given."""
     if var is None:
         return None
     value = os.environ.get(var)
     if not value:
-        raise UsageError(f"{flag}: environment variable {var} is not set or empty")
+        raise UsageError(f"{flag}: environment variable {var} is not set or empty",
+                         hint=f"export {var} with the password, or leave {flag} out")
     return value
 
 
