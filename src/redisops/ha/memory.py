@@ -43,6 +43,7 @@ import redis
 from redisops.address import Address
 from redisops.clients import connect
 from redisops.errors import UsageError
+from redisops.runtime.host import mem_total
 from redisops.runtime.plan import Plan
 from redisops.spec.edit import set_values
 from redisops.spec.models import ClusterSpec, DataRole, Persistence, SentinelGroup
@@ -172,12 +173,9 @@ def _mb(value: float) -> str:
 
 def host_ram(meminfo: Path = Path("/proc/meminfo")) -> int:
     """MemTotal in bytes."""
-    try:
-        for line in meminfo.read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
+    total = mem_total(meminfo)
+    if total is not None:
+        return total
     raise UsageError(f"cannot read MemTotal from {meminfo}", hint="give the RAM to divide with --ram SIZE")
 
 

@@ -16,8 +16,8 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Owner", "is_alive", "is_listening", "port_is_free", "port_owner", "process_cwd", "process_started",
-           "send_signal"]
+__all__ = ["Owner", "is_alive", "is_listening", "listen_table", "listening_ports", "port_is_free", "port_owner",
+           "process_cwd", "process_started", "send_signal"]
 
 
 def is_alive(pid: int) -> bool:
@@ -99,7 +99,7 @@ def is_listening(host: str, port: int, timeout: float = 0.2) -> bool:
 
 def port_owner(port: int) -> str | None:
     """``name (pid N)`` of the process listening on ``port``, when /proc tells."""
-    inodes = _listening_inodes(port)
+    inodes = {inode for inode, listening in listen_table().items() if listening == port}
     if not inodes:
         return None
     for proc in Path("/proc").iterdir():
@@ -116,16 +116,39 @@ def port_owner(port: int) -> str | None:
     return None
 
 
-def _listening_inodes(port: int) -> set[str]:
-    inodes: set[str] = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+def listen_table(proc: Path = Path("/proc")) -> dict[str, int]:
+    """Socket inode -> port of every TCP socket in LISTEN here (/proc/net/tcp{,6}).
+
+    Those files list every socket of the network namespace (thousands on a busy host,
+    and the kernel takes ~20 ms to write one out): read the table once for several
+    lookups.  A process in another namespace (a container) has sockets that are not here.
+    """
+    table: dict[str, int] = {}
+    for name in ("tcp", "tcp6"):
         try:
-            lines = Path(table).read_text().splitlines()[1:]
+            rows = (proc / "net" / name).read_text().splitlines()[1:]
         except OSError:
             continue
-        for line in lines:
-            fields = line.split()
-            local, state, inode = fields[1], fields[3], fields[9]
-            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
-                inodes.add(inode)
-    return inodes
+        for row in rows:
+            fields = row.split(maxsplit=10)
+            if len(fields) > 9 and fields[3] == "0A":  # 0A: LISTEN
+                table[fields[9]] = int(fields[1].rsplit(":", 1)[1], 16)
+    return table
+
+
+def listening_ports(pid: int, table: dict[str, int] | None = None, proc: Path = Path("/proc")) -> frozenset[int] | None:
+    """TCP ports the process ``pid`` listens on (its socket inodes in ``table``); None if its fds are unreadable."""
+    table = listen_table(proc) if table is None else table
+    try:
+        fds = list((proc / str(pid) / "fd").iterdir())
+    except OSError:
+        return None
+    ports = set()
+    for fd in fds:
+        try:
+            link = os.readlink(fd)
+        except OSError:  # closed meanwhile (the listing's own fd, for one)
+            continue
+        if link.startswith("socket:[") and link[8:-1] in table:
+            ports.add(table[link[8:-1]])
+    return frozenset(ports)

@@ -20,17 +20,14 @@ from redisops.address import is_loopback
 from redisops.errors import MissingBinaryError
 from redisops.observe.doctor.model import Finding, Severity
 from redisops.observe.doctor.rules import mib
+from redisops.runtime.host import read_host_settings
 
-__all__ = ["HostInput", "host_findings", "intrinsic_findings", "intrinsic_latency", "is_local", "mem_total",
+__all__ = ["HostInput", "host_findings", "intrinsic_findings", "intrinsic_latency", "is_local",
            "merge_inputs", "parse_intrinsic", "read_host"]
 
 #: the host alone stalling a process this long (µs) shows in every command's latency: a warning
 INTRINSIC_WARN_US = 5000
 
-OVERCOMMIT = "proc/sys/vm/overcommit_memory"
-THP = "sys/kernel/mm/transparent_hugepage/enabled"
-SOMAXCONN = "proc/sys/net/core/somaxconn"
-MEMINFO = "proc/meminfo"
 
 
 @dataclass(frozen=True)
@@ -61,31 +58,12 @@ def is_local(host: str) -> bool:
     return False
 
 
-def _read(root: Path, name: str) -> str | None:
-    try:
-        return (root / name).read_text().strip()
-    except OSError:
-        return None
-
-
-def mem_total(root: Path = Path("/")) -> int | None:
-    """MemTotal of ``/proc/meminfo`` in bytes."""
-    text = _read(root, MEMINFO) or ""
-    for line in text.splitlines():
-        if line.startswith("MemTotal:"):
-            return int(line.split()[1]) * 1024
-    return None
-
-
 def read_host(root: Path = Path("/")) -> dict[str, Any]:
-    thp = _read(root, THP)
-    mode = None
-    if thp is not None and "[" in thp:
-        mode = thp[thp.index("[") + 1:thp.index("]")]
-    somaxconn = _read(root, SOMAXCONN)
-    return {"overcommit_memory": _read(root, OVERCOMMIT), "transparent_hugepage": mode,
-            "somaxconn": int(somaxconn) if somaxconn and somaxconn.isdigit() else None,
-            "mem_total": mem_total(root)}
+    settings = read_host_settings(root)
+    overcommit = settings.overcommit_memory
+    return {"overcommit_memory": None if overcommit is None else str(overcommit),
+            "transparent_hugepage": settings.transparent_hugepage, "somaxconn": settings.somaxconn,
+            "mem_total": settings.mem_total}
 
 
 def host_findings(figures: dict[str, Any], nodes: HostInput) -> list[Finding]:
