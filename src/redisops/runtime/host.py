@@ -1,12 +1,16 @@
 """This machine's kernel settings that matter to Redis, read from /proc and /sys (what Redis itself warns about at
-start, ``src/syscheck.c``): one reader for the audit's host checks, the doctor's and ``tune memory``'s RAM."""
+start, ``src/syscheck.c``): one reader for the audit's host checks, the doctor's and ``tune memory``'s RAM; and
+whether a node's host is this machine (only then do its host checks, files and sockets concern it)."""
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["HostSettings", "mem_total", "read_host_settings"]
+from redisops.address import is_loopback
+
+__all__ = ["HostSettings", "is_local", "mem_total", "read_host_settings"]
 
 
 @dataclass(frozen=True)
@@ -47,3 +51,23 @@ def read_host_settings(root: Path = Path("/")) -> HostSettings:
     selected = thp.split("[", 1)[1].split("]", 1)[0] if thp and "[" in thp else thp
     return HostSettings(_int(_read(root / "proc/sys/vm/overcommit_memory")), selected,
                         _int(_read(root / "proc/sys/net/core/somaxconn")), mem_total(root / "proc/meminfo"))
+
+
+def is_local(host: str) -> bool:
+    """A host address of this machine: loopback, or one a socket can bind to here."""
+    if is_loopback(host):
+        return True
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    for family, _, _, _, address in infos:
+        if is_loopback(str(address[0])):
+            return True
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as probe:
+                probe.bind((address[0], 0))
+                return True
+        except OSError:
+            continue
+    return False

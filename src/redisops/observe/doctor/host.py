@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from redisops.address import is_loopback
 from redisops.errors import MissingBinaryError
 from redisops.observe.doctor.model import Finding, Severity
 from redisops.observe.doctor.rules import mib
-from redisops.runtime.host import read_host_settings
+from redisops.runtime.host import is_local, read_host_settings
 
 __all__ = ["HostInput", "host_findings", "intrinsic_findings", "intrinsic_latency", "is_local",
            "merge_inputs", "parse_intrinsic", "read_host"]
@@ -38,24 +36,6 @@ class HostInput:
     disable_thp: bool = True  # every node has disable-thp yes (Redis >= 6.2 turns THP off for itself)
     maxmemory_total: int = 0  # sum of the nodes' maxmemory
     unlimited: int = 0  # nodes with maxmemory 0
-
-
-def is_local(host: str) -> bool:
-    """A host address of this machine: loopback, or one a socket can bind to here."""
-    if is_loopback(host):
-        return True
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except OSError:
-        return False
-    for family, _, _, _, address in infos:
-        try:
-            with socket.socket(family, socket.SOCK_STREAM) as probe:
-                probe.bind((address[0], 0))
-                return True
-        except OSError:
-            continue
-    return False
 
 
 def read_host(root: Path = Path("/")) -> dict[str, Any]:

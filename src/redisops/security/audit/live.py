@@ -29,6 +29,7 @@ import redis
 from redisops.address import Address
 from redisops.clients import make_client
 from redisops.errors import UsageError
+from redisops.runtime.host import is_local
 from redisops.runtime.plan import NodeKind, build_plan
 from redisops.security.audit.acl import AclUser, parse_user
 from redisops.security.audit.conf import ConfigFileError, load_config, role_of, split_args
@@ -192,7 +193,7 @@ def _target(node: LiveNode, kind: Kind, info: dict[str, Any], config: Any, acl: 
             sockets: dict[str, int] | None) -> Target:
     info_text = {k: str(v) for k, v in info.items() if not isinstance(v, dict)}
     users = tuple(_user(line) for line in acl)
-    local = _is_local(node.address)
+    local = is_local(node.address.host)
     pid = int(info_text.get("process_id", "0") or 0)
     listening = listening_ports(pid, sockets) if local and pid else None
     if listening is not None and node.address.port not in listening:
@@ -255,21 +256,3 @@ def _on_disk(conf_file: str) -> Target | None:
         return load_config(Path(conf_file))
     except ConfigFileError:
         return None
-
-
-def _is_local(address: Address) -> bool:
-    try:
-        infos = socket.getaddrinfo(address.host, None)
-    except OSError:
-        return False
-    for info in infos:
-        ip = str(info[4][0])
-        if ip.startswith("127.") or ip == "::1":
-            return True
-        try:
-            with socket.socket(info[0], socket.SOCK_DGRAM) as probe:
-                probe.bind((ip, 0))
-            return True
-        except OSError:
-            continue
-    return False
