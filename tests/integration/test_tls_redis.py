@@ -1,0 +1,276 @@
+"""The TLS material redisops generates, used by real redis-server / redis-sentinel processes.
+
+Every node runs with ``port 0`` (no plaintext port), ``tls-auth-clients yes`` and ``tls-replication yes``:
+replication, a sentinel's links and clients all go through certificates from
+``redisops.security.tls``, and a CA rotation is rolled node by node while replication stays up.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from redisops.runtime.processes import listening_ports
+from redisops.security.tls import (
+    Material,
+    NodeIdentity,
+    RotationStep,
+    ensure_material,
+    finish_rotation,
+    rotate,
+)
+from redisops.testing import allocate_ports, assert_eventually
+
+LOCAL = ("127.0.0.1",)
+NO_RETRY = Retry(NoBackoff(), 0)  # a refused handshake is the answer, not something to retry
+
+
+@dataclass
+class Node:
+    name: str
+    port: int
+    conf: Path
+    binary: str = "redis-server"
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([self.binary, str(self.conf)], cwd=self.conf.parent,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log(self) -> str:
+        path = self.conf.parent / "redis.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+
+@dataclass
+class Nodes:
+    """Processes started by one test, all stopped when it ends (also when it fails)."""
+
+    root: Path
+    tls: Path
+    base: int = field(default_factory=allocate_ports)
+    started: list[Node] = field(default_factory=list)
+
+    def conf_lines(self, name: str, port: int) -> list[str]:
+        directory = self.root / name
+        directory.mkdir(exist_ok=True)
+        return ["port 0", f"tls-port {port}", "bind 127.0.0.1",
+                f"tls-cert-file {self.tls / 'nodes' / f'{name}.crt'}",
+                f"tls-key-file {self.tls / 'nodes' / f'{name}.key'}",
+                f"tls-ca-cert-file {self.tls / 'ca-bundle.crt'}",
+                "tls-auth-clients yes", "tls-replication yes",
+                f"dir {directory}", f"logfile {directory / 'redis.log'}", "daemonize no"]
+
+    def server(self, name: str, offset: int, replica_of: Node | None = None) -> Node:
+        lines = self.conf_lines(name, self.base + offset) + ['save ""', "appendonly no",
+                                                             "repl-diskless-sync-delay 0"]  # sync at once
+        if replica_of is not None:
+            lines.append(f"replicaof 127.0.0.1 {replica_of.port}")
+        return self._start(Node(name, self.base + offset, self.root / name / "redis.conf"), lines)
+
+    def sentinel(self, name: str, offset: int, master: Node) -> Node:
+        lines = self.conf_lines(name, self.base + offset) + [
+            f"sentinel monitor m 127.0.0.1 {master.port} 1", "sentinel down-after-milliseconds m 1000",
+            "sentinel failover-timeout m 10000"]
+        return self._start(Node(name, self.base + offset, self.root / name / "sentinel.conf", "redis-sentinel"),
+                           lines)
+
+    def _start(self, node: Node, lines: list[str]) -> Node:
+        node.conf.write_text("\n".join(lines) + "\n")
+        self.started.append(node)
+        node.start()
+        return node
+
+    def stop_all(self) -> None:
+        for node in self.started:
+            node.stop()
+
+
+@pytest.fixture
+def nodes(tmp_path: Path) -> Iterator[Nodes]:
+    group = Nodes(tmp_path, tmp_path / "tls")
+    try:
+        yield group
+    finally:
+        group.stop_all()
+
+
+def material(group: Nodes, names: tuple[str, ...]) -> Material:
+    return ensure_material(group.tls, "tlstest", [NodeIdentity(n, LOCAL, (n,)) for n in names])
+
+
+def connect(port: int, ca: Path, cert: Path | None = None, key: Path | None = None) -> redis.Redis:
+    """A client over TLS that verifies the server's certificate *and* its IP against the SANs."""
+    return redis.Redis("127.0.0.1", port, ssl=True, ssl_ca_certs=str(ca),
+                       ssl_certfile=str(cert) if cert else None, ssl_keyfile=str(key) if key else None,
+                       ssl_check_hostname=True, ssl_cert_reqs="required", socket_timeout=5,
+                       socket_connect_timeout=5, decode_responses=True, retry=NO_RETRY)
+
+
+def client(group: Nodes, port: int, name: str = "redisops") -> redis.Redis:
+    tls = group.tls
+    return connect(port, tls / "ca-bundle.crt", tls / "clients" / f"{name}.crt", tls / "clients" / f"{name}.key")
+
+
+def ping(c: redis.Redis) -> None:
+    try:
+        assert c.ping()
+    except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
+        raise AssertionError(f"no answer: {exc}") from exc
+
+
+def link_up(group: Nodes, replica: Node, master: Node) -> None:
+    def check() -> None:
+        try:
+            info = client(group, replica.port).info("replication")
+        except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
+            raise AssertionError(f"{replica.name}: {exc}") from exc
+        assert info.get("master_port") == master.port and info.get("master_link_status") == "up", \
+            f"{replica.name}: {info}; log tail: {replica.log()[-600:]}"
+    assert_eventually(check, within=20, interval=0.1)
+
+
+def refused(c: redis.Redis) -> str:
+    with pytest.raises((redis.ConnectionError, redis.TimeoutError)) as caught:
+        c.ping()
+    return str(caught.value)
+
+
+def test_replication_and_clients_over_tls(nodes: Nodes, tmp_path: Path) -> None:
+    """Replication over TLS with generated material; no plaintext port; only clients with a certificate of the CA."""
+    done = material(nodes, ("m", "r"))
+    master = nodes.server("m", 0)
+    replica = nodes.server("r", 1, replica_of=master)
+    link_up(nodes, replica, master)
+    app = client(nodes, master.port)
+    app.set("k", "over tls")
+    assert_eventually(lambda: _equal(client(nodes, replica.port).get("k"), "over tls"))
+
+    for node in (master, replica):  # only the TLS port listens: nothing answers in plaintext anywhere
+        assert node.proc is not None
+        assert listening_ports(node.proc.pid) == {node.port}
+    plain = redis.Redis("127.0.0.1", master.port, socket_timeout=5, socket_connect_timeout=5, retry=NO_RETRY)
+    refused(plain)
+    no_cert = connect(master.port, done.ca.bundle)
+    refused(no_cert)
+    other = ensure_material(tmp_path / "other-ca", "other", [], clients=("intruder",))
+    intruder = connect(master.port, done.ca.bundle, other.clients["intruder"].cert, other.clients["intruder"].key)
+    refused(intruder)
+    # and a client that trusts another CA does not accept the server's certificate
+    refused(connect(master.port, other.ca.bundle, other.clients["intruder"].cert, other.clients["intruder"].key))
+    ping(app)
+
+
+def _equal(value: object, expected: object) -> None:
+    assert value == expected, value
+
+
+@pytest.mark.slow
+def test_sentinel_over_tls_fails_over(nodes: Nodes) -> None:
+    """A sentinel with only a TLS port monitors a TLS master and carries out SENTINEL FAILOVER over TLS."""
+    material(nodes, ("m", "r", "s"))
+    master = nodes.server("m", 0)
+    replica = nodes.server("r", 1, replica_of=master)
+    link_up(nodes, replica, master)
+    sentinel = nodes.sentinel("s", 2, master)
+    watcher = client(nodes, sentinel.port)
+    assert_eventually(lambda: ping(watcher), within=10)
+    assert sentinel.proc is not None and listening_ports(sentinel.proc.pid) == {sentinel.port}
+
+    def replica_known() -> None:
+        replicas = watcher.sentinel_slaves("m")
+        flags = [(r["port"], r["flags"]) for r in replicas]
+        assert flags == [(replica.port, "slave")], f"{flags}; sentinel log: {sentinel.log()[-600:]}"
+    assert_eventually(replica_known, within=15, interval=0.2)
+
+    def failover() -> None:
+        try:
+            assert watcher.execute_command("SENTINEL", "FAILOVER", "m")
+        except redis.ResponseError as exc:  # NOGOODSLAVE until the sentinel has a fresh INFO from the replica
+            raise AssertionError(str(exc)) from exc
+    assert_eventually(failover, within=15, interval=0.5)
+
+    def switched() -> None:
+        assert watcher.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "m") == ["127.0.0.1", str(replica.port)]
+        assert client(nodes, replica.port).info("replication")["role"] == "master"
+    assert_eventually(switched, within=20, interval=0.2)
+    link_up(nodes, master, replica)  # the sentinel turned the old master into a replica, over TLS too
+    assert "+switch-master" in sentinel.log()
+
+
+@pytest.mark.slow
+def test_ca_rotation_rolls_without_losing_replication(nodes: Nodes, tmp_path: Path) -> None:
+    """A new CA rolled in three steps, one node restarted at a time: replication comes back after every restart."""
+    names = ("m", "r")
+    identities = [NodeIdentity(n, LOCAL, (n,)) for n in names]
+    material(nodes, names)
+    master = nodes.server("m", 0)
+    replica = nodes.server("r", 1, replica_of=master)
+    link_up(nodes, replica, master)
+    old_client = tmp_path / "old-client"
+    shutil.copytree(nodes.tls / "clients", old_client)
+
+    def roll() -> None:
+        """Restart the replica, then the master; after each, replication over TLS is back."""
+        for node in (replica, master):
+            node.restart()
+            assert_eventually(lambda: ping(client(nodes, node.port)), within=10)  # noqa: B023 - called at once
+            link_up(nodes, replica, master)
+
+    step = rotate(nodes.tls, "tlstest", identities, new_ca=True)
+    assert step.step is RotationStep.TRUSTED and not step.nodes
+    roll()
+
+    step = rotate(nodes.tls, "tlstest", identities, new_ca=True)
+    assert step.step is RotationStep.ISSUED
+    assert {c.reason for c in step.nodes.values()} == {"signed by another CA generation"}
+    replica.restart()  # the replica presents the new CA's certificate; the master still has the old one
+    link_up(nodes, replica, master)
+    ping(client(nodes, master.port))  # the new client certificate, accepted by a master not yet restarted
+    master.restart()
+    link_up(nodes, replica, master)
+
+    finish_rotation(nodes.tls, "tlstest")
+    roll()
+    ping(client(nodes, master.port))
+    # the old CA is trusted nowhere now: a client certificate it signed is refused
+    refused(connect(master.port, nodes.tls / "ca-bundle.crt", old_client / "redisops.crt", old_client / "redisops.key"))
+
+
+@pytest.mark.slow
+def test_new_certificates_before_the_trust_step_break_replication(nodes: Nodes, tmp_path: Path) -> None:
+    """Why rotation has a trust step: a master that does not yet trust the new CA refuses its replica."""
+    names = ("m", "r")
+    material(nodes, names)
+    master = nodes.server("m", 0)
+    replica = nodes.server("r", 1, replica_of=master)
+    link_up(nodes, replica, master)
+    # new CA and certificates at once, the bundle trusting both (a two-step rotation), then the replica restarted
+    rotate(nodes.tls, "tlstest", [NodeIdentity(n, LOCAL, (n,)) for n in names], new_ca=True)
+    rotate(nodes.tls, "tlstest", [NodeIdentity(n, LOCAL, (n,)) for n in names], new_ca=True)
+    replica.restart()
+
+    def master_refuses() -> None:  # the master still trusts the old CA only (it read its bundle at start)
+        assert "certificate verify failed" in master.log(), master.log()[-400:]
+        assert "unknown ca" in replica.log(), replica.log()[-400:]
+    assert_eventually(master_refuses, within=15, interval=0.2)
+    info = client(nodes, replica.port).info("replication")
+    assert info["master_link_status"] == "down"
