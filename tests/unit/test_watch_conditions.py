@@ -210,3 +210,35 @@ def test_late_failover_end_after_the_poll_resolved_does_not_leak_into_the_next_f
     w.on_event(parse_event("+switch-master", "mymaster 127.0.0.1 30401 127.0.0.1 30402", A(30410), 60.0))
     failovers = [(i.labels["new_master"], i.resolved) for i in sink.incidents if i.kind is IncidentKind.FAILOVER]
     assert failovers == [("127.0.0.1:30401", False), ("127.0.0.1:30401", True), ("127.0.0.1:30402", False)]
+
+
+TIMED_OUT = Failure(FailureKind.UNREACHABLE, "timed out")
+
+
+def test_a_timeout_needs_a_second_poll_a_refusal_does_not() -> None:
+    slow = group(nodes=[master(replicas=(R2,)), NodeInfo(A(R1), failure=TIMED_OUT), replica(R2)],
+                 views=[SentinelView(A(p), failure=TIMED_OUT) for p in SENTINELS])
+    polls = {c.key: c.polls for c in group_conditions(slow, SETTINGS)}
+    assert polls == {"replica_down:mymaster:127.0.0.1:30401": 2, "sentinel_down:mymaster:127.0.0.1:30410": 2,
+                     "sentinel_down:mymaster:127.0.0.1:30411": 2, "sentinel_down:mymaster:127.0.0.1:30412": 2,
+                     "quorum_lost:mymaster": 2}
+    dead = group(nodes=[master(replicas=(R2,)), NodeInfo(A(R1), failure=REFUSED), replica(R2)],
+                 views=[SentinelView(A(30410), failure=TIMED_OUT), *(SentinelView(A(p), failure=REFUSED)
+                                                                   for p in SENTINELS[1:])])
+    polls = {c.key: c.polls for c in group_conditions(dead, SETTINGS)}
+    assert polls["replica_down:mymaster:127.0.0.1:30401"] == 1 and polls["quorum_lost:mymaster"] == 1
+
+
+def test_one_stalled_poll_is_not_an_incident_two_are() -> None:
+    w, sink = watcher()
+    stalled = StatusReport.of([group(nodes=[NodeInfo(A(p), failure=TIMED_OUT) for p in (M, R1, R2)],
+                                     views=[SentinelView(A(p), failure=TIMED_OUT) for p in SENTINELS])], [])
+    w.decide(stalled, 100.0)
+    w.decide(StatusReport.of([group()], []), 102.0)
+    assert sink.incidents == []
+    w.decide(StatusReport.of([group(nodes=[master(replicas=(R2,)), NodeInfo(A(R1), failure=TIMED_OUT),
+                                           replica(R2)])], []), 104.0)
+    assert sink.incidents == []
+    w.decide(StatusReport.of([group(nodes=[master(replicas=(R2,)), NodeInfo(A(R1), failure=TIMED_OUT),
+                                           replica(R2)])], []), 106.0)
+    assert [(i.key, i.started_at) for i in sink.incidents] == [("replica_down:mymaster:127.0.0.1:30401", 104.0)]

@@ -7,6 +7,10 @@ when a condition has held for its ``hold_s`` (split brain, a master that stays
 down, a replica link that stays down), one "resolved" when a poll no longer
 shows it, nothing in between, however many polls see it.
 
+A node that did not answer within the probe timeout must fail to answer a second poll in a row before it is
+an incident (``Condition.polls``): a fork, a loaded machine or a stall of the watcher itself makes every probe of
+one poll time out at once, which is not an outage.  A refused connection is definite and counts at once.
+
 Holds exist because a normal failover looks bad for a second or two: the
 sentinels disagree while the new configuration spreads, the old master is
 down, the other replicas' links are down until they resync.  Nothing that a
@@ -32,7 +36,7 @@ from redisops.alerts.model import Incident, IncidentKind, Severity, TimelineEntr
 from redisops.ha.correlate import FailoverWindow
 from redisops.spec.watch import WatchSpec
 from redisops.topology.cluster_status import FAILING, ClusterRow, ClusterStatus
-from redisops.topology.model import SLOTS, NodeInfo, Role
+from redisops.topology.model import SLOTS, Failure, NodeInfo, Role
 from redisops.topology.sentinel_status import GroupStatus
 from redisops.topology.status import StatusReport
 
@@ -51,6 +55,13 @@ class Condition:
     #: when it may open at the earliest, however long it held (the end of a failover window), on the
     #: time base of the polls' ``at`` (the watcher's monotonic stamps)
     not_before: float = 0.0
+    #: how many polls in a row must show it (2 for a timeout: one slow poll is not an outage)
+    polls: int = 1
+
+
+def _polls(*failures: Failure | None) -> int:
+    """2 when every failure behind a condition is a timeout, else 1."""
+    return 2 if failures and all(f is not None and f.timed_out for f in failures) else 1
 
 
 def report_conditions(report: StatusReport, settings: WatchSpec,
@@ -97,14 +108,16 @@ def _sentinel_conditions(status: GroupStatus) -> list[Condition]:
     g = status.name
     found = [
         Condition(f"sentinel_down:{g}:{v.address}", IncidentKind.SENTINEL_DOWN, Severity.WARNING, g,
-                  f"{g}: sentinel {v.address} {v.failure}", labels={"group": g, "sentinel": str(v.address)})
+                  f"{g}: sentinel {v.address} {v.failure}", labels={"group": g, "sentinel": str(v.address)},
+                  polls=_polls(v.failure))
         for v in status.sentinels if v.failure is not None
     ]
     views = [v for v in status.sentinels if v.reachable]
     if not any(v.ckquorum_ok for v in views):
         why = views[0].ckquorum.split(". ")[0] if views else "no sentinel answers"
         found.append(Condition(f"quorum_lost:{g}", IncidentKind.QUORUM_LOST, Severity.CRITICAL, g,
-                               f"{g}: quorum lost, no failover possible ({why})", labels={"group": g}))
+                               f"{g}: quorum lost, no failover possible ({why})", labels={"group": g},
+                               polls=1 if views else _polls(*(v.failure for v in status.sentinels))))
     return found
 
 
@@ -117,7 +130,8 @@ def _replica_conditions(status: GroupStatus, settings: WatchSpec) -> list[Condit
         labels = {"group": g, "replica": str(node.address)}
         if node.failure is not None:
             found.append(Condition(f"replica_down:{g}:{node.address}", IncidentKind.REPLICA_DOWN, Severity.WARNING,
-                                   g, f"{g}: replica {node.address} {node.failure}", labels=labels))
+                                   g, f"{g}: replica {node.address} {node.failure}", labels=labels,
+                                   polls=_polls(node.failure)))
         elif node.role is Role.REPLICA and not node.link_up:
             found.append(Condition(f"replica_link:{g}:{node.address}", IncidentKind.REPLICA_LAG, Severity.WARNING, g,
                                    f"{g}: replica {node.address} link to {node.master} down",
@@ -169,7 +183,8 @@ def _node_down(c: str, row: ClusterRow) -> Condition | None:
     why = ", ".join([*([str(row.failure)] if row.failure else []), *(f"flagged {f}" for f in flagged)])
     severity = Severity.CRITICAL if row.role is Role.MASTER and row.slots else Severity.WARNING
     return Condition(f"cluster_node_down:{c}:{who}", IncidentKind.CLUSTER_NODE_DOWN, severity, c,
-                     f"cluster {c}: {row.role.value} {who} down ({why})", labels={"cluster": c, "node": who})
+                     f"cluster {c}: {row.role.value} {who} down ({why})", labels={"cluster": c, "node": who},
+                     polls=1 if flagged else _polls(row.failure))
 
 
 def _masters_without_replicas(status: ClusterStatus, settle_s: float) -> list[Condition]:
@@ -200,6 +215,7 @@ class Held:
     """Conditions of successive polls: since when each has held, the incidents open, those resolved lately."""
 
     since: Mapping[str, float] = field(default_factory=dict)  # key -> the first poll of this run that saw it
+    count: Mapping[str, int] = field(default_factory=dict)  # key -> how many polls of this run saw it
     open: Mapping[str, Incident] = field(default_factory=dict)
     resolved: Mapping[str, Incident] = field(default_factory=dict)  # within RECENT_S, for seen_down
 
@@ -217,10 +233,12 @@ class Held:
 
 
 def track(held: Held, conditions: Sequence[Condition], at: float) -> tuple[Held, list[Incident]]:
-    """The poll at ``at`` saw ``conditions``: open each that has held for its ``hold_s`` (one incident,
-    however many polls see it), resolve each open one the poll no longer shows; a blip is forgotten."""
+    """The poll at ``at`` saw ``conditions``: open each that has held for its ``hold_s`` and its ``polls``
+    (one incident, however many polls see it), resolve each open one the poll no longer shows; a blip is
+    forgotten."""
     seen = {c.key: c for c in conditions}
     since = {k: t for k, t in held.since.items() if k in seen}
+    count = {k: held.count.get(k, 0) + 1 if k in since else 1 for k in seen}
     still = {k: i for k, i in held.open.items() if k in seen}
     cleared = [_resolve(i, at) for k, i in held.open.items() if k not in seen]
     resolved = {k: i for k, i in held.resolved.items() if (i.resolved_at or 0) >= at - RECENT_S}
@@ -228,10 +246,10 @@ def track(held: Held, conditions: Sequence[Condition], at: float) -> tuple[Held,
     opened = []
     for key, cond in seen.items():
         first = since.setdefault(key, at)
-        if key not in still and at - first >= cond.hold_s and at >= cond.not_before:
+        if key not in still and at - first >= cond.hold_s and count[key] >= cond.polls and at >= cond.not_before:
             still[key] = _incident(cond, first, at)
             opened.append(still[key])
-    return Held(since, still, resolved), [*cleared, *opened]
+    return Held(since, count, still, resolved), [*cleared, *opened]
 
 
 def _incident(cond: Condition, since: float, at: float) -> Incident:

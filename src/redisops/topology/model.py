@@ -78,6 +78,12 @@ class Failure:
     def __str__(self) -> str:
         return self.detail
 
+    @property
+    def timed_out(self) -> bool:
+        """No answer within the probe's timeout: the node may be dead, or only slow for a moment (a fork,
+        a loaded machine, the prober's own stall), unlike a refused connection, which is definite."""
+        return self.kind is FailureKind.UNREACHABLE and "timed out" in self.detail
+
     def to_dict(self) -> dict[str, str]:
         return {"kind": self.kind.value, "detail": self.detail}
 
