@@ -86,9 +86,9 @@ class Nodes:
             lines.append(f"replicaof 127.0.0.1 {replica_of.port}")
         return self._start(Node(name, self.base + offset, self.root / name / "redis.conf"), lines)
 
-    def sentinel(self, name: str, offset: int, master: Node) -> Node:
+    def sentinel(self, name: str, offset: int, master: Node, quorum: int = 1) -> Node:
         lines = self.conf_lines(name, self.base + offset) + [
-            f"sentinel monitor m 127.0.0.1 {master.port} 1", "sentinel down-after-milliseconds m 1000",
+            f"sentinel monitor m 127.0.0.1 {master.port} {quorum}", "sentinel down-after-milliseconds m 1000",
             "sentinel failover-timeout m 10000"]
         return self._start(Node(name, self.base + offset, self.root / name / "sentinel.conf", "redis-sentinel"),
                            lines)
@@ -274,3 +274,53 @@ def test_new_certificates_before_the_trust_step_break_replication(nodes: Nodes, 
     assert_eventually(master_refuses, within=15, interval=0.2)
     info = client(nodes, replica.port).info("replication")
     assert info["master_link_status"] == "down"
+
+
+@pytest.mark.slow
+def test_three_sentinels_over_tls_fail_over_a_killed_master(nodes: Nodes) -> None:
+    """Sentinels find each other over TLS (hello messages announce the TLS port) and agree on a failover after
+    the master is killed -9; the old master, restarted, rejoins as a replica; no process listens in plaintext."""
+    material(nodes, ("m", "r", "s0", "s1", "s2"))
+    master = nodes.server("m", 0)
+    replica = nodes.server("r", 1, replica_of=master)
+    link_up(nodes, replica, master)
+    sentinels = [nodes.sentinel(f"s{i}", 2 + i, master, quorum=2) for i in range(3)]
+    views = [client(nodes, s.port) for s in sentinels]
+
+    def peers_known() -> None:
+        for view, s in zip(views, sentinels, strict=True):
+            try:
+                state = view.sentinel_master("m")
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                raise AssertionError(f"{s.name}: {exc}") from exc
+            assert (state["num-other-sentinels"], state["num-slaves"]) == (2, 1), f"{s.name}: {state}"
+    assert_eventually(peers_known, within=20, interval=0.2)
+    for node in [master, replica, *sentinels]:
+        assert node.proc is not None and listening_ports(node.proc.pid) == {node.port}, node.name
+
+    master.stop()  # SIGKILL
+
+    def promoted() -> None:
+        for view in views:
+            assert view.sentinel_get_master_addr_by_name("m") == ("127.0.0.1", replica.port)
+        assert client(nodes, replica.port).info("replication")["role"] == "master"
+    assert_eventually(promoted, within=30, interval=0.2)
+    master.start()
+    link_up(nodes, master, replica)
+
+
+def test_a_running_node_takes_new_files_on_config_set(nodes: Nodes) -> None:
+    """Data nodes need no restart to take rotated files: CONFIG SET of a tls-* setting, even to the same path,
+    makes Redis reload its certificate, key and bundle (connections already open stay up)."""
+    material(nodes, ("m",))
+    master = nodes.server("m", 0)
+    admin = client(nodes, master.port)
+    assert_eventually(lambda: ping(admin), within=10)
+    identities = [NodeIdentity("m", LOCAL, ("m",))]
+    rotate(nodes.tls, "tlstest", identities, new_ca=True)
+    rotate(nodes.tls, "tlstest", identities, new_ca=True)
+    finish_rotation(nodes.tls, "tlstest")  # only the new CA is trusted by clients, the node still serves the old
+    refused(client(nodes, master.port))
+    assert admin.config_set("tls-ca-cert-file", str(nodes.tls / "ca-bundle.crt"))
+    ping(client(nodes, master.port))
+    ping(admin)
