@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 from redis.backoff import NoBackoff
@@ -324,3 +325,41 @@ def test_a_running_node_takes_new_files_on_config_set(nodes: Nodes) -> None:
     assert admin.config_set("tls-ca-cert-file", str(nodes.tls / "ca-bundle.crt"))
     ping(client(nodes, master.port))
     ping(admin)
+
+
+EXPORTER = "/usr/bin/prometheus-redis-exporter"
+
+
+@pytest.mark.skipif(not Path(EXPORTER).exists(), reason="prometheus-redis-exporter not installed (make apt)")
+def test_exporter_and_redis_cli_connect_with_the_client_certificate(nodes: Nodes) -> None:
+    """Other TLS stacks take the material too: redis_exporter (Go's crypto/tls, which checks the server's IP
+    against its SANs) scrapes a node and a sentinel over rediss:// with the client certificate; redis-cli as well."""
+    done = material(nodes, ("m", "s"))
+    master = nodes.server("m", 0)
+    sentinel = nodes.sentinel("s", 1, master)
+    for node in (master, sentinel):
+        assert_eventually(lambda: ping(client(nodes, node.port)), within=10)  # noqa: B023 - called at once
+    mine = done.clients["redisops"]
+    cli = subprocess.run(["redis-cli", "--tls", "--cacert", str(mine.ca), "--cert", str(mine.cert), "--key",
+                          str(mine.key), "-h", "127.0.0.1", "-p", str(master.port), "ping"],
+                         capture_output=True, text=True, timeout=10)
+    assert cli.stdout.strip() == "PONG", cli.stderr
+
+    web = nodes.base + 10  # in the block allocate_ports() found free, unused by the nodes
+    exporter = subprocess.Popen([EXPORTER, f"--redis.addr=rediss://127.0.0.1:{master.port}",
+                                 f"--tls-client-cert-file={mine.cert}", f"--tls-client-key-file={mine.key}",
+                                 f"--tls-ca-cert-file={mine.ca}", f"--web.listen-address=127.0.0.1:{web}"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def scraped(path: str, metric: str) -> None:
+            try:
+                text = httpx.get(f"http://127.0.0.1:{web}{path}", timeout=10).text
+            except httpx.HTTPError as exc:
+                raise AssertionError(str(exc)) from exc
+            assert metric in text.splitlines(), [line for line in text.splitlines() if "up" in line][:5]
+        assert_eventually(lambda: scraped("/metrics", "redis_up 1"), within=15, interval=0.2)
+        assert_eventually(lambda: scraped(f"/scrape?target=rediss://127.0.0.1:{sentinel.port}",
+                                          "redis_sentinel_masters 1"), within=15, interval=0.2)
+    finally:
+        exporter.kill()
+        exporter.wait(timeout=10)

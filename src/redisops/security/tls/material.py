@@ -145,6 +145,10 @@ def _create_ca(layout: Layout, deployment: str, now: datetime.datetime) -> None:
                                    hint="restore ca.key; for a CA whose key you keep elsewhere, bring your own node "
                                         "certificates (check them with check_user_material)")
     key = read_key(pair.key, "CA key") if pair.key.exists() else None  # a key whose certificate was lost
+    kept = [ca for ca in trusted_cas(layout) if key is not None and key_matches(ca, key)]
+    if key is not None and kept:  # the bundle still has it: the same CA, node certificates stay valid
+        write_certs(pair.cert, kept[:1])
+        return
     cert, key = issue.new_ca(deployment, now, key=key)
     write_key(pair.key, key)
     write_certs(pair.cert, [cert])

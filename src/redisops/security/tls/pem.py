@@ -31,13 +31,17 @@ DIR_MODE = 0o700
 
 def _read(path: Path, what: str) -> bytes:
     try:
-        return path.read_bytes()
+        data = path.read_bytes()
     except FileNotFoundError:
         raise UnreadableMaterialError(path, f"{what} {path} not found",
                                       hint="check the path, or let redisops generate the material") from None
     except OSError as exc:
         raise UnreadableMaterialError(path, f"{what} {path} is unreadable ({exc.strerror or type(exc).__name__})",
                                       hint="check its owner and mode") from exc
+    if not data.strip():
+        raise UnreadableMaterialError(path, f"{what} {path} is empty",
+                                      hint="restore it, or move it away and let redisops generate the material")
+    return data
 
 
 def read_certs(path: Path, what: str = "certificate") -> list[x509.Certificate]:

@@ -43,7 +43,7 @@ from redisops.security.tls.material import (
     trusted_cas,
     utcnow,
 )
-from redisops.security.tls.pem import fingerprint, issued_by, make_private_dir, read_certs, write_certs, write_key
+from redisops.security.tls.pem import fingerprint, issued_by, read_certs, write_certs, write_key
 
 __all__ = ["Rotation", "RotationStep", "finish_rotation", "rotate", "rotation_step"]
 
@@ -101,12 +101,7 @@ def _bundle_holds(layout: Layout, cert: object) -> bool:
 
 
 def _trust_new_ca(layout: Layout, deployment: str, now: datetime.datetime) -> Rotation:
-    current = ensure_ca(layout.root, deployment, now=now) if not layout.previous_ca.exists() else None
-    if current is None:
-        raise RotationStateError(layout.previous_ca, "the previous CA rotation is not finished "
-                                                     f"({layout.previous_ca} is still trusted)",
-                                 hint="restart every node, then run finish_rotation before starting another")
-    make_private_dir(layout.root)
+    current = ensure_ca(layout.root, deployment, now=now)
     pair = layout.next_ca
     if pair.cert.exists():
         new_cert = read_certs(pair.cert, "CA certificate")[0]
