@@ -14,9 +14,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 import redisops.security.tls as tls
-from redisops.errors import EXIT_INPUT, UsageError
+from redisops.errors import EXIT_INPUT, StateDirError, UsageError
 from redisops.security.tls import (
     ForeignMaterialError,
+    Generation,
     InvalidMaterialError,
     Layout,
     NodeIdentity,
@@ -30,6 +31,7 @@ from redisops.security.tls import (
     ensure_material,
     ensure_node_cert,
     finish_rotation,
+    material_status,
     rotate,
     rotation_step,
 )
@@ -59,10 +61,11 @@ def state(path: Path) -> tuple[int, int, bytes]:
 
 def test_public_surface_is_pinned() -> None:
     assert sorted(tls.__all__) == sorted([
-        "RENEW_WITHIN_DAYS", "CaFiles", "CertFiles", "CertInfo", "ForeignMaterialError", "InvalidMaterialError",
-        "Layout", "Material", "NodeIdentity", "Rotation", "RotationStateError", "RotationStep", "TlsMaterialError",
-        "UnreadableMaterialError", "cert_info", "check_user_material", "ensure_ca", "ensure_client_cert",
-        "ensure_material", "ensure_node_cert", "finish_rotation", "rotate", "rotation_step"])
+        "RENEW_WITHIN_DAYS", "CaFiles", "CertFiles", "CertInfo", "Entry", "ForeignMaterialError", "Generation",
+        "InvalidMaterialError", "Layout", "Material", "MaterialStatus", "NodeIdentity", "Rotation",
+        "RotationStateError", "RotationStep", "TlsMaterialError", "UnreadableMaterialError", "bundle_info",
+        "cert_info", "check_user_material", "ensure_ca", "ensure_client_cert", "ensure_material", "ensure_node_cert",
+        "finish_rotation", "material_status", "rotate", "rotation_step"])
     for name in tls.__all__:
         getattr(tls, name)
 
@@ -362,3 +365,35 @@ def test_own_material_problems_one_error_each(own: tuple[Path, Path, Path], tmp_
         check_user_material(ca, client.cert, client.key, [])
     with pytest.raises(UnreadableMaterialError, match=r"certificate .*missing.crt not found"):
         check_user_material(ca, ca.parent / "missing.crt", key, [])
+
+
+def test_status_names_each_certificates_signer_and_every_problem(tmp_path: Path) -> None:
+    nodes = [NODE, NodeIdentity("mymaster-1", ("127.0.0.1",)), NodeIdentity("mymaster-2", ("127.0.0.1",))]
+    made = ensure_material(tmp_path, "demo", nodes)
+    healthy = material_status(tmp_path)
+    assert healthy.ok and healthy.rotation is None and healthy.ca is not None
+    assert [t.fingerprint for t in healthy.trusted] == [made.ca.fingerprint]
+    assert [(e.kind, e.name, e.signer) for e in healthy.entries] == [
+        ("node", "mymaster-0", Generation.CURRENT), ("node", "mymaster-1", Generation.CURRENT),
+        ("node", "mymaster-2", Generation.CURRENT), ("client", "redisops", Generation.CURRENT)]
+
+    rotate(tmp_path, "demo", nodes, new_ca=True)
+    rotate(tmp_path, "demo", nodes[:1], new_ca=True, clients=(), now=now() + 300 * DAY)  # one node only, so far
+    made.nodes["mymaster-2"].key.write_text("")
+    later = material_status(tmp_path, now=now() + 340 * DAY)
+    assert later.rotation is RotationStep.ISSUED and len(later.trusted) == 2
+    signers = {e.name: e.signer for e in later.entries}
+    assert signers == {"mymaster-0": Generation.CURRENT, "mymaster-1": Generation.PREVIOUS,
+                       "mymaster-2": Generation.NONE, "redisops": Generation.PREVIOUS}
+    assert len(later.problems) == 3 and not later.ok
+    assert any("mymaster-2.key is empty" in p for p in later.problems)
+    assert any("mymaster-1.crt expires on" in p and "within 30 days" in p for p in later.problems)
+    assert not any("mymaster-0" in p for p in later.problems)  # reissued in step 2, 40 days before
+
+
+def test_a_directory_that_cannot_be_written_is_one_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(StateDirError, match=r"state directory .*file/tls is not usable") as caught:
+        ensure_ca(blocker / "tls", "demo")
+    assert caught.value.exit_code == EXIT_INPUT and caught.value.hint

@@ -12,7 +12,7 @@ The layout of ``root`` is in :mod:`redisops.security.tls.layout`; docs/tls.md ha
 procedures.  Keys are written 0600 and never appear in a message or a log line.
 """
 
-from redisops.security.tls.check import CertInfo, cert_info, check_user_material
+from redisops.security.tls.check import CertInfo, bundle_info, cert_info, check_user_material
 from redisops.security.tls.errors import (
     ForeignMaterialError,
     InvalidMaterialError,
@@ -33,22 +33,27 @@ from redisops.security.tls.material import (
     ensure_node_cert,
 )
 from redisops.security.tls.rotation import Rotation, RotationStep, finish_rotation, rotate, rotation_step
+from redisops.security.tls.status import Entry, Generation, MaterialStatus, material_status
 
 __all__ = [
     "RENEW_WITHIN_DAYS",
     "CaFiles",
     "CertFiles",
     "CertInfo",
+    "Entry",
     "ForeignMaterialError",
+    "Generation",
     "InvalidMaterialError",
     "Layout",
     "Material",
+    "MaterialStatus",
     "NodeIdentity",
     "Rotation",
     "RotationStateError",
     "RotationStep",
     "TlsMaterialError",
     "UnreadableMaterialError",
+    "bundle_info",
     "cert_info",
     "check_user_material",
     "ensure_ca",
@@ -56,6 +61,7 @@ __all__ = [
     "ensure_material",
     "ensure_node_cert",
     "finish_rotation",
+    "material_status",
     "rotate",
     "rotation_step",
 ]

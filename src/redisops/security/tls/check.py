@@ -21,7 +21,7 @@ from redisops.security.tls.errors import InvalidMaterialError
 from redisops.security.tls.material import utcnow
 from redisops.security.tls.pem import fingerprint, issued_by, key_matches, read_certs, read_key
 
-__all__ = ["CertInfo", "cert_info", "check_user_material"]
+__all__ = ["CertInfo", "bundle_info", "cert_info", "check_user_material"]
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,11 @@ def cert_info(path: Path, trust: Path | None = None) -> CertInfo:
     """The first certificate of ``path``; ``issuer_fingerprint`` is filled when ``trust`` (a CA bundle) signed it."""
     cas = read_certs(trust, "CA bundle") if trust is not None else []
     return _info(path, read_certs(path)[0], cas)
+
+
+def bundle_info(path: Path) -> tuple[CertInfo, ...]:
+    """Every certificate of a CA bundle."""
+    return tuple(_info(path, cert, []) for cert in read_certs(path, "CA bundle"))
 
 
 def _chain_to(leaf: x509.Certificate, intermediates: list[x509.Certificate],

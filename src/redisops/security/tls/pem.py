@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from cryptography import x509
@@ -15,6 +17,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
+from redisops.errors import StateDirError
 from redisops.security.tls.errors import UnreadableMaterialError
 from redisops.spec.secrets import write_private
 
@@ -102,21 +105,32 @@ def fingerprint(cert: x509.Certificate) -> str:
     return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
 
 
+@contextmanager
+def _writing(directory: Path) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        raise StateDirError(str(directory), exc.strerror or type(exc).__name__) from exc
+
+
 def make_private_dir(path: Path) -> None:
-    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-    if path.stat().st_mode & 0o777 != DIR_MODE:
-        os.chmod(path, DIR_MODE)
+    with _writing(path):
+        path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        if path.stat().st_mode & 0o777 != DIR_MODE:
+            os.chmod(path, DIR_MODE)
 
 
 def write_key(path: Path, key: PrivateKey) -> None:
     """PKCS#8, unencrypted (Redis reads it at start without a passphrase), mode 0600 from the first byte."""
     text = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption()).decode("ascii")
-    write_private(path, text, KEY_MODE)
+    with _writing(path.parent):
+        write_private(path, text, KEY_MODE)
 
 
 def write_certs(path: Path, certs: list[x509.Certificate]) -> None:
     text = "".join(cert.public_bytes(serialization.Encoding.PEM).decode("ascii") for cert in certs)
-    write_private(path, text, CERT_MODE)
-    if path.stat().st_mode & 0o777 != CERT_MODE:  # a umask narrower than 022
-        os.chmod(path, CERT_MODE)
+    with _writing(path.parent):
+        write_private(path, text, CERT_MODE)
+        if path.stat().st_mode & 0o777 != CERT_MODE:  # a umask narrower than 022
+            os.chmod(path, CERT_MODE)
