@@ -262,8 +262,14 @@ def test_names_and_addresses_are_checked(tmp_path: Path) -> None:
         NodeIdentity("n", ("10.0.0.300",))
     with pytest.raises(UsageError, match="is not a DNS name"):
         NodeIdentity("n", (), ("bad name",))
+    with pytest.raises(UsageError, match="ips must be a list, not one string"):
+        NodeIdentity("n", "127.0.0.1")  # type: ignore[arg-type]
+    assert NodeIdentity("n", ["::0001", "127.0.0.1"]).ips == ("::1", "127.0.0.1")  # type: ignore[arg-type]
+    ca = ensure_ca(tmp_path, "demo")
+    ensure_node_cert(ca, NodeIdentity("v6", ("::1",)))
+    assert ensure_node_cert(ca, NodeIdentity("v6", ("0:0::1",))).reason == "valid"  # one address, two spellings
     with pytest.raises(UsageError, match="cannot name a certificate file"):
-        ensure_node_cert(ensure_ca(tmp_path, "demo"), NodeIdentity("../escape", ("127.0.0.1",)))
+        ensure_node_cert(ca, NodeIdentity("../escape", ("127.0.0.1",)))
 
 
 def test_ca_rotation_trusts_first_then_issues_then_drops_the_old(tmp_path: Path) -> None:

@@ -56,12 +56,19 @@ class NodeIdentity:
     dns: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        for label, value in (("ips", self.ips), ("dns", self.dns)):
+            if isinstance(value, str):
+                raise UsageError(f"node {self.name}: {label} must be a list, not one string",
+                                 hint=f"{label}=({value!r},)")
+        normal = []
         for ip in self.ips:
             try:
-                ipaddress.ip_address(ip)
+                normal.append(str(ipaddress.ip_address(ip)))  # ::0001 and ::1 are one address
             except ValueError:
                 raise UsageError(f"node {self.name}: {ip!r} is not an IP address",
                                  hint="give host names as dns=..., IP addresses as ips=...") from None
+        object.__setattr__(self, "ips", tuple(normal))
+        object.__setattr__(self, "dns", tuple(self.dns))
         for name in self.dns:
             if not _DNS.fullmatch(name):
                 raise UsageError(f"node {self.name}: {name!r} is not a DNS name",
@@ -265,6 +272,7 @@ def ensure_material(root: Path, deployment: str, nodes: Sequence[NodeIdentity], 
                     force: bool = False) -> Material:
     """The CA, every node's certificate and every client's, in one call (what ``up`` needs before starting)."""
     now = now or utcnow()
+    clients = (clients,) if isinstance(clients, str) else tuple(clients)
     names = [node.name for node in nodes]
     if len(set(names)) != len(names):
         raise UsageError("two nodes share a name: " + ", ".join(sorted({n for n in names if names.count(n) > 1})),
