@@ -7,6 +7,7 @@ replication, a sentinel's links and clients all go through certificates from
 
 from __future__ import annotations
 
+import datetime
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -21,9 +22,11 @@ from redis.retry import Retry
 
 from redisops.runtime.processes import listening_ports
 from redisops.security.tls import (
+    InvalidMaterialError,
     Material,
     NodeIdentity,
     RotationStep,
+    check_user_material,
     ensure_material,
     finish_rotation,
     rotate,
@@ -363,3 +366,31 @@ def test_exporter_and_redis_cli_connect_with_the_client_certificate(nodes: Nodes
     finally:
         exporter.kill()
         exporter.wait(timeout=10)
+
+
+def test_check_user_material_predicts_what_redis_refuses(nodes: Nodes) -> None:
+    """A user's node certificate with serverAuth only: check_user_material rejects it, and Redis agrees, as the
+    master refuses that replica's handshake (Redis presents the node's certificate as a client)."""
+    from redisops.security.tls import issue
+    from redisops.security.tls.layout import Layout
+    from redisops.security.tls.material import load_ca
+    from redisops.security.tls.pem import write_certs, write_key
+
+    material(nodes, ("m", "r"))
+    ca_cert, ca_key = load_ca(Layout(nodes.tls))
+    cert, key = issue.new_leaf(ca_cert, ca_key, "r", issue.Usage(server=True, client=False),
+                               datetime.datetime.now(datetime.timezone.utc), ips=LOCAL)
+    pair = Layout(nodes.tls).node("r")
+    write_key(pair.key, key)
+    write_certs(pair.cert, [cert])
+    with pytest.raises(InvalidMaterialError, match="lacks extendedKeyUsage clientAuth"):
+        check_user_material(nodes.tls / "ca-bundle.crt", pair.cert, pair.key, "127.0.0.1")
+
+    master = nodes.server("m", 0)
+    replica = nodes.server("r", 1, replica_of=master)
+    assert_eventually(lambda: ping(client(nodes, replica.port)), within=10)  # it serves: only its link out fails
+
+    def refused_by_master() -> None:  # signed by the CA both trust: the purpose is all that is wrong with it
+        assert "certificate verify failed" in master.log(), master.log()[-400:]
+    assert_eventually(refused_by_master, within=15, interval=0.2)
+    assert client(nodes, replica.port).info("replication")["master_link_status"] == "down"
