@@ -403,3 +403,18 @@ def test_a_directory_that_cannot_be_written_is_one_error(tmp_path: Path) -> None
     with pytest.raises(StateDirError, match=r"state directory .*file/tls is not usable") as caught:
         ensure_ca(blocker / "tls", "demo")
     assert caught.value.exit_code == EXIT_INPUT and caught.value.hint
+
+
+def test_a_promotion_cut_short_finishes_when_run_again(tmp_path: Path) -> None:
+    first = ensure_material(tmp_path, "demo", [NODE])
+    rotate(tmp_path, "demo", [NODE], new_ca=True)
+    layout = Layout(tmp_path)
+    layout.previous_ca.write_bytes(layout.ca.cert.read_bytes())  # as if killed in step 2 after the CA key moved
+    layout.ca.key.write_bytes(layout.next_ca.key.read_bytes())
+    with pytest.raises(InvalidMaterialError, match="is not the key of"):
+        ensure_ca(tmp_path, "demo")  # the half-promoted CA cannot sign meanwhile
+    done = rotate(tmp_path, "demo", [NODE], new_ca=True)
+    assert done.step is RotationStep.ISSUED and done.ca.fingerprint != first.ca.fingerprint
+    assert cert_info(layout.previous_ca).fingerprint == first.ca.fingerprint
+    assert not layout.next_ca.cert.exists() and not layout.next_ca.key.exists()
+    assert finish_rotation(tmp_path, "demo").step is RotationStep.FINISHED
