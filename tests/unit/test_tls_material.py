@@ -418,3 +418,15 @@ def test_a_promotion_cut_short_finishes_when_run_again(tmp_path: Path) -> None:
     assert cert_info(layout.previous_ca).fingerprint == first.ca.fingerprint
     assert not layout.next_ca.cert.exists() and not layout.next_ca.key.exists()
     assert finish_rotation(tmp_path, "demo").step is RotationStep.FINISHED
+
+
+def test_an_expired_ca_can_be_rotated_away(tmp_path: Path) -> None:
+    ensure_material(tmp_path, "demo", [NODE])
+    later = now() + 3700 * DAY
+    with pytest.raises(InvalidMaterialError, match="expired on"):
+        ensure_material(tmp_path, "demo", [NODE], now=later)
+    assert rotate(tmp_path, "demo", [NODE], new_ca=True, now=later).step is RotationStep.TRUSTED
+    issued = rotate(tmp_path, "demo", [NODE], new_ca=True, now=later)
+    assert issued.ca.not_after > later + 3000 * DAY
+    assert issued.nodes[NODE.name].not_after > later + 300 * DAY
+    assert finish_rotation(tmp_path, "demo", now=later).step is RotationStep.FINISHED

@@ -161,8 +161,12 @@ def _create_ca(layout: Layout, deployment: str, now: datetime.datetime) -> None:
     write_certs(pair.cert, [cert])
 
 
-def ensure_ca(root: Path, deployment: str, *, now: datetime.datetime | None = None) -> CaFiles:
-    """The deployment's CA in ``root`` (created if missing, else reused), and the trust bundle."""
+def ensure_ca(root: Path, deployment: str, *, now: datetime.datetime | None = None,
+              allow_expired: bool = False) -> CaFiles:
+    """The deployment's CA in ``root`` (created if missing, else reused), and the trust bundle.
+
+    An expired CA is an error, unless ``allow_expired`` (what a rotation away from it needs).
+    """
     now = now or utcnow()
     layout = Layout(root)
     make_private_dir(root)
@@ -170,7 +174,7 @@ def ensure_ca(root: Path, deployment: str, *, now: datetime.datetime | None = No
     if created:
         _create_ca(layout, deployment, now)
     cert, _ = load_ca(layout)
-    if cert.not_valid_after_utc <= now:
+    if cert.not_valid_after_utc <= now and not allow_expired:
         raise InvalidMaterialError(layout.ca.cert, "expired",
                                    f"CA certificate {layout.ca.cert} expired on {cert.not_valid_after_utc:%Y-%m-%d}",
                                    hint="rotate to a new CA (rotate with new_ca=True, see docs/tls.md)")

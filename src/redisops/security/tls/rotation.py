@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
+from cryptography import x509
+
 from redisops.security.tls import issue
 from redisops.security.tls.errors import RotationStateError
 from redisops.security.tls.layout import Layout
@@ -96,12 +98,12 @@ def rotate(root: Path, deployment: str, nodes: Sequence[NodeIdentity], *, new_ca
                     f"with finish_rotation and restart every node again", done.nodes, done.clients)
 
 
-def _bundle_holds(layout: Layout, cert: object) -> bool:
-    return any(fingerprint(c) == fingerprint(cert) for c in trusted_cas(layout))  # type: ignore[arg-type]
+def _bundle_holds(layout: Layout, cert: x509.Certificate) -> bool:
+    return any(fingerprint(c) == fingerprint(cert) for c in trusted_cas(layout))
 
 
 def _trust_new_ca(layout: Layout, deployment: str, now: datetime.datetime) -> Rotation:
-    current = ensure_ca(layout.root, deployment, now=now)
+    current = ensure_ca(layout.root, deployment, now=now, allow_expired=True)  # rotating away from it
     pair = layout.next_ca
     if pair.cert.exists():
         new_cert = read_certs(pair.cert, "CA certificate")[0]
