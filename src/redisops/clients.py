@@ -16,22 +16,24 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from redisops.address import Address
+from redisops.auth import Credential, login_parts
 
 __all__ = ["connect", "make_client"]
 
 
-def make_client(address: Address, password: str | None, *, timeout: float = 3.0, decode: bool = True,
+def make_client(address: Address, credential: Credential, *, timeout: float = 3.0, decode: bool = True,
                 **options: Any) -> redis.Redis:
-    return redis.Redis(address.host, address.port, password=password, socket_timeout=timeout,
+    username, password = login_parts(credential)
+    return redis.Redis(address.host, address.port, username=username, password=password, socket_timeout=timeout,
                        socket_connect_timeout=min(timeout, 2.0), retry=Retry(NoBackoff(), 0),
                        decode_responses=decode, **options)
 
 
 @contextmanager
-def connect(address: Address, password: str | None, timeout: float = 3.0, *,
+def connect(address: Address, credential: Credential, timeout: float = 3.0, *,
             decode: bool = True) -> Iterator[redis.Redis]:
     """A client closed when the block ends."""
-    client = make_client(address, password, timeout=timeout, decode=decode)
+    client = make_client(address, credential, timeout=timeout, decode=decode)
     try:
         yield client
     finally:

@@ -49,8 +49,10 @@ Progress = Callable[[str], None]
 ONLY = ("sentinel", "cluster")
 
 
-def init_files(spec_file: Path, *, force: bool = False, spec_text: str = DEFAULT_SPEC) -> dict[Path, str]:
-    """Write the default spec (unless present) and a secrets file (never overwritten)."""
+def init_files(spec_file: Path, *, force: bool = False, spec_text: str = DEFAULT_SPEC,
+               acl: bool = True) -> dict[Path, str]:
+    """Write the default spec (unless present) and a secrets file (never overwritten): a password per ACL user,
+    or (``acl=False``, what redisops wrote before ACL users) one shared requirepass."""
     written: dict[Path, str] = {}
     spec_file.parent.mkdir(parents=True, exist_ok=True)
     if force or not spec_file.exists():
@@ -58,7 +60,7 @@ def init_files(spec_file: Path, *, force: bool = False, spec_text: str = DEFAULT
         written[spec_file] = "spec"
     secrets_file = spec_file.parent / load(spec_file).auth.secrets_file
     if not secrets_file.exists():
-        write_private(secrets_file, secrets_text(generate_secrets()))
+        write_private(secrets_file, secrets_text(generate_secrets(acl=acl)))
         written[secrets_file] = "secrets, mode 0600"
     return written
 
@@ -132,7 +134,7 @@ def up(dep: Deployment, *, only: str | None = None, timeout: float = 60.0,
     runtime = dep.runtime
     running = runtime.running(nodes)
     missing = [n for n in nodes if n.name not in running]
-    actions = recover(dep.journal, dep.secrets.redis_password)
+    actions = recover(dep.journal, dep.secrets.admin)
     if missing:
         binaries = find_binaries(need_sentinel=any(n.kind is NodeKind.SENTINEL for n in missing))
         runtime.check_ready_to_start(missing)
@@ -144,14 +146,14 @@ def up(dep: Deployment, *, only: str | None = None, timeout: float = 60.0,
         loaded = _wait_loaded(dep, started, clock, progress)
         if loaded.loaded:
             actions.append(f"waited {loaded.seconds:.1f} s while {_count(loaded.loaded, 'node')} loaded their data")
-        actions += reapply(dep.journal, dep.secrets.redis_password, [s.node.address for s in started])
+        actions += reapply(dep.journal, dep.secrets.admin, [s.node.address for s in started])
         for name, role in roles.items():
             _persist_role(dep, dep.plan.node(name))
             actions.append(role.sentence)
         sentinels = [runtime.start(n, binaries) for n in missing if n.kind is NodeKind.SENTINEL]
         runtime.wait_listening(sentinels)
     if dep.plan.cluster is not None and only in (None, "cluster"):
-        actions.append(form_cluster(ClusterShape.from_layout(dep.plan.cluster), dep.secrets.redis_password, clock=clock,
+        actions.append(form_cluster(ClusterShape.from_layout(dep.plan.cluster), dep.secrets.admin, clock=clock,
                                     progress=progress, journal=dep.journal))
     report = wait_healthy(dep, only=only, timeout=timeout, progress=progress, clock=clock)
     return UpResult([n.name for n in missing], sorted(running), actions, report, clock.now() - began)
@@ -160,7 +162,7 @@ def up(dep: Deployment, *, only: str | None = None, timeout: float = 60.0,
 def _wait_loaded(dep: Deployment, started: Sequence[Started], clock: Clock, progress: Progress) -> LoadWait:
     """Until no started data node is loading its dataset (a dead one fails with its log line)."""
     names = {s.node.address: s.node.name for s in started}
-    return wait_loaded([s.node.address for s in started], dep.secrets.redis_password, clock=clock, progress=progress,
+    return wait_loaded([s.node.address for s in started], dep.secrets.admin, clock=clock, progress=progress,
                 check=lambda: dep.runtime.check_alive(started, "loading its data"),
                 name_of=lambda a: names.get(a, str(a)))
 
@@ -211,7 +213,7 @@ def scale_cluster(dep: Deployment, *, masters: int | None = None, replicas_per_m
     target = build_plan(spec).cluster
     assert target is not None
     retired = _retired_nodes(dep, spec.cluster.size)
-    password = dep.secrets.redis_password
+    password = dep.secrets.admin
     journal = dep.runtime.state_dir / "scale-moves.jsonl"
     binaries = find_binaries(need_sentinel=False)
     existing = [n for n in (*target.nodes, *retired) if dep.runtime.exists(n) and dep.runtime.pid(n) is None]
@@ -459,7 +461,7 @@ def _sentinel_view(dep: Deployment, sentinel: NodePlan, group: str) -> _Sentinel
 
 def _persist_role(dep: Deployment, node: NodePlan) -> None:
     """Write the new role into the node's own config, so a later restart keeps it."""
-    with connect(node.address, dep.secrets.redis_password, timeout=5.0) as client:
+    with connect(node.address, dep.secrets.admin, timeout=5.0) as client:
         client.config_rewrite()
 
 

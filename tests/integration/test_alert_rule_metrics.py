@@ -140,7 +140,7 @@ def target(node: object) -> str:
 
 
 def password(topo: Topology, kind: NodeKind) -> str:
-    return str(topo.secrets.sentinel_password if kind is NodeKind.SENTINEL else topo.secrets.redis_password)
+    return str(topo.secrets.sentinel_password if kind is NodeKind.SENTINEL else topo.secrets.admin)
 
 
 def busy(topo: Topology, name: str) -> None:
@@ -201,7 +201,7 @@ def test_every_metric_a_rule_reads_is_exported(topo: Topology, exporter: Exporte
 
 def test_the_password_file_is_private_and_off_the_command_line(topo: Topology, exporter: Exporter) -> None:
     argv = Path(f"/proc/{exporter.process.pid}/cmdline").read_bytes().decode()
-    for secret in (topo.secrets.redis_password, topo.secrets.sentinel_password, exporter.password):
+    for secret in (topo.secrets.admin, topo.secrets.sentinel_password, exporter.password):
         assert secret not in argv
     password_file = next(a for a in argv.split("\0") if a.startswith("-redis.password-file="))
     assert os.stat(password_file.split("=", 1)[1]).st_mode & 0o777 == 0o600

@@ -116,23 +116,23 @@ def _tls_on_mymaster_2(topo: Topology, directory: Path) -> tuple[int, Path, Path
 def test_tls_seed(topo: Topology, tmp_path: Path) -> None:
     """--seed over TLS: the server verified against --cacert, a client certificate for tls-auth-clients."""
     port, cert, key = _tls_on_mymaster_2(topo, tmp_path)
-    env = {"RP": topo.secrets.redis_password}
+    env = {"RP": topo.secrets.admin_password}
     tls = ["--tls", "--cacert", str(cert), "--cert", str(cert), "--key", str(key)]
-    done = cli("--seed", f"127.0.0.1:{port}", *tls, "--password-env", "RP", "--json", env=env)
+    done = cli("--seed", f"127.0.0.1:{port}", *tls, "--user", "admin", "--password-env", "RP", "--json", env=env)
     assert done.returncode in (0, 1), done.stderr
     data = cli_json.data(done.stdout, "audit")
     assert not data["errors"] and data["targets"][0]["name"] == f"127.0.0.1:{port}"
     assert {"RA018", "RA030"} <= {f["id"] for f in data["findings"]}
-    plain = cli("--seed", f"127.0.0.1:{port}", "--password-env", "RP", env=env)  # TLS port, plaintext client
+    plain = cli("--seed", f"127.0.0.1:{port}", "--user", "admin", "--password-env", "RP", env=env)  # TLS port, plaintext client
     assert plain.returncode == 3 and "no node could be audited" in plain.stderr
 
 
 def test_seeds_with_their_own_passwords(topo: Topology) -> None:
     """--seed nodes of unknown kind: a sentinel refusing the data password is tried with --sentinel-password-env."""
     node, sentinel = topo.node("mymaster-0"), topo.node("mymaster-sentinel-0")
-    done = cli("--seed", str(node.address), "--seed", str(sentinel.address), "--password-env", "RP",
+    done = cli("--seed", str(node.address), "--seed", str(sentinel.address), "--user", "admin", "--password-env", "RP",
                "--sentinel-password-env", "SP", "--json",
-               env={"RP": topo.secrets.redis_password, "SP": topo.secrets.sentinel_password})
+               env={"RP": topo.secrets.admin_password, "SP": topo.secrets.sentinel_password})
     assert done.returncode in (0, 1), done.stderr
     data = cli_json.data(done.stdout, "audit")
     assert not data["errors"]

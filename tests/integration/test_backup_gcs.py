@@ -93,7 +93,7 @@ def test_sentinel_group_to_gcs_through_the_cli(topo: Topology, gcs_emulator: str
     master.flushall()
     fill(master, KEYS)
     groups, _ = targets_from_plan(topo.plan, topo.secrets)
-    space = open_space(groups[0], topo.secrets.redis_password)
+    space = open_space(groups[0], topo.secrets.admin)
     before = snapshot(space)
     url = "gs://backups/redis/sentinel"
 
@@ -120,11 +120,11 @@ def test_sentinel_group_to_gcs_through_the_cli(topo: Topology, gcs_emulator: str
 
 def test_cluster_to_gcs(topo: Topology, gcs_emulator: str, tmp_path: Path) -> None:
     node = topo.node("main-0").address
-    cluster = RedisCluster(node.host, node.port, password=topo.secrets.redis_password)
+    cluster = RedisCluster(node.host, node.port, username="admin", password=topo.secrets.admin_password)
     cluster.flushall()
     fill(cluster, KEYS)
     _, clusters = targets_from_plan(topo.plan, topo.secrets)
-    space = open_space(clusters[0], topo.secrets.redis_password)
+    space = open_space(clusters[0], topo.secrets.admin)
     before = snapshot(space)
     store = open_store("gs://backups/redis/prod")
     manifest = run_backup("cluster", "main", backup_sources(clusters[0], "replica"), store)

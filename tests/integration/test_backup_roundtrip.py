@@ -92,7 +92,7 @@ def test_sentinel_group_to_local_dir_and_s3_through_the_cli(topo: Topology, s3: 
     master = topo.client("mymaster-0")
     fill(master, KEYS)
     groups, _ = targets_from_plan(topo.plan, topo.secrets)
-    space = open_space(groups[0], topo.secrets.redis_password)
+    space = open_space(groups[0], topo.secrets.admin)
     before = snapshot(space)
     url = f"file://{tmp_path / 'backups'}"
 
@@ -158,10 +158,10 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 def test_cluster_to_local_s3_and_local_dir(topo: Topology, s3: str, tmp_path: Path) -> None:
     node = topo.node("main-0").address
-    cluster = RedisCluster(node.host, node.port, password=topo.secrets.redis_password)
+    cluster = RedisCluster(node.host, node.port, username="admin", password=topo.secrets.admin_password)
     fill(cluster, KEYS)
     _, clusters = targets_from_plan(topo.plan, topo.secrets)
-    space = open_space(clusters[0], topo.secrets.redis_password)
+    space = open_space(clusters[0], topo.secrets.admin)
     before = snapshot(space)
     store = open_store("s3://backups/redis/prod", endpoint_url=s3)
     manifest = run_backup("cluster", "main", backup_sources(clusters[0], "replica"), store)
@@ -171,7 +171,7 @@ def test_cluster_to_local_s3_and_local_dir(topo: Topology, s3: str, tmp_path: Pa
     assert [m.id for m in list_backups(store)] == [manifest.id]
     assert [c.digest_ok for c in verify_backup(store, manifest.id, tmp_path)] == [True] * 3
     groups, _ = targets_from_plan(topo.plan, topo.secrets)
-    group_space = open_space(groups[0], topo.secrets.redis_password)
+    group_space = open_space(groups[0], topo.secrets.admin)
     with pytest.raises(RestoreRefused, match="--reshape"):
         restore_backup(store, manifest.id, group_space, force=True)
     group_space.close()

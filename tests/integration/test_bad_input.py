@@ -59,8 +59,9 @@ def test_init_writes_private_secrets_and_never_prints_them(tmp_path: Path) -> No
     done = run("init", "-f", str(tmp_path / "redisops.yaml"))
     assert done.returncode == 0
     secrets = (tmp_path / "redisops.secrets.yaml").read_text()
-    password = secrets.split("redis_password: ")[1].split()[0]
-    assert password not in done.stdout + done.stderr
+    passwords = [line.split(": ")[1] for line in secrets.splitlines() if "_password: " in line]
+    assert len(passwords) == 6
+    assert not any(p in done.stdout + done.stderr for p in passwords)
     assert (tmp_path / "redisops.secrets.yaml").stat().st_mode & 0o077 == 0
     again = run("init", "-f", str(tmp_path / "redisops.yaml"))
     assert again.returncode == 0 and (tmp_path / "redisops.secrets.yaml").read_text() == secrets

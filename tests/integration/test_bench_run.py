@@ -108,16 +108,17 @@ def test_after_a_failover_the_run_follows_the_new_master(topo: Topology, tmp_pat
 
 def test_remote_nodes_without_a_spec(topo: Topology, tmp_path: Path) -> None:
     sentinels = ",".join(str(n.address) for n in topo.plan.nodes if n.name.startswith("mymaster-sentinel-"))
-    env = {**os.environ, "APP_PW": topo.secrets.redis_password, "SENT_PW": topo.secrets.sentinel_password}
+    env = {**os.environ, "ADMIN_PW": topo.secrets.admin_password, "SENT_PW": topo.secrets.sentinel_password}
     done = subprocess.run([*REDISOPS, "bench", "run", "--json", *SMALL, "--tests", "get", "--sentinel", sentinels,
-                           "--master", "mymaster", "--password-env", "APP_PW", "--sentinel-password-env", "SENT_PW",
+                           "--master", "mymaster", "--user", "admin", "--password-env", "ADMIN_PW",
+                           "--sentinel-password-env", "SENT_PW",
                            "--history", str(tmp_path / "h.jsonl"), "-f", str(tmp_path / "none.yaml")],
                           capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr
     record = cli_json.data(done.stdout)["record"]
     assert record["target"]["address"] == str(topo.node(master_name(topo)).address)
     seed = topo.node("main-1").address
-    result = run_against(remote_target(seeds=[seed], password=topo.secrets.redis_password),
+    result = run_against(remote_target(seeds=[seed], password=topo.secrets.admin),
                          BenchOptions(("get",), clients=10, requests=2000), tmp_path / "h.jsonl")
     assert result.record.target["kind"] == "cluster" and len(result.record.target["nodes"]) == 3
     assert len((tmp_path / "h.jsonl").read_text().splitlines()) == 2
@@ -125,7 +126,7 @@ def test_remote_nodes_without_a_spec(topo: Topology, tmp_path: Path) -> None:
 
 def test_password_never_reaches_a_command_line_and_a_killed_run_still_drops_its_user(topo: Topology,
                                                                                      tmp_path: Path) -> None:
-    password = topo.secrets.redis_password
+    password = topo.secrets.admin
     cli = subprocess.Popen([*REDISOPS, "bench", "run", "-f", str(topo.spec_file), "--tests", "set",
                             "-n", "50000000", "--timeout", "60", "--history", str(tmp_path / "h.jsonl")],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

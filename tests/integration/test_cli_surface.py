@@ -82,8 +82,9 @@ def test_status_watch_prints_an_envelope_a_line_and_ctrl_c_ends_it_with_130(topo
 
 
 def test_backup_run_takes_the_sentinels_password_like_status(topo: Topology, tmp_path: Path) -> None:
-    env = {"RP": topo.secrets.redis_password, "SP": topo.secrets.sentinel_password}
-    remote = ["backup", "run", "--json", "--sentinel", sentinels(topo), "--master", "mymaster", "--password-env", "RP",
+    env = {"RP": topo.secrets.admin_password, "SP": topo.secrets.sentinel_password}
+    remote = ["backup", "run", "--json", "--sentinel", sentinels(topo), "--master", "mymaster", "--user", "admin",
+              "--password-env", "RP",
               "--to", f"file://{tmp_path / 'remote'}", "--no-digest"]
     made = cli(*remote, "--sentinel-password-env", "SP", env=env)
     assert made.returncode == 0, made.stderr
@@ -111,9 +112,9 @@ def test_backup_schedule_prints_a_line_per_run(topo: Topology, tmp_path: Path) -
 
 def test_cluster_create_takes_the_password_from_the_spec(tmp_path: Path) -> None:
     spec = Topology.write_spec(tmp_path / "spec", sentinel=False)  # nothing started: its secrets file is used
-    password = Deployment.open(spec).secrets.redis_password
+    secrets = Deployment.open(spec).secrets
     with ExitStack() as stack:
-        nodes = [str(stack.enter_context(empty_cluster_node(tmp_path / f"n{i}", password))) for i in range(3)]
+        nodes = [str(stack.enter_context(empty_cluster_node(tmp_path / f"n{i}", secrets))) for i in range(3)]
         anonymous = cli("cluster", "create", *nodes, "--replicas", "0", "--json")
         assert anonymous.returncode == 2
         assert cli_json.error(anonymous, "cluster.create")["type"] == "AuthError"

@@ -45,7 +45,7 @@ def topo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Topology]:
 def load_mixed(topo: Topology, count: int = 300) -> None:
     """Keys of every type, half of them with a TTL, next to the plain strings of ``load_keys``."""
     seed = seeds(topo)[0]
-    client = redis.RedisCluster(host=seed.host, port=seed.port, password=topo.secrets.redis_password)
+    client = redis.RedisCluster(host=seed.host, port=seed.port, username="admin", password=topo.secrets.admin_password)
     try:
         for i in range(count):
             client.hset(f"h:{i}", mapping={f"f{j}": j for j in range(20)})
@@ -62,7 +62,7 @@ def load_mixed(topo: Topology, count: int = 300) -> None:
 
 def test_valkey_is_detected_and_scale_out_moves_atomically_under_client_load(topo: Topology,
                                                                             tmp_path: Path) -> None:
-    pw = topo.secrets.redis_password
+    pw = topo.secrets.admin
     view = view_of(topo)
     replies = {m: asyncio.run(ask(a, pw, [ASM_PROBE], 2.0))[0] for m, a in view.masters.items()}
     assert choose_strategy(replies) is Strategy.VALKEY_ASM
@@ -70,7 +70,7 @@ def test_valkey_is_detected_and_scale_out_moves_atomically_under_client_load(top
     load_mixed(topo)
     states = snapshot(topo)
     assert VALKEY is not None
-    with empty_cluster_node(tmp_path / "extra", pw, binary=VALKEY) as new:
+    with empty_cluster_node(tmp_path / "extra", topo.secrets, binary=VALKEY) as new:
         join(topo, new)
         with AppLoad(topo) as app:
             result = cli("rebalance", *remote(topo), "--use-empty-masters", "--json", "--journal",
@@ -105,7 +105,7 @@ def test_valkey_is_detected_and_scale_out_moves_atomically_under_client_load(top
 
 def test_resume_adopts_the_job_a_killed_tool_left_running(topo: Topology, tmp_path: Path) -> None:
     """The tool dies right after MIGRATESLOTS: the server goes on, the rerun waits for it and finishes the rest."""
-    pw = topo.secrets.redis_password
+    pw = topo.secrets.admin
     load_keys(topo, 20000)
     before = checksum(topo)
     view = view_of(topo)
@@ -138,7 +138,7 @@ def test_resume_adopts_the_job_a_killed_tool_left_running(topo: Topology, tmp_pa
 
 
 def test_kill_minus_nine_at_random_moments_then_rerun_finishes(topo: Topology, tmp_path: Path) -> None:
-    pw = topo.secrets.redis_password
+    pw = topo.secrets.admin
     load_keys(topo, 60000)
     before = checksum(topo)
     view = view_of(topo)
@@ -164,7 +164,7 @@ def test_kill_minus_nine_at_random_moments_then_rerun_finishes(topo: Topology, t
 
 
 def test_throttle_or_migrate_strategy_keeps_migrate_batches_on_valkey(topo: Topology, tmp_path: Path) -> None:
-    pw = topo.secrets.redis_password
+    pw = topo.secrets.admin
     load_keys(topo, 5000)
     before = checksum(topo)
     view = view_of(topo)

@@ -24,7 +24,7 @@ def topo(tmp_path: Path) -> Iterator[Topology]:
 
 class Nodes:
     def __init__(self, topo: Topology) -> None:
-        self.pw = topo.secrets.redis_password
+        self.pw = topo.secrets.admin
         self.view = asyncio.run(fetch_view(seeds(topo)[:1], self.pw))
         self.source, self.target = self.view.slot_map.ranges[0][2], self.view.slot_map.ranges[1][2]
 
@@ -43,7 +43,7 @@ class Nodes:
 
 def fix(topo: Topology, tmp_path: Path) -> dict[int, str]:
     result = cli("fix", *remote(topo), "--json", "--journal", str(tmp_path / "fix.jsonl"),
-                 password=topo.secrets.redis_password)
+                 password=topo.secrets.admin)
     assert result.returncode == 0, result.stdout + result.stderr
     return {r["slot"]: r["action"] for r in cli_json.data(result.stdout)["repairs"]}
 

@@ -29,7 +29,7 @@ def topo(tmp_path: Path) -> Iterator[Topology]:
 class Cluster:
     def __init__(self, topo: Topology) -> None:
         self.topo = topo
-        self.pw = topo.secrets.redis_password
+        self.pw = topo.secrets.admin
         self.view: ClusterView = asyncio.run(fetch_view(seeds(topo)[:1], self.pw))
 
     def client(self, node: str) -> redis.Redis:

@@ -53,16 +53,16 @@ def topo(tmp_path: Path) -> Iterator[Topology]:
 
 
 def view_of(topo: Topology):  # type: ignore[no-untyped-def]
-    return asyncio.run(fetch_view(seeds(topo)[:1], topo.secrets.redis_password))
+    return asyncio.run(fetch_view(seeds(topo)[:1], topo.secrets.admin))
 
 
 def cluster_target(topo: Topology, seed: Address | None = None) -> ClusterTarget:
-    return ClusterTarget(topo.plan.cluster.spec.name, (seed or seeds(topo)[0],), topo.secrets.redis_password)
+    return ClusterTarget(topo.plan.cluster.spec.name, (seed or seeds(topo)[0],), topo.secrets.admin)
 
 
 def snapshot(topo: Topology, seed: Address | None = None) -> Snapshot:
     """Every key's state (type, server-side value digest, absolute expiry), read from the slot owners."""
-    space = open_space(cluster_target(topo, seed), topo.secrets.redis_password)
+    space = open_space(cluster_target(topo, seed), topo.secrets.admin)
     try:
         out: Snapshot = {}
         for reader, keys in space.scan_batches(500):
@@ -90,7 +90,7 @@ def assert_verified(topo: Topology, seed: Address | None = None) -> None:
 
 
 def test_check_reports_open_slots_and_stray_keys(topo: Topology) -> None:
-    pw = topo.secrets.redis_password
+    pw = topo.secrets.admin
     ok = cli("check", *remote(topo), password=pw)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "cluster ok" in ok.stdout
@@ -126,7 +126,7 @@ def test_reshard_moves_slots_and_keys_intact(topo: Topology, tmp_path: Path) -> 
     source, target = view.slot_map.ranges[0][2], view.slot_map.ranges[-1][2]
     result = cli("reshard", *remote(topo), "--from", source[:10], "--to", str(view.address(target)),
                  "--slots", "500", "--journal", str(tmp_path / "j.jsonl"), "--json",
-                 password=topo.secrets.redis_password)
+                 password=topo.secrets.admin)
     assert result.returncode == 0, result.stdout + result.stderr
     assert cli_json.data(result.stdout)["slots_moved"] == 500
     redis_cli_check(topo)
@@ -180,7 +180,7 @@ class AppLoad:
 
 
 def test_rebalance_under_client_load_no_error_reaches_the_app(topo: Topology, tmp_path: Path) -> None:
-    pw = topo.secrets.redis_password
+    pw = topo.secrets.admin
     load_keys(topo, 20000)
     view = view_of(topo)
     skew = cli("reshard", *remote(topo), "--from", view.slot_map.ranges[0][2], "--to",
@@ -212,10 +212,10 @@ def _is_redis_py_ask_bug(exc: BaseException) -> bool:
 
 
 def test_scale_out_rebalance_under_client_load(topo: Topology, tmp_path: Path) -> None:
-    pw = topo.secrets.redis_password
+    pw = topo.secrets.admin
     load_keys(topo, 20000)
     states = snapshot(topo)
-    with extra_node(tmp_path / "extra", pw) as new:
+    with extra_node(tmp_path / "extra", topo.secrets) as new:
         join(topo, new)
         with AppLoad(topo) as app:
             dry = cli("rebalance", *remote(topo), "--use-empty-masters", "--dry-run", "--json", password=pw)
@@ -243,7 +243,7 @@ def test_journal_of_another_cluster_is_refused(topo: Topology, tmp_path: Path) -
     journal.write_text(json.dumps({"kind": "plan", "cluster": ["a" * 40, "b" * 40],
                                    "moves": [{"slot": 1, "source": "a" * 40, "target": "b" * 40}]}) + "\n")
     before = view_of(topo).slot_map
-    result = cli("rebalance", *remote(topo), "--journal", str(journal), password=topo.secrets.redis_password)
+    result = cli("rebalance", *remote(topo), "--journal", str(journal), password=topo.secrets.admin)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert "belongs to another cluster" in lines[-1], result.stderr
@@ -251,7 +251,7 @@ def test_journal_of_another_cluster_is_refused(topo: Topology, tmp_path: Path) -
 
 
 def test_seven_oh_has_no_atomic_slot_migration_so_migrate_is_used(topo: Topology, tmp_path: Path) -> None:
-    pw = topo.secrets.redis_password
+    pw = topo.secrets.admin
     view = view_of(topo)
     replies = {m: asyncio.run(ask(a, pw, [ASM_PROBE], 2.0))[0] for m, a in view.masters.items()}
     assert choose_strategy(replies) is Strategy.MIGRATE
@@ -277,7 +277,7 @@ def test_seven_oh_has_no_atomic_slot_migration_so_migrate_is_used(topo: Topology
 
 
 def test_scale_in_removes_a_master_and_rehomes_its_replica(topo: Topology, tmp_path: Path) -> None:
-    pw = topo.secrets.redis_password
+    pw = topo.secrets.admin
     load_keys(topo, 20000)
     before = checksum(topo)
     states = snapshot(topo)

@@ -40,7 +40,7 @@ def start_and_kill(topo: Topology, journal: Path, after_done: int) -> int:
     start = done_slots(journal)
     proc = subprocess.Popen([REDISOPS, "cluster", "rebalance", *remote(topo), "--use-empty-masters",
                              "--journal", str(journal), "--batch", "100"],
-                            env={**os.environ, "CLUSTER_PW": topo.secrets.redis_password},
+                            env={**os.environ, "CLUSTER_PW": topo.secrets.admin_password},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while done_slots(journal) < start + after_done and proc.poll() is None and time.monotonic() < deadline:
@@ -54,8 +54,8 @@ def kill_and_resume(tmp_path: Path, keys: int, kills: list[int]) -> None:
     with Topology.start(tmp_path / "cluster", sentinel=False) as topo:
         load_keys(topo, keys)
         before = checksum(topo)
-        pw = topo.secrets.redis_password
-        with extra_node(tmp_path / "extra", pw) as new:
+        pw = topo.secrets.admin
+        with extra_node(tmp_path / "extra", topo.secrets) as new:
             join(topo, new)
             journal = tmp_path / "moves.jsonl"
             progress, left_open = [], 0
@@ -88,8 +88,8 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_finishes(tmp_path: Path) -> None:
     with Topology.start(tmp_path / "cluster", sentinel=False) as topo:
         load_keys(topo, 20_000)
         before = checksum(topo)
-        pw = topo.secrets.redis_password
-        with extra_node(tmp_path / "extra", pw) as new:
+        pw = topo.secrets.admin
+        with extra_node(tmp_path / "extra", topo.secrets) as new:
             join(topo, new)
             journal = tmp_path / "moves.jsonl"
             proc = subprocess.Popen([REDISOPS, "cluster", "rebalance", *remote(topo), "--use-empty-masters",

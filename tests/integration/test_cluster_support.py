@@ -15,6 +15,8 @@ from pathlib import Path
 import redis
 
 from redisops.address import Address
+from redisops.auth import Credential, login_parts
+from redisops.clients import make_client
 from redisops.testing import Topology, empty_cluster_node
 
 REDISOPS = str(Path(sys.executable).parent / "redisops")
@@ -26,7 +28,7 @@ def seeds(topo: Topology) -> list[Address]:
 
 def cluster_client(topo: Topology) -> redis.RedisCluster:
     seed = seeds(topo)[0]
-    return redis.RedisCluster(host=seed.host, port=seed.port, password=topo.secrets.redis_password,
+    return redis.RedisCluster(host=seed.host, port=seed.port, username="admin", password=topo.secrets.admin_password,
                               decode_responses=True)
 
 
@@ -44,7 +46,7 @@ def load_keys(topo: Topology, count: int, size: int = 100) -> None:
 
 def masters(topo: Topology, seed: Address | None = None) -> list[redis.Redis]:
     seed = seed or seeds(topo)[0]
-    client = redis.Redis(seed.host, seed.port, password=topo.secrets.redis_password, decode_responses=True)
+    client = redis.Redis(seed.host, seed.port, username="admin", password=topo.secrets.admin_password, decode_responses=True)
     try:
         nodes = client.cluster("NODES")
     finally:
@@ -53,7 +55,7 @@ def masters(topo: Topology, seed: Address | None = None) -> list[redis.Redis]:
     for addr, info in nodes.items():
         if "master" in info["flags"] and "fail" not in info["flags"]:
             host, port = addr.split("@")[0].rsplit(":", 1)
-            out.append(redis.Redis(host, int(port), password=topo.secrets.redis_password, decode_responses=True))
+            out.append(make_client(Address(host, int(port)), topo.secrets.admin, timeout=10.0))
     return out
 
 
@@ -79,8 +81,8 @@ def redis_cli_check(topo: Topology, seed: Address | None = None) -> str:
     seed = seed or seeds(topo)[0]
     deadline = time.monotonic() + 10
     while True:
-        proc = subprocess.run(["redis-cli", "--cluster", "check", str(seed)], capture_output=True, text=True,
-                              timeout=30, env={**os.environ, "REDISCLI_AUTH": topo.secrets.redis_password})
+        proc = subprocess.run(["redis-cli", "--user", "admin", "--cluster", "check", str(seed)], capture_output=True,
+                              text=True, timeout=30, env={**os.environ, "REDISCLI_AUTH": topo.secrets.admin_password})
         out = proc.stdout
         clean = ("[OK] All nodes agree about slots configuration." in out
                  and "[OK] All 16384 slots covered." in out and "[WARNING]" not in out and "[ERR]" not in out)
@@ -90,11 +92,15 @@ def redis_cli_check(topo: Topology, seed: Address | None = None) -> str:
         time.sleep(0.2)
 
 
-def cli(*args: str, password: str | None = None, cwd: Path | None = None,
+def cli(*args: str, password: Credential = None, cwd: Path | None = None,
         timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CLUSTER_PW": password or ""}
-    return subprocess.run([REDISOPS, "cluster", *args], capture_output=True, text=True, timeout=timeout, env=env,
-                          cwd=cwd)
+    """``redisops cluster ARGS``; ``password`` goes to CLUSTER_PW (the env var :func:`remote` names), and an ACL
+    login's user to ``--user``."""
+    user, secret = login_parts(password)
+    env = {**os.environ, "CLUSTER_PW": secret or ""}
+    user_args = ["--user", user] if user and "--password-env" in args else []
+    return subprocess.run([REDISOPS, "cluster", *args, *user_args], capture_output=True, text=True, timeout=timeout,
+                          env=env, cwd=cwd)
 
 
 def remote(topo: Topology, seed: Address | None = None) -> list[str]:
@@ -106,7 +112,7 @@ extra_node = empty_cluster_node  # the name the cluster tests use
 
 def join(topo: Topology, new: Address) -> None:
     """CLUSTER MEET the new node into the cluster (what ``cluster add-node`` will do)."""
-    client = redis.Redis(new.host, new.port, password=topo.secrets.redis_password)
+    client = redis.Redis(new.host, new.port, username="admin", password=topo.secrets.admin_password)
     seed = seeds(topo)[0]
     try:
         client.execute_command("CLUSTER", "MEET", seed.host, seed.port)

@@ -32,6 +32,7 @@ from redisops.runtime.compose import COMPOSE_FILE, ENV_FILE, INIT_SCRIPT, render
 from redisops.runtime.plan import build_plan
 from redisops.spec import Secrets, Spec, generate_secrets, load_text
 from redisops.spec.default import DEFAULT_SPEC
+from redisops.spec.secrets import secrets_text
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None or shutil.which("redis-cli") is None,
                                 reason="needs redis-server and redis-cli")
@@ -85,8 +86,7 @@ class Project:
         self.root = root
         spec_file = root / "redisops.yaml"
         secrets_file = root / spec.auth.secrets_file
-        secrets_file.write_text(f"redis_password: {secrets.redis_password}\n"
-                                f"sentinel_password: {secrets.sentinel_password}\n")
+        secrets_file.write_text(secrets_text(secrets))
         secrets_file.chmod(0o600)
         addon = monitoring_addon(spec, spec_file, build_plan(spec)) if monitoring else None
         self.out = render_compose(spec, spec_file, root / "compose", addon=addon).output

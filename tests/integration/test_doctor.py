@@ -96,7 +96,7 @@ def test_latency_monitor_off_is_sampled_for_a_window_and_put_back(topo: Topology
     client = topo.client(name)
     client.config_set("latency-monitor-threshold", 0)
     client.execute_command("LATENCY", "RESET")
-    node = DoctorNode(name, topo.node(name).address, topo.secrets.redis_password)
+    node = DoctorNode(name, topo.node(name).address, topo.secrets.admin)
     journal = topo.deployment.journal
     out: list[DoctorReport] = []
     worker = threading.Thread(target=lambda: out.append(examine(
@@ -237,7 +237,7 @@ def test_no_node_answering_is_down() -> None:
 
 def test_a_lagging_replica_and_a_dead_master(tmp_path: Path) -> None:
     with Topology.start(tmp_path, sentinel=True, cluster=False, down_after_ms=60_000) as topo:
-        password = topo.secrets.redis_password
+        password = topo.secrets.admin
         master = DoctorNode("mymaster-0", topo.node("mymaster-0").address, password)
         lagging = str(topo.node("mymaster-2").address)
         topo.pause("mymaster-2")

@@ -106,7 +106,7 @@ def _write_blocks(address: Address, password: str) -> bool:
 def test_write_pause_is_a_lease_renewed_while_alive_and_gone_soon_after_a_kill(topo: Topology) -> None:
     """The planned failover pauses writes on the old master; a killed redisops must not leave it paused long."""
     master = Address.parse(cli_json.data(cli("status", "--json", spec=topo.spec_file).stdout)["groups"][0]["master"])
-    password = topo.secrets.redis_password
+    password = topo.secrets.admin
     holder = subprocess.Popen([sys.executable, "-c", PAUSE_HOLDER, master.host, str(master.port), password],
                               stdout=subprocess.PIPE, text=True)
     try:

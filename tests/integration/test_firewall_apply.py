@@ -110,9 +110,9 @@ def probes(topo: Topology, cases: dict[tuple[str, str], str]) -> dict[tuple[str,
     group = topo.plan.groups[0]
     node = topo.plan.cluster.nodes[1]
     targets = {
-        "redis": (group.redis[1].address, topo.secrets.redis_password),
+        "redis": (group.redis[1].address, topo.secrets.admin),
         "sentinel": (group.sentinels[1].address, topo.secrets.sentinel_password),
-        "cluster": (node.address, topo.secrets.redis_password),
+        "cluster": (node.address, topo.secrets.admin),
         "bus": (Address(node.address.host, node.address.port + 10000), None),
     }
     with ThreadPoolExecutor(len(cases)) as pool:

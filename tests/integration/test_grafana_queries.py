@@ -63,7 +63,7 @@ def _write_keys(topo: Topology) -> None:
         client.mset({f"group:{i}": i for i in range(50)})
     seed = next(n for n in topo.plan.nodes if n.kind is NodeKind.CLUSTER)
     cluster = redis.RedisCluster(host=seed.address.host, port=seed.address.port,
-                                 password=topo.secrets.redis_password, socket_timeout=5)
+                                 username="admin", password=topo.secrets.admin_password, socket_timeout=5)
     try:
         for i in range(200):  # 200 random slots: every one of 3 masters gets some
             cluster.set(f"cluster:{i}", i)

@@ -57,21 +57,24 @@ def test_second_up_leaves_running_nodes_alone(topo: Topology) -> None:
     assert {n.name: topo.pid(n.name) for n in topo.plan.nodes} == pids
 
 
-def test_foreign_clients_work_with_the_password(topo: Topology) -> None:
-    password = topo.secrets.redis_password
+def test_foreign_clients_work_as_the_app_user(topo: Topology) -> None:
+    """redis-cli, redis-py's Sentinel client and its cluster client, logged in as the app user."""
+    password = topo.secrets.app_password
     master = topo.node("mymaster-0").address
-    cli_out = subprocess.run(["redis-cli", "-h", master.host, "-p", str(master.port), "set", "foreign", "yes"],
-                             capture_output=True, text=True, env={"REDISCLI_AUTH": password}, check=True)
+    cli_out = subprocess.run(["redis-cli", "--user", "app", "-h", master.host, "-p", str(master.port), "set",
+                              "foreign", "yes"], capture_output=True, text=True, env={"REDISCLI_AUTH": password},
+                             check=True)
     assert cli_out.stdout.strip() == "OK"
     seed = topo.node("main-0").address
-    cluster_out = subprocess.run(["redis-cli", "-c", "-h", seed.host, "-p", str(seed.port), "set", "{b}x", "1"],
-                                 capture_output=True, text=True, env={"REDISCLI_AUTH": password}, check=True)
+    cluster_out = subprocess.run(["redis-cli", "--user", "app", "-c", "-h", seed.host, "-p", str(seed.port), "set",
+                                  "{b}x", "1"], capture_output=True, text=True, env={"REDISCLI_AUTH": password},
+                                 check=True)
     assert cluster_out.stdout.strip() == "OK"
     sentinels = [(s.address.host, s.address.port) for s in topo.plan.groups[0].sentinels]
     sentinel = Sentinel(sentinels, sentinel_kwargs={"password": topo.secrets.sentinel_password},
-                        password=password, socket_timeout=2)
+                        username="app", password=password, socket_timeout=2)
     assert sentinel.master_for("mymaster").get("foreign") == b"yes"
-    rc = RedisCluster(startup_nodes=[ClusterNode(seed.host, seed.port)], password=password)
+    rc = RedisCluster(startup_nodes=[ClusterNode(seed.host, seed.port)], username="app", password=password)
     try:
         for i in range(200):
             rc.set(f"k{i}", i)
@@ -83,9 +86,15 @@ def test_foreign_clients_work_with_the_password(topo: Topology) -> None:
 
 def test_wrong_password_is_refused(topo: Topology) -> None:
     master = topo.node("mymaster-0").address
-    client = redis.Redis(master.host, master.port, password="wrong")
+    client = redis.Redis(master.host, master.port, username="app", password="wrong")
     with pytest.raises(redis.AuthenticationError):
         client.ping()
+    # the default user is off: no password at all, or the one it had before ACL users, lets nobody in
+    for anonymous in (redis.Redis(master.host, master.port), redis.Redis(master.host, master.port,
+                                                                         password=topo.secrets.app_password)):
+        with pytest.raises((redis.AuthenticationError, redis.ResponseError)):
+            anonymous.ping()
+        anonymous.close()
 
 
 def test_kill_replica_then_up_restores_it(topo: Topology) -> None:
@@ -111,7 +120,7 @@ def test_configs_and_auth_files_are_private(topo: Topology) -> None:
     for name in ("redis.conf", "auth.conf"):
         assert (node_dir / name).stat().st_mode & 0o077 == 0
     conf = (node_dir / "redis.conf").read_text()
-    assert topo.secrets.redis_password not in conf
+    assert topo.secrets.admin_password not in conf
     assert "bind 127.0.0.1" in conf and "protected-mode yes" in conf
 
 
@@ -131,7 +140,7 @@ def test_a_rewritten_conf_keeps_no_password_after_a_restart(topo: Topology) -> N
     for name in ("mymaster-2", "mymaster-sentinel-2"):
         conf = topo.deployment.runtime.conf_path(topo.node(name))
         text = conf.read_text()
-        assert topo.secrets.redis_password not in text and topo.secrets.sentinel_password not in text, name
+        assert topo.secrets.admin_password not in text and topo.secrets.sentinel_password not in text, name
         assert text.rstrip().splitlines()[-1].startswith("include "), name
         assert conf.stat().st_mode & 0o077 == 0, name
         with topo.client(name) as client:  # auth.conf still sets the passwords
@@ -148,7 +157,7 @@ def test_down_then_up_keeps_keys_and_cluster(tmp_path: Path) -> None:
     topo.deployment = Deployment.open(spec)
     try:
         seed = topo.node("main-0").address
-        rc = RedisCluster(host=seed.host, port=seed.port, password=topo.secrets.redis_password)
+        rc = RedisCluster(host=seed.host, port=seed.port, username="admin", password=topo.secrets.admin_password)
         for i in range(1000):
             rc.set(f"key:{i}", i)
         rc.close()
@@ -160,7 +169,7 @@ def test_down_then_up_keeps_keys_and_cluster(tmp_path: Path) -> None:
         done = cli("up", "--json", spec=spec)
         assert done.returncode == 0, done.stdout + done.stderr
         assert "cluster already formed" in " ".join(cli_json.data(done.stdout)["actions"])
-        rc = RedisCluster(host=seed.host, port=seed.port, password=topo.secrets.redis_password)
+        rc = RedisCluster(host=seed.host, port=seed.port, username="admin", password=topo.secrets.admin_password)
         assert rc.dbsize(target_nodes=RedisCluster.PRIMARIES) == 1000
         assert rc.get("key:999") == b"999"
         rc.close()
@@ -227,7 +236,7 @@ def test_cluster_master_that_lost_its_disk_comes_back_as_its_shards_replica(tmp_
 
     with Topology.start(tmp_path, sentinel=False, node_timeout_ms=1000) as topo:
         seed = topo.node("main-1").address
-        cluster = RedisCluster(host=seed.host, port=seed.port, password=topo.secrets.redis_password)
+        cluster = RedisCluster(host=seed.host, port=seed.port, username="admin", password=topo.secrets.admin_password)
         for i in range(300):
             cluster.set(f"disk:{i}", i)
         cluster.close()

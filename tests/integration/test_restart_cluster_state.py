@@ -35,7 +35,7 @@ def slow_loading(topo: Topology, delay_us: int) -> None:
 
 
 def fingerprints(topo: Topology, names: list[str]) -> dict[str, tuple[int, str]]:
-    return {n: node_fingerprint(topo.node(n).address, topo.secrets.redis_password) for n in names}
+    return {n: node_fingerprint(topo.node(n).address, topo.secrets.admin) for n in names}
 
 
 def masters(topo: Topology) -> list[str]:
@@ -51,7 +51,7 @@ def test_up_waits_while_nodes_load_their_data(tmp_path: Path) -> None:
     """The nodes listen before they have loaded their data and answer -LOADING meanwhile: `up` used to take them
     for unreachable and fail the cluster formation (exit 3)."""
     with Topology.start(tmp_path) as topo:
-        password = topo.secrets.redis_password
+        password = topo.secrets.admin
         assert fill_cluster(topo.node("main-0").address, password, 30_000) == 30_000
         assert fill_node(topo.node("mymaster-0").address, password, (f"g:{i}".encode() for i in range(10_000))) == 10_000
         cluster_masters = masters(topo)
@@ -71,7 +71,7 @@ def test_up_waits_while_nodes_load_their_data(tmp_path: Path) -> None:
 
 def test_a_node_that_dies_while_loading_is_named_with_its_log_line(tmp_path: Path) -> None:
     with Topology.start(tmp_path, sentinel=False) as topo:
-        assert fill_cluster(topo.node("main-0").address, topo.secrets.redis_password, 3000) == 3000
+        assert fill_cluster(topo.node("main-0").address, topo.secrets.admin, 3000) == 3000
         down(topo.deployment)
         aof = next((topo.deployment.runtime.node_dir(topo.node("main-1")) / "appendonlydir").glob("*.incr.aof"))
         data = aof.read_bytes()
@@ -99,7 +99,7 @@ def test_formation_killed_half_way_leaves_no_fast_gossip_after_up(tmp_path: Path
     spec = Topology.write_spec(tmp_path, sentinel=False)
     dep = Deployment.open(spec)
     addresses = [n.address for n in dep.plan.cluster.nodes]
-    password = dep.secrets.redis_password
+    password = dep.secrets.admin
     proc = subprocess.Popen([*REDISOPS, "up", "-f", str(spec)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:

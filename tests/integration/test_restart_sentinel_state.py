@@ -71,7 +71,7 @@ class MasterCounter:
 
     def __init__(self, topo: Topology) -> None:
         self.addresses = [topo.node(n).address for n in DATA_NODES]
-        self.password = topo.secrets.redis_password
+        self.password = topo.secrets.admin
         self.most: list[Address] = []
         self.polls = 0
         self._stop = threading.Event()
@@ -239,7 +239,7 @@ def test_killed_safe_drill_leaves_nothing_after_up(topo: Topology) -> None:
 def test_a_rerun_takes_the_original_over_from_a_dead_owner(topo: Topology, tmp_path: Path) -> None:
     """A killed operation left replica-priority 0; the next one must restore 100, not the leftover 0."""
     node = topo.node(DATA_NODES[1]).address
-    password = topo.secrets.redis_password
+    password = topo.secrets.admin
     journal = Journal(tmp_path / "temporary.json")
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

@@ -50,18 +50,18 @@ def test_2_sentinel_majority_lost(topo: Topology) -> None:
 
 def test_3_split_brain_is_found_and_fixed(topo: Topology) -> None:
     rogue = topo.node("mymaster-2").address
-    redis_cli(rogue.port, "replicaof", "no", "one", password=topo.secrets.redis_password)
+    redis_cli(rogue.port, "replicaof", "no", "one", password=topo.secrets.admin)
     code, data = status(topo.spec_file)
     assert code == 3 and any("split brain" in r for r in data["reasons"]), data["reasons"]
     elected = data["groups"][0]["master"]
     host, port = elected.split(":")
-    redis_cli(rogue.port, "replicaof", host, port, password=topo.secrets.redis_password)
-    redis_cli(rogue.port, "config", "rewrite", password=topo.secrets.redis_password)
+    redis_cli(rogue.port, "replicaof", host, port, password=topo.secrets.admin)
+    redis_cli(rogue.port, "config", "rewrite", password=topo.secrets.admin)
     assert_eventually(lambda: _ok(topo.spec_file), within=20)
 
 
 def test_4_replica_output_buffer_loop_and_fix(topo: Topology) -> None:
-    password = topo.secrets.redis_password
+    password = topo.secrets.admin
     _, data = status(topo.spec_file)
     master = topo.deployment.plan.groups[0].redis[[str(n.address) for n in topo.plan.groups[0].redis]
                                                    .index(data["groups"][0]["master"])]

@@ -41,9 +41,9 @@ def address(topo: Topology, name: str) -> str:
 
 def remote(topo: Topology, command: str, *args: str, sentinel: str | None = None) -> subprocess.CompletedProcess[str]:
     """``redisops COMMAND --sentinel <sentinel 0> --master mymaster`` with the passwords in env vars."""
-    env = {**os.environ, "DISC_RP": topo.secrets.redis_password, "DISC_SP": topo.secrets.sentinel_password}
+    env = {**os.environ, "DISC_RP": topo.secrets.admin_password, "DISC_SP": topo.secrets.sentinel_password}
     return subprocess.run([*REDISOPS, command, *args, "--sentinel", sentinel or address(topo, SENTINELS[0]),
-                           "--master", "mymaster", "--password-env", "DISC_RP", "--sentinel-password-env", "DISC_SP",
+                           "--master", "mymaster", "--user", "admin", "--password-env", "DISC_RP", "--sentinel-password-env", "DISC_SP",
                            "-f", "/nonexistent.yaml"], capture_output=True, text=True, timeout=60, env=env)
 
 
@@ -104,7 +104,7 @@ class EventLog(Watcher):
 
 @pytest.fixture
 def watching(topo: Topology) -> Iterator[tuple[Running, EventLog, Recorder]]:
-    target = SentinelTarget("mymaster", (topo.node(SENTINELS[0]).address,), password=topo.secrets.redis_password,
+    target = SentinelTarget("mymaster", (topo.node(SENTINELS[0]).address,), password=topo.secrets.admin,
                             sentinel_password=topo.secrets.sentinel_password)
     sink = Recorder()
     watcher = EventLog([target], [], sink, settings=SETTINGS)

@@ -67,9 +67,9 @@ def test_drift_is_found_and_applied(topo: Topology) -> None:
 
 def test_remote_mode_and_unknown_group(topo: Topology, monkeypatch: pytest.MonkeyPatch) -> None:
     sentinels = ",".join(str(s.address) for s in topo.plan.groups[0].sentinels)
-    env = {"SPW": topo.secrets.sentinel_password, "RPW": topo.secrets.redis_password}
+    env = {"SPW": topo.secrets.sentinel_password, "RPW": topo.secrets.admin_password}
     done = subprocess.run([*REDISOPS, "sentinel", "tune", "--json", "--sentinel", sentinels, "--master", "mymaster",
-                           "--sentinel-password-env", "SPW", "--password-env", "RPW"], capture_output=True, text=True,
+                           "--sentinel-password-env", "SPW", "--user", "admin", "--password-env", "RPW"], capture_output=True, text=True,
                           timeout=60, env={**env, "PATH": "/usr/bin:/bin"})
     assert done.returncode in (0, 1), done.stderr
     assert cli_json.data(done.stdout)["group"] == "mymaster"

@@ -72,20 +72,22 @@ def test_table_ends_with_the_verdict(healthy: Topology) -> None:
 
 
 def test_remote_cluster_seed_discovers_every_node(healthy: Topology) -> None:
-    env = {"STATUS_TEST_PW": healthy.secrets.redis_password}
-    result = status_cli("--json", "--cluster", address(healthy, "main-3"), "--password-env", "STATUS_TEST_PW",
+    env = {"STATUS_TEST_PW": healthy.secrets.admin_password}
+    result = status_cli("--json", "--cluster", address(healthy, "main-3"), "--user", "admin", "--password-env",
+                        "STATUS_TEST_PW",
                         env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     (cluster,) = cli_json.data(result.stdout)["clusters"]
     assert len(cluster["nodes"]) == 6 and cluster["health"] == "ok"
-    table = status_cli("--cluster", address(healthy, "main-3"), "--password-env", "STATUS_TEST_PW", env=env)
+    table = status_cli("--cluster", address(healthy, "main-3"), "--user", "admin", "--password-env", "STATUS_TEST_PW",
+                       env=env)
     assert table.stdout.startswith("cluster: slots 16384/16384"), table.stdout[:80]  # not "cluster cluster:"
 
 
 def test_remote_sentinels_discover_the_data_nodes(healthy: Topology) -> None:
     sentinels = ",".join(address(healthy, f"mymaster-sentinel-{i}") for i in range(3))
-    env = {"STATUS_TEST_PW": healthy.secrets.redis_password, "STATUS_TEST_SPW": healthy.secrets.sentinel_password}
-    result = status_cli("--json", "--sentinel", sentinels, "--master", "mymaster", "--password-env",
+    env = {"STATUS_TEST_PW": healthy.secrets.admin_password, "STATUS_TEST_SPW": healthy.secrets.sentinel_password}
+    result = status_cli("--json", "--sentinel", sentinels, "--master", "mymaster", "--user", "admin", "--password-env",
                         "STATUS_TEST_PW", "--sentinel-password-env", "STATUS_TEST_SPW", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     (group,) = cli_json.data(result.stdout)["groups"]

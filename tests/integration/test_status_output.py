@@ -49,7 +49,7 @@ def fragmented(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
         topo.client(target).execute_command("CLUSTER", "BUMPEPOCH")  # so that the replicas take the new owner too
         assert_eventually(lambda: _agreed(topo), within=30)
         node = topo.node(source).address
-        client = RedisCluster(node.host, node.port, password=topo.secrets.redis_password)
+        client = RedisCluster(node.host, node.port, username="admin", password=topo.secrets.admin_password)
         pipe = client.pipeline()
         for i in range(KEYS):
             pipe.set(f"key:{i}", i)

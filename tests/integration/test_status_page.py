@@ -102,7 +102,7 @@ def test_api_status_is_the_live_topology(topo: Topology, page: int) -> None:
 
 
 def test_the_page_and_its_files_are_served_with_nothing_secret(topo: Topology, page: int) -> None:
-    secrets = [s for s in (topo.secrets.redis_password, topo.secrets.sentinel_password) if s]
+    secrets = [s for s in (*topo.secrets.passwords,) if s]
     assert secrets
     kinds = {"/": "text/html", "/app.js": "text/javascript", "/style.css": "text/css", "/api/status": "application/json"}
     for path, kind in kinds.items():

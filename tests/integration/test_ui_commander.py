@@ -94,7 +94,7 @@ def write_keys(topo: Topology, prefix: str) -> tuple[str, str]:
     master.set(group_key, "written to the group")
     master.wait(1, 5000)  # on the replica too: the restart below may bring either back as master
     seed = topo.node("main-0").address
-    cluster = redis.RedisCluster(seed.host, seed.port, password=topo.secrets.redis_password)
+    cluster = redis.RedisCluster(seed.host, seed.port, username="admin", password=topo.secrets.admin_password)
     try:
         cluster.set(cluster_key, "written to the cluster")
     finally:
@@ -126,13 +126,13 @@ def test_ui_connects_everything_with_no_secret_in_sight(topo: Topology, commande
     assert group["sentinels"] == [{"host": "127.0.0.1", "port": s.address.port} for s in topo.plan.groups[0].sentinels]
     assert group["sentinelName"] == "mymaster"
     assert group["sentinelPassword"] == topo.secrets.sentinel_password
-    assert group["password"] == topo.secrets.redis_password
+    assert group["password"] == topo.secrets.admin
     assert cluster["clusters"] == [{"host": "127.0.0.1", "port": n.address.port} for n in topo.plan.cluster.nodes]
-    assert cluster["password"] == topo.secrets.redis_password
+    assert cluster["password"] == topo.secrets.admin
 
     # the process: loopback only, no password on its command line, in its environment or its log
     assert listening_addresses(port) == {"0100007F"}, listening_addresses(port)
-    secrets = (topo.secrets.redis_password, topo.secrets.sentinel_password)
+    secrets = (*topo.secrets.passwords,)
     for view in ("cmdline", "environ"):
         text = Path(f"/proc/{pid}/{view}").read_bytes().decode(errors="replace")
         assert not any(secret in text for secret in secrets), view

@@ -31,7 +31,7 @@ def topo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
 
 def cluster_client(topo: Topology) -> RedisCluster:
     node = topo.node("main-0").address
-    return RedisCluster(node.host, node.port, password=topo.secrets.redis_password, decode_responses=True)
+    return RedisCluster(node.host, node.port, username="admin", password=topo.secrets.admin_password, decode_responses=True)
 
 
 def fill(client: redis.Redis | RedisCluster, n: int) -> None:

@@ -161,7 +161,7 @@ def test_client_side_fallback_agrees_with_the_script(group: Topology) -> None:
     from redisops.data.verify import compare_spaces
 
     master, replica = group.node("mymaster-0").address, group.node("mymaster-1").address
-    password = group.secrets.redis_password
+    password = group.secrets.admin
     writer = group.client("mymaster-1")
     writer.config_set("replica-read-only", "no")
     try:
@@ -221,8 +221,8 @@ def test_stream_consumer_groups_are_compared_in_both_modes(group: Topology) -> N
         writer.xgroup_create("st:plain", "only-here", id="0")  # a group the master's copy lacks
         writer.xgroup_setid("st:diverged", "workers", id="2-1")  # the group moved on, entries unchanged
         for mode in (DigestMode.LUA, DigestMode.CLIENT):
-            source = Single(master, NodeReader(connect(master, group.secrets.redis_password), mode))
-            target = Single(replica, NodeReader(connect(replica, group.secrets.redis_password), mode))
+            source = Single(master, NodeReader(connect(master, group.secrets.admin), mode))
+            target = Single(replica, NodeReader(connect(replica, group.secrets.admin), mode))
             try:
                 found = compare_spaces(source, target, VerifyOptions(rounds=1)).differences
             finally:

@@ -145,11 +145,11 @@ def test_watch_once_json(topo: Topology) -> None:
 
 def test_watch_once_remote_and_degraded(topo: Topology) -> None:
     sentinels = ",".join(address(topo, f"mymaster-sentinel-{i}") for i in range(3))
-    env = {**os.environ, "RP": topo.secrets.redis_password or "", "SP": topo.secrets.sentinel_password or ""}
+    env = {**os.environ, "RP": topo.secrets.admin_password, "SP": topo.secrets.sentinel_password}
     topo.kill("mymaster-2")
     try:
         done = subprocess.run([*REDISOPS, "watch", "--once", "--sentinel", sentinels, "--master", "mymaster",
-                               "--password-env", "RP", "--sentinel-password-env", "SP", "-f", "/nonexistent.yaml"],
+                               "--user", "admin", "--password-env", "RP", "--sentinel-password-env", "SP", "-f", "/nonexistent.yaml"],
                               capture_output=True, text=True, timeout=60, env=env)
     finally:
         topo.up()

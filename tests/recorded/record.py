@@ -171,7 +171,7 @@ def record(name: str) -> Path:
         notes = {"redis": redis_version(), **{k: str(v) for k, v in options.items()}}
         path = HERE / f"{name}.json"
         save(watcher.recording(about, notes), path,
-             secrets=[topo.secrets.redis_password, topo.secrets.sentinel_password])
+             secrets=[*topo.secrets.passwords])
     print(f"{path}: {len(watcher.inputs)} inputs; {about}")
     return path
 

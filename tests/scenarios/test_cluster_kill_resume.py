@@ -29,8 +29,8 @@ def test_kill_ten_times_then_resume_keeps_every_key(tmp_path: Path) -> None:
     with Topology.start(tmp_path / "cluster", sentinel=False) as topo:
         load_keys(topo, 200_000)
         before, states = checksum(topo), snapshot(topo)
-        pw = topo.secrets.redis_password
-        with extra_node(tmp_path / "extra", pw) as new:
+        pw = topo.secrets.admin
+        with extra_node(tmp_path / "extra", topo.secrets) as new:
             join(topo, new)
             journal = tmp_path / "moves.jsonl"
             progress, left_open = [], 0

@@ -36,7 +36,7 @@ def roles(topo: Topology) -> dict[str, str]:
 @pytest.mark.slow
 def test_down_then_up_brings_back_600k_keys(tmp_path: Path) -> None:
     with Topology.start(tmp_path) as topo:
-        password = topo.secrets.redis_password
+        password = topo.secrets.admin
         assert fill_cluster(topo.node("main-0").address, password, 400_000) == 400_000
         assert fill_node(topo.node("mymaster-0").address, password, (f"g:{i}".encode() for i in range(200_000))) \
             == 200_000

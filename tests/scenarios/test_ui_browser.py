@@ -86,7 +86,7 @@ def test_browser_finds_a_group_key_and_a_cluster_key(topo: Topology, page: Page)
     group_key, cluster_key = f"browser-group-{tag}", f"browser-cluster-{tag}"
     topo.client("mymaster-0").set(group_key, f"group value {tag}")
     seed = topo.node("main-0").address
-    cluster = redis.RedisCluster(seed.host, seed.port, password=topo.secrets.redis_password)
+    cluster = redis.RedisCluster(seed.host, seed.port, username="admin", password=topo.secrets.admin_password)
     try:
         cluster.set(cluster_key, f"cluster value {tag}")
     finally:

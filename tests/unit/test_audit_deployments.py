@@ -1,8 +1,7 @@
 """The static audit on what redisops itself deploys: the configs `redisops render compose` writes (with the auth.conf
 their containers write at start, from redisops.env) and the local runtime's configs of the default spec (`redisops
-init`).  These tests hold what must already be true (every node has auth, strong generated passwords, the files
-parse); the findings at medium or above they still have are printed (`pytest -s`) and drive the hardening work
-(issue 11, point 2) rather than fail here."""
+init`, hardened with ACL users): no finding at medium or above.  A deployment from before ACL users (one shared
+requirepass) is still reported for it, which is what `redisops acl apply` mends."""
 
 from __future__ import annotations
 
@@ -11,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from redisops.lifecycle import Deployment, init_files
+from redisops.runtime.acl import AuthValues, acl_auth_lines
 from redisops.runtime.compose.render import compose_files
-from redisops.runtime.conf import auth_lines
 from redisops.runtime.plan import build_plan
 from redisops.security.audit import Report, Severity, audit_files
 
@@ -21,9 +20,9 @@ NEVER = {"RA001", "RA003", "RA004", "RA005", "RA007", "RA009", "RA010", "RA011",
          "RA021", "RA026", "RA029", "RA037"}
 
 
-def _default(tmp_path: Path) -> Deployment:
+def _default(tmp_path: Path, *, acl: bool = True) -> Deployment:
     spec_file = tmp_path / "redisops.yaml"
-    init_files(spec_file)
+    init_files(spec_file, acl=acl)
     return Deployment.open(spec_file)
 
 
@@ -43,7 +42,9 @@ def test_compose_configs(tmp_path: Path) -> None:
     for node in plan.nodes:
         auth = tmp_path / "compose" / node.name / "auth.conf"  # what the container's start script writes
         auth.parent.mkdir(parents=True)
-        auth.write_text("\n".join(auth_lines(plan, node, secrets.redis_password, secrets.sentinel_password)) + "\n")
+        # the start script's lines with the env file's values in (`>${APP_PASSWORD}` -> `>the password`)
+        values = AuthValues(lambda key: getattr(secrets, key), lambda key: ">" + getattr(secrets, key))
+        auth.write_text("\n".join(acl_auth_lines(node, values)) + "\n")
         auth.chmod(0o600)  # the script's umask 077
         text = files[f"conf/{node.name}.conf"].text
         assert "include /data/auth.conf" in text
@@ -68,9 +69,9 @@ def test_local_runtime_configs(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("check", ["RA002", "RA006"])
-def test_todays_shared_password_is_reported(tmp_path: Path, check: str) -> None:
-    """Until the hardening lands, every data node shares one requirepass with +@all, reused as masterauth."""
-    deployment = _default(tmp_path)
+def test_a_legacy_shared_password_is_reported(tmp_path: Path, check: str) -> None:
+    """Before ACL users, every data node shared one requirepass with +@all, reused as masterauth."""
+    deployment = _default(tmp_path, acl=False)
     data_nodes = [n for n in deployment.plan.nodes if "sentinel" not in n.name]
     for node in data_nodes:
         deployment.runtime.ensure_files(node)

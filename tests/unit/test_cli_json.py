@@ -111,7 +111,7 @@ def test_what_the_option_parser_rejects_is_an_envelope_too() -> None:
     done = run("cluster", "rebalance", "--bogus", "--json")
     assert done.returncode == 2
     error = cli_json.error(done, "cluster.rebalance")
-    assert (error["type"], error["message"]) == ("NoSuchOption", "No such option: --bogus")
+    assert error["type"] == "NoSuchOption" and error["message"].startswith("No such option: --bogus")
     assert error["hint"] == "see `redisops cluster rebalance --help`"
     plain = run("cluster", "rebalance", "--bogus")
     assert plain.returncode == 2 and "No such option: --bogus" in plain.stderr and not plain.stderr.startswith("{")

@@ -34,6 +34,7 @@ from redisops.runtime.conf import Placement, render_conf
 from redisops.runtime.plan import NodeKind, NodePlan, Plan, build_plan
 from redisops.spec import Secrets, Spec, generate_secrets, load_text
 from redisops.spec.default import DEFAULT_SPEC
+from redisops.spec.secrets import secrets_text
 
 BIN = Path(sys.executable).parent
 
@@ -52,8 +53,7 @@ def _write_spec(directory: Path, secrets: Secrets, text: str = DEFAULT_SPEC) -> 
     spec_file = directory / "redisops.yaml"
     spec_file.write_text(text, encoding="utf-8")
     secrets_file = directory / "redisops.secrets.yaml"
-    secrets_file.write_text(f"redis_password: {secrets.redis_password}\n"
-                            f"sentinel_password: {secrets.sentinel_password}\n", encoding="utf-8")
+    secrets_file.write_text(secrets_text(secrets), encoding="utf-8")
     secrets_file.chmod(0o600)
     return spec_file
 
@@ -139,7 +139,7 @@ def test_compose_configs_carry_the_container_placement(spec_file: Path, tmp_path
     for node in plan.nodes:
         text = (out / "conf" / f"{node.name}.conf").read_text(encoding="utf-8")
         ip = services[node.name]["networks"]["redisops"]["ipv4_address"]
-        assert "\nbind 0.0.0.0\n" in text and "\ndir /data\n" in text and '\nlogfile ""\n' in text
+        assert f"\nbind {ip} 127.0.0.1\n" in text and "\ndir /data\n" in text and '\nlogfile ""\n' in text
         assert text.rstrip().endswith("include /data/auth.conf")
         announce = "sentinel announce-ip" if node.kind is NodeKind.SENTINEL else (
             "cluster-announce-ip" if node.kind is NodeKind.CLUSTER else "replica-announce-ip")
@@ -156,7 +156,8 @@ def test_compose_configs_carry_the_container_placement(spec_file: Path, tmp_path
 def test_no_secret_outside_the_env_file(
         spec_file: Path, tmp_path: Path, secrets: Secrets, ui: UI | None) -> None:
     out = _render(spec_file, tmp_path / "out", ui)
-    values = (secrets.redis_password, secrets.sentinel_password)
+    values = secrets.passwords
+    assert len(values) == 6  # sentinels', four users', the exporter's
     for path in out.rglob("*"):
         if path.is_file() and path.name != ENV_FILE:
             text = path.read_text(encoding="utf-8")
@@ -164,8 +165,10 @@ def test_no_secret_outside_the_env_file(
     env = out / ENV_FILE
     assert stat.S_IMODE(env.stat().st_mode) == 0o600
     lines = env.read_text(encoding="utf-8").splitlines()
-    assert f"REDIS_PASSWORD={secrets.redis_password}" in lines
+    assert "REDIS_USERNAME=admin" in lines and f"REDIS_PASSWORD={secrets.admin_password}" in lines
     assert f"SENTINEL_PASSWORD={secrets.sentinel_password}" in lines
+    assert {f"{key.upper()}={getattr(secrets, key)}" for key in ("app_password", "replication_password",
+                                                                 "sentinel_user_password")} <= set(lines)
     assert ENV_FILE in (out / ".gitignore").read_text(encoding="utf-8").split()
 
 
@@ -180,12 +183,17 @@ def test_containers_build_auth_conf_from_the_env_and_keep_their_own_conf(
         spec_file: Path, tmp_path: Path) -> None:
     services = _compose(_render(spec_file, tmp_path / "out"))["services"]
     sentinel = services["mymaster-sentinel-0"]["command"][2].replace("$$", "$")
-    assert '"requirepass ${SENTINEL_PASSWORD}" "sentinel auth-pass mymaster ${REDIS_PASSWORD}"' in sentinel
+    assert ('"requirepass ${SENTINEL_PASSWORD}" "sentinel auth-user mymaster sentinel" '
+            '"sentinel auth-pass mymaster ${SENTINEL_USER_PASSWORD}"') in sentinel
     assert "umask 077" in sentinel
     assert "[ -s /data/sentinel.conf ] || cp /etc/redisops/sentinel.conf /data/sentinel.conf" in sentinel
     assert sentinel.rstrip().endswith("exec redis-sentinel /data/sentinel.conf")
     redis = services["main-0"]["command"][2].replace("$$", "$")
-    assert '"requirepass ${REDIS_PASSWORD}" "masterauth ${REDIS_PASSWORD}"' in redis
+    assert '"user default reset" "user admin reset on >${REDIS_PASSWORD} ~* &* +@all"' in redis
+    assert '"user app reset on >${APP_PASSWORD} ~* &* +@all -@dangerous +info +role"' in redis
+    assert '"masteruser replication" "masterauth ${REPLICATION_PASSWORD}"' in redis
+    # a copy of the legacy requirepass a CONFIG REWRITE left in the conf goes, whatever auth.conf holds now
+    assert "sed -i '/^requirepass /d' /data/redis.conf" in redis
     assert redis.rstrip().endswith("exec redis-server /data/redis.conf")
     for name, service in services.items():
         if name in UI_IMAGES[UI.REDISINSIGHT].service:

@@ -22,6 +22,7 @@ from redisops.runtime.compose import COMPOSE_FILE, ENV_FILE, UI, render_compose,
 from redisops.runtime.plan import NodeKind, build_plan
 from redisops.spec import generate_secrets, load_text
 from redisops.spec.default import DEFAULT_SPEC
+from redisops.spec.secrets import secrets_text
 
 BIN = Path(sys.executable).parent
 REDISOPS = [sys.executable, "-m", "redisops"]
@@ -48,8 +49,7 @@ def _project(tmp_path: Path, data: dict[str, Any] | None = None) -> Path:
     spec_file = tmp_path / "redisops.yaml"
     spec_file.write_text(yaml.safe_dump(data, sort_keys=False))
     secrets = generate_secrets()
-    (tmp_path / "redisops.secrets.yaml").write_text(f"redis_password: {secrets.redis_password}\n"
-                                                    f"sentinel_password: {secrets.sentinel_password}\n")
+    (tmp_path / "redisops.secrets.yaml").write_text(secrets_text(secrets))
     (tmp_path / "redisops.secrets.yaml").chmod(0o600)
     return spec_file
 
@@ -142,7 +142,8 @@ def test_no_secret_outside_the_private_env_files(tmp_path: Path) -> None:
     spec_file = _project(tmp_path)
     out = _render(spec_file, tmp_path / "out")
     stored = yaml.safe_load((tmp_path / "redisops.secrets.yaml").read_text())
-    assert set(stored) == {"redis_password", "sentinel_password", "exporter_password", "grafana_admin_password"}
+    assert set(stored) == {"admin_password", "app_password", "replication_password", "sentinel_user_password",
+                           "sentinel_password", "exporter_password", "grafana_admin_password"}
     secrets = [*stored.values(), SLACK, TOKEN, SMTP]
     private = {ENV_FILE, EXPORTER_ENV, ALERTMANAGER_ENV, GRAFANA_ENV}
     for path in out.rglob("*"):

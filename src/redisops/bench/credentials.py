@@ -34,6 +34,7 @@ from pathlib import Path
 import redis
 
 from redisops.address import Address
+from redisops.auth import Credential, Login
 from redisops.clients import connect
 from redisops.errors import AuthError, NodeUnreachableError, RedisopsError
 from redisops.runtime.processes import Owner
@@ -74,7 +75,7 @@ def owner_of(name: str) -> Owner | None:
 
 
 @contextlib.contextmanager
-def bench_user(nodes: Iterable[Address], password: str | None, *, confs: Mapping[Address, Path] | None = None,
+def bench_user(nodes: Iterable[Address], password: Credential, *, confs: Mapping[Address, Path] | None = None,
                timeout: float = 3.0) -> Iterator[BenchUser | None]:
     """A user on every node for the block; None (nothing to hide) when the nodes have no password."""
     if password is None:
@@ -98,14 +99,14 @@ def bench_user(nodes: Iterable[Address], password: str | None, *, confs: Mapping
             _mend_conf(conf)
 
 
-def _create(node: Address, password: str, user: BenchUser, timeout: float) -> None:
+def _create(node: Address, password: Login | str, user: BenchUser, timeout: float) -> None:
     try:
         with connect(node, password, timeout) as client:
             _drop_orphans(client)
             client.execute_command("ACL", "SETUSER", user.name, *RULES, f">{user.password}")
     except redis.AuthenticationError as exc:
         raise AuthError(str(node), f"the node refused the password ({exc})",
-                        hint="check redis_password in the secrets file") from exc
+                        hint="check admin_password (or redis_password) in the secrets file") from exc
     except redis.ResponseError as exc:
         raise RedisopsError(f"{node}: cannot create the benchmark's ACL user ({exc})",
                             hint="the password's user needs +acl|setuser and +acl|deluser") from exc

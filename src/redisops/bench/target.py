@@ -18,6 +18,7 @@ from typing import Any
 import redis
 
 from redisops.address import Address
+from redisops.auth import Credential
 from redisops.clients import connect
 from redisops.errors import AuthError, NodeUnreachableError, UsageError
 from redisops.lifecycle import Deployment
@@ -34,7 +35,7 @@ class BenchTarget:
     address: Address  # the master, or the cluster seed
     #: every node redis-benchmark will talk to: the master, or every cluster master
     nodes: tuple[Address, ...]
-    password: str | None = field(default=None, repr=False)
+    password: Credential = field(default=None, repr=False)
 
     @property
     def cluster(self) -> bool:
@@ -54,7 +55,7 @@ def find_target(dep: Deployment, *, group: str | None = None, cluster: bool = Fa
         if dep.plan.cluster is None:
             raise UsageError(f"{dep.spec_file} has no cluster", hint="add a `cluster:` section or use --group")
         seeds = [n.address for n in dep.plan.cluster.nodes]
-        return _cluster_target(dep.plan.cluster.spec.name, seeds, dep.secrets.redis_password, timeout)
+        return _cluster_target(dep.plan.cluster.spec.name, seeds, dep.secrets.admin, timeout)
     layouts = dep.plan.groups
     if not layouts:
         hint = "use --cluster" if dep.plan.cluster is not None else "add a `sentinel:` section"
@@ -66,12 +67,12 @@ def find_target(dep: Deployment, *, group: str | None = None, cluster: bool = Fa
     if layout is None:
         names = ", ".join(lay.spec.name for lay in layouts)
         raise UsageError(f"no Sentinel group {group!r} in the spec", hint=f"use one of: {names}")
-    return group_target(layout.spec.name, [s.address for s in layout.sentinels], dep.secrets.redis_password,
+    return group_target(layout.spec.name, [s.address for s in layout.sentinels], dep.secrets.admin,
                         dep.secrets.sentinel_password, timeout)
 
 
 def remote_target(*, sentinels: Sequence[Address] = (), master: str | None = None, seeds: Sequence[Address] = (),
-                  password: str | None = None, sentinel_password: str | None = None,
+                  password: Credential = None, sentinel_password: str | None = None,
                   timeout: float = 3.0) -> BenchTarget:
     """Nodes no spec describes: a group's master through ``sentinels`` (``--sentinel``/``--master``), or the
     cluster of ``seeds`` (``--seed``)."""
@@ -81,14 +82,14 @@ def remote_target(*, sentinels: Sequence[Address] = (), master: str | None = Non
     return group_target(master, sentinels, password, sentinel_password, timeout)
 
 
-def group_target(name: str, sentinels: Sequence[Address], password: str | None, sentinel_password: str | None,
+def group_target(name: str, sentinels: Sequence[Address], password: Credential, sentinel_password: str | None,
                  timeout: float) -> BenchTarget:
     master = _master(name, sentinels, sentinel_password, timeout)
     _confirm_master(master, password, timeout)
     return BenchTarget("sentinel", name, master, (master,), password)
 
 
-def _master(name: str, sentinels: Sequence[Address], password: str | None, timeout: float) -> Address:
+def _master(name: str, sentinels: Sequence[Address], password: Credential, timeout: float) -> Address:
     problems = []
     for sentinel in sentinels:
         try:
@@ -107,14 +108,14 @@ def _master(name: str, sentinels: Sequence[Address], password: str | None, timeo
                                hint="start the group with `redisops up`, then check `redisops status`")
 
 
-def _confirm_master(address: Address, password: str | None, timeout: float) -> None:
+def _confirm_master(address: Address, password: Credential, timeout: float) -> None:
     role = _ask(address, password, timeout, lambda client: client.execute_command("ROLE"))
     if not role or str(role[0]) != Role.MASTER.value:
         raise NodeUnreachableError(str(address), f"the sentinels name it the master but it is a {role[0]}",
                                    hint="a failover is under way: wait for it (`redisops status`), then rerun")
 
 
-def _cluster_target(name: str, seeds: Sequence[Address], password: str | None, timeout: float) -> BenchTarget:
+def _cluster_target(name: str, seeds: Sequence[Address], password: Credential, timeout: float) -> BenchTarget:
     problems = []
     for seed in seeds:
         try:
@@ -132,13 +133,13 @@ def _cluster_target(name: str, seeds: Sequence[Address], password: str | None, t
                                hint="start the cluster with `redisops up`, then check `redisops status`")
 
 
-def _ask(address: Address, password: str | None, timeout: float, question: Callable[[redis.Redis], Any]) -> Any:
+def _ask(address: Address, password: Credential, timeout: float, question: Callable[[redis.Redis], Any]) -> Any:
     try:
         with connect(address, password, timeout) as client:
             return question(client)
     except redis.AuthenticationError as exc:
         raise AuthError(str(address), f"the node refused the password ({exc})",
-                        hint="check redis_password in the secrets file") from exc
+                        hint="check admin_password (or redis_password) in the secrets file") from exc
     except redis.RedisError as exc:
         raise NodeUnreachableError(str(address), _reason(exc),
                                    hint="start it with `redisops up`, then check `redisops status`") from exc

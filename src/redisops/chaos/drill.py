@@ -37,6 +37,7 @@ from prometheus_client import CollectorRegistry
 
 from redisops.address import Address
 from redisops.alerts.model import Incident, IncidentKind
+from redisops.auth import Credential
 from redisops.chaos.writer import WriteBook, Writer
 from redisops.clients import connect
 from redisops.data.compare import PairReport
@@ -273,7 +274,7 @@ def _inject(dep: Deployment, victim: NodePlan, fault: Fault, target: SentinelTar
     return at
 
 
-def _debug_sleep(address: Address, password: str | None, seconds: int) -> None:
+def _debug_sleep(address: Address, password: Credential, seconds: int) -> None:
     with suppress(redis.RedisError), connect(address, password, timeout=seconds + 5) as client:
         client.execute_command("DEBUG", "SLEEP", seconds)
 

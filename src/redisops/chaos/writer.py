@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import redis
 
 from redisops.address import Address
+from redisops.auth import Credential
 from redisops.clients import make_client
 from redisops.topology.parse import parse_master_addr
 
@@ -81,7 +82,7 @@ def write_paced(write: Callable[[int], bool], book: WriteBook, interval: float, 
 class Writer:
     """Writes at ``rate`` per second in a thread until stopped or ``max_writes`` is reached."""
 
-    def __init__(self, name: str, sentinels: Sequence[Address], *, password: str | None,
+    def __init__(self, name: str, sentinels: Sequence[Address], *, password: Credential,
                  sentinel_password: str | None, run_id: str, rate: float = 200.0, counters: int = 100,
                  safe: bool = False, op_timeout: float = 0.25, max_writes: int = 200_000) -> None:
         self.name = name

@@ -106,10 +106,10 @@ def _live(ctx: Ctx, seeds: list[str], password_env: str | None, sentinel_passwor
 
     assert isinstance(threshold, Severity)
     if seeds:
-        from redisops.cli.targets import env_password
+        from redisops.cli.targets import env_secret
 
-        password = env_password("--password-env", password_env)
-        sentinel_password = env_password("--sentinel-password-env", sentinel_password_env)
+        password = env_secret("--password-env", password_env)
+        sentinel_password = env_secret("--sentinel-password-env", sentinel_password_env)
         return audit_live(nodes_from_seeds(seeds, password, user, tls), threshold,
                           sentinel_password=sentinel_password)
     if tls is not None:

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from redisops.auth import Credential
 from redisops.cli.common import DEFAULT_SPEC, Ctx, DebugOpt, FileOpt, JsonOpt, Result, plural, run
-from redisops.cli.targets import ClusterOpt, MasterOpt, PasswordEnvOpt, SentinelOpt, SentinelPasswordEnvOpt
+from redisops.cli.targets import ClusterOpt, MasterOpt, PasswordEnvOpt, SentinelOpt, SentinelPasswordEnvOpt, UserOpt
 from redisops.errors import UsageError
 
 if TYPE_CHECKING:
@@ -45,12 +46,13 @@ def run_cmd(file: FileOpt = DEFAULT_SPEC, json_out: JsonOpt = False, debug: Debu
             no_digest: bool = typer.Option(False, "--no-digest",
                                            help="Skip loading each RDB for exact key counts and a digest."),
             sentinel: SentinelOpt = None, master: MasterOpt = None, cluster: ClusterOpt = None,
-            password_env: PasswordEnvOpt = None, sentinel_password_env: SentinelPasswordEnvOpt = None) -> None:
+            password_env: PasswordEnvOpt = None, user: UserOpt = None,
+            sentinel_password_env: SentinelPasswordEnvOpt = None) -> None:
     """Back up every Sentinel group and the cluster of the spec (one backup set each)."""
 
     def body(ctx: Ctx) -> Result:
         manifests = _run_sets(ctx, to, only, source, no_digest,
-                              (sentinel, master, cluster, password_env, sentinel_password_env))
+                              (sentinel, master, cluster, password_env, sentinel_password_env, user))
         return Result([_summary(m) for m in manifests], lambda out: _render_list(out, manifests))
 
     run(body, file=file, json_out=json_out, debug=debug)
@@ -93,7 +95,7 @@ def schedule_cmd(file: FileOpt = DEFAULT_SPEC, json_out: JsonOpt = False, debug:
     run(body, file=file, json_out=json_out, debug=debug)
 
 
-RemoteArgs = tuple[str | None, str | None, str | None, str | None, str | None]
+RemoteArgs = tuple[str | None, str | None, str | None, str | None, str | None, str | None]
 
 
 def _run_sets(ctx: Ctx, to: str | None, only: str | None, source: str | None, no_digest: bool,
@@ -249,7 +251,8 @@ def _pick(sets: dict[str, SentinelTarget | ClusterTarget], name: str) -> Sentine
     return sets[name]
 
 
-def _restore_target(ctx: Ctx, manifest: Manifest, into: str | None, password_env: str | None) -> tuple[Any, str | None]:
+def _restore_target(ctx: Ctx, manifest: Manifest, into: str | None,
+                    password_env: str | None) -> tuple[Any, Credential]:
     from redisops.address import Address
 
     if into is not None and ":" in into:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from redisops.cli.common import DEFAULT_SPEC, Ctx, DebugOpt, FileOpt, JsonOpt, Result, plural, run, table
-from redisops.cli.targets import MasterOpt, PasswordEnvOpt, SentinelOpt, SentinelPasswordEnvOpt
+from redisops.cli.targets import MasterOpt, PasswordEnvOpt, SentinelOpt, SentinelPasswordEnvOpt, UserOpt
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -55,7 +55,8 @@ def run_cmd(file: FileOpt = DEFAULT_SPEC, json_out: JsonOpt = False, debug: Debu
             sentinel: SentinelOpt = None, master: MasterOpt = None,
             seed: str | None = typer.Option(None, "--seed", metavar="H:P[,H:P]",
                                             help="Remote cluster seed(s), instead of the spec's cluster."),
-            password_env: PasswordEnvOpt = None, sentinel_password_env: SentinelPasswordEnvOpt = None) -> None:
+            password_env: PasswordEnvOpt = None, user: UserOpt = None,
+            sentinel_password_env: SentinelPasswordEnvOpt = None) -> None:
     """Run redis-benchmark against the group's master or the cluster; record p50/p95/p99 and rps per test."""
 
     def body(ctx: Ctx) -> Result:
@@ -68,7 +69,7 @@ def run_cmd(file: FileOpt = DEFAULT_SPEC, json_out: JsonOpt = False, debug: Debu
         options = check_options(BenchOptions(chosen, clients, requests, pipeline, threads, size, keyspace,
                                                repeat))
         with progress_spinner(ctx, "starting redis-benchmark") as progress:
-            remote = _remote(sentinel, master, seed, password_env, sentinel_password_env, group, cluster)
+            remote = _remote(sentinel, master, seed, password_env, sentinel_password_env, group, cluster, user)
             done = _bench(ctx, options, remote, group, cluster, label, history, timeout, progress)
         data: dict[str, Any] = {"record": done.record.to_dict(), "history": str(done.history)}
         if chart is not None:
@@ -87,7 +88,8 @@ def run_cmd(file: FileOpt = DEFAULT_SPEC, json_out: JsonOpt = False, debug: Debu
 
 
 def _remote(sentinel: str | None, master: str | None, seed: str | None, password_env: str | None,
-            sentinel_password_env: str | None, group: str | None, cluster: bool) -> tuple[Any, Any] | None:
+            sentinel_password_env: str | None, group: str | None, cluster: bool,
+            user: str | None = None) -> tuple[Any, Any] | None:
     from redisops.cli.targets import remote_targets
     from redisops.errors import UsageError
 
@@ -95,7 +97,7 @@ def _remote(sentinel: str | None, master: str | None, seed: str | None, password
         raise UsageError("--sentinel and --seed exclude each other", hint="pick one target per run")
     if sentinel is None and seed is None and (master or password_env or sentinel_password_env):
         raise UsageError("--master and --*password-env only go with --sentinel or --seed")
-    remote = remote_targets(sentinel, master, seed, password_env, sentinel_password_env)
+    remote = remote_targets(sentinel, master, seed, password_env, sentinel_password_env, user)
     if remote is not None and (group is not None or cluster):
         raise UsageError("--group / --cluster pick from the spec; --sentinel / --seed name remote nodes",
                          hint="use one or the other")

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from redisops.auth import Credential
 from redisops.cli.common import DEFAULT_SPEC, Ctx, DebugOpt, FileOpt, JsonOpt, Result, run
 from redisops.errors import UsageError
 
@@ -41,6 +42,7 @@ cluster_app = typer.Typer(name="cluster", help="Create, check, grow, reshard and
 
 SeedOpt = typer.Option(None, "--cluster", help="Remote cluster seed(s) h:p[,h:p] instead of the spec.")
 PasswordEnvOpt = typer.Option(None, "--password-env", metavar="VAR", help="Env var with the nodes' password.")
+UserOpt = typer.Option(None, "--user", metavar="NAME", help="ACL user the --password-env password belongs to.")
 JournalOpt = typer.Option(DEFAULT_JOURNAL, "--journal", help="Move journal (resumed when unfinished).")
 FixJournalOpt = typer.Option(Path(".redisops/cluster-fix.jsonl"), "--journal",
                              help="Journal of the moves a fix finishes.")
@@ -72,13 +74,13 @@ def register(app: typer.Typer) -> None:
 
 @cluster_app.command("check")
 def check(file: FileOpt = DEFAULT_SPEC, json_out: JsonOpt = False, debug: DebugOpt = False,
-          cluster: str | None = SeedOpt, password_env: str | None = PasswordEnvOpt) -> None:
+          cluster: str | None = SeedOpt, password_env: str | None = PasswordEnvOpt, user: str | None = UserOpt) -> None:
     """Coverage, open slots, agreement, failing nodes, masters without replicas, stray keys (exit 0/1/3)."""
 
     def body(ctx: Ctx) -> Result:
         from redisops.cluster.check import check_cluster_sync
 
-        seeds, password = _seeds(ctx, cluster, password_env)
+        seeds, password = _seeds(ctx, cluster, password_env, user)
         report = check_cluster_sync(seeds, password)
         return Result(report.to_dict(), lambda out: _render_check(out, report), report.exit_code)
 
@@ -91,7 +93,7 @@ def reshard(source: str = typer.Option(..., "--from", help="Source node id, id p
             slots: int = typer.Option(..., "--slots", min=1, max=16384, help="How many slots to move."),  # SLOTS
             dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan, move nothing."),
             file: FileOpt = DEFAULT_SPEC, json_out: JsonOpt = False, debug: DebugOpt = False,
-            cluster: str | None = SeedOpt, password_env: str | None = PasswordEnvOpt,
+            cluster: str | None = SeedOpt, password_env: str | None = PasswordEnvOpt, user: str | None = UserOpt,
             journal: Path = JournalOpt, batch: int = BatchOpt, slots_per_wave: int = WaveOpt,
               waves: int = WavesOpt,
             replace: bool = ReplaceOpt, max_keys_per_s: float | None = KeysRateOpt,
@@ -102,7 +104,7 @@ def reshard(source: str = typer.Option(..., "--from", help="Source node id, id p
     def body(ctx: Ctx) -> Result:
         from redisops.cluster.balance import reshard_plan
 
-        seeds, password = _seeds(ctx, cluster, password_env)
+        seeds, password = _seeds(ctx, cluster, password_env, user)
         return _plan_and_move(ctx, seeds, password, lambda: reshard_plan(seeds, password, source, target, slots),
                               journal, settings, dry_run)
 
@@ -116,7 +118,7 @@ def rebalance(by: str = typer.Option("slots", "--by", help="Balance slots, keys 
                                                      help="Give slots to masters that own none (scale out)."),
               dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan with an ETA, move nothing."),
               file: FileOpt = DEFAULT_SPEC, json_out: JsonOpt = False, debug: DebugOpt = False,
-              cluster: str | None = SeedOpt, password_env: str | None = PasswordEnvOpt,
+              cluster: str | None = SeedOpt, password_env: str | None = PasswordEnvOpt, user: str | None = UserOpt,
               journal: Path = JournalOpt, batch: int = BatchOpt, slots_per_wave: int = WaveOpt,
               waves: int = WavesOpt,
               replace: bool = ReplaceOpt, max_keys_per_s: float | None = KeysRateOpt,
@@ -132,7 +134,7 @@ def rebalance(by: str = typer.Option("slots", "--by", help="Balance slots, keys 
             balance = Balance(by)
         except ValueError:
             raise UsageError(f"--by {by}: choose slots, keys or memory") from None
-        seeds, password = _seeds(ctx, cluster, password_env)
+        seeds, password = _seeds(ctx, cluster, password_env, user)
         return _plan_and_move(ctx, seeds, password,
                               lambda: rebalance_plan(seeds, password, by=balance, threshold_pct=threshold,
                                                      use_empty_masters=use_empty_masters),
@@ -145,7 +147,7 @@ def rebalance(by: str = typer.Option("slots", "--by", help="Balance slots, keys 
 def create(nodes: Annotated[list[str], typer.Argument(metavar="HOST:PORT...", help="Every node of the new cluster.")],
            replicas: int = typer.Option(1, "--replicas", min=0, max=5, help="Replicas per master."),
            force: bool = typer.Option(False, "--force", help="Form it even from nodes that hold keys."),
-           password_env: str | None = PasswordEnvOpt,
+           password_env: str | None = PasswordEnvOpt, user: str | None = UserOpt,
            file: Path | None = CreateSpecOpt,
            json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
     """Form a cluster from any empty nodes: balanced slot ranges, replicas on another host than their master."""
@@ -158,34 +160,36 @@ def create(nodes: Annotated[list[str], typer.Argument(metavar="HOST:PORT...", he
             addresses = parse_addresses(",".join(nodes))
         except ValueError as exc:
             raise UsageError(str(exc), hint="give nodes as host:port") from None
-        password, journal = _create_access(ctx if file is not None else None, addresses[0], password_env)
+        password, journal = _create_access(ctx if file is not None else None, addresses[0], password_env, user)
         sentence = create_cluster(addresses, password, replicas=replicas, force=force, journal=journal)
         return Result({"result": sentence}, lambda out: out.print(sentence, highlight=False))
 
     run(body, file=file or DEFAULT_SPEC, json_out=json_out, debug=debug)
 
 
-def _create_access(spec_ctx: Ctx | None, seed: Address, password_env: str | None) -> tuple[str | None, Journal]:
+def _create_access(spec_ctx: Ctx | None, seed: Address, password_env: str | None,
+                   user: str | None = None) -> tuple[Credential, Journal]:
     """The nodes' password and the journal of temporary settings: from ``-f``'s spec, or remote ones."""
     from redisops.cli.targets import remote_targets
     from redisops.runtime.temporary import Journal
 
     if spec_ctx is None:
-        remote = remote_targets(None, None, str(seed), password_env, None)
+        remote = remote_targets(None, None, str(seed), password_env, None, user)
         return (remote[1][0].password if remote is not None else None), Journal.for_remote()
     if password_env is not None:
         raise UsageError("-f and --password-env both say where the password is", hint="give one of them")
     from redisops.lifecycle import Deployment
 
     dep = Deployment.open(spec_ctx.file)
-    return dep.secrets.redis_password, dep.journal
+    return dep.secrets.admin, dep.journal
 
 
 @cluster_app.command("add-node")
 def add_node(new: Annotated[str, typer.Argument(metavar="HOST:PORT", help="The empty node to add.")],
              replica_of: str | None = typer.Option(None, "--replica-of", help="Master id, prefix or h:p."),
              file: FileOpt = DEFAULT_SPEC, json_out: JsonOpt = False, debug: DebugOpt = False,
-             cluster: str | None = SeedOpt, password_env: str | None = PasswordEnvOpt) -> None:
+             cluster: str | None = SeedOpt, password_env: str | None = PasswordEnvOpt,
+             user: str | None = UserOpt) -> None:
     """MEET an empty node into the cluster, wait until every node knows it, optionally make it a replica."""
 
     def body(ctx: Ctx) -> Result:
@@ -196,7 +200,7 @@ def add_node(new: Annotated[str, typer.Argument(metavar="HOST:PORT", help="The e
             address = Address.parse(new)
         except ValueError as exc:
             raise UsageError(str(exc), hint="give the node as host:port") from None
-        seeds, password = _seeds(ctx, cluster, password_env)
+        seeds, password = _seeds(ctx, cluster, password_env, user)
         sentence = add(seeds, address, password, replica_of=replica_of)
         return Result({"result": sentence}, lambda out: out.print(sentence, highlight=False))
 
@@ -206,7 +210,7 @@ def add_node(new: Annotated[str, typer.Argument(metavar="HOST:PORT", help="The e
 @cluster_app.command("remove-node")
 def remove_node(node: Annotated[str, typer.Argument(metavar="ID", help="Node id, unique prefix or h:p.")],
                 file: FileOpt = DEFAULT_SPEC, json_out: JsonOpt = False, debug: DebugOpt = False,
-                cluster: str | None = SeedOpt, password_env: str | None = PasswordEnvOpt,
+                cluster: str | None = SeedOpt, password_env: str | None = PasswordEnvOpt, user: str | None = UserOpt,
                 journal: Path = JournalOpt, batch: int = BatchOpt, slots_per_wave: int = WaveOpt,
                 waves: int = WavesOpt, max_keys_per_s: float | None = KeysRateOpt,
                 max_mb_per_s: float | None = MbRateOpt) -> None:
@@ -216,7 +220,7 @@ def remove_node(node: Annotated[str, typer.Argument(metavar="ID", help="Node id,
     def body(ctx: Ctx) -> Result:
         from redisops.cluster.nodes import remove_node as remove
 
-        seeds, password = _seeds(ctx, cluster, password_env)
+        seeds, password = _seeds(ctx, cluster, password_env, user)
         with _stop_on_ctrl_c() as stop, _progress(ctx) as progress:
             sentence = remove(seeds, node, password, journal, settings=settings, progress=progress, stop=stop)
         return Result({"result": sentence}, lambda out: out.print(sentence, highlight=False),
@@ -227,7 +231,7 @@ def remove_node(node: Annotated[str, typer.Argument(metavar="ID", help="Node id,
 
 @cluster_app.command("fix")
 def fix(file: FileOpt = DEFAULT_SPEC, json_out: JsonOpt = False, debug: DebugOpt = False,
-        cluster: str | None = SeedOpt, password_env: str | None = PasswordEnvOpt,
+        cluster: str | None = SeedOpt, password_env: str | None = PasswordEnvOpt, user: str | None = UserOpt,
         journal: Path = FixJournalOpt,
         force: bool = typer.Option(False, "--force", help="Merge keys found on several masters into one owner; "
                                    "on a name clash the owner's copy is kept and the other dropped.")) -> None:
@@ -236,7 +240,7 @@ def fix(file: FileOpt = DEFAULT_SPEC, json_out: JsonOpt = False, debug: DebugOpt
     def body(ctx: Ctx) -> Result:
         from redisops.cluster.fix import fix_cluster_sync
 
-        seeds, password = _seeds(ctx, cluster, password_env)
+        seeds, password = _seeds(ctx, cluster, password_env, user)
         repairs = fix_cluster_sync(seeds, password, journal, force=force)
         data = [r.to_dict() for r in repairs]
 
@@ -258,13 +262,14 @@ def fix(file: FileOpt = DEFAULT_SPEC, json_out: JsonOpt = False, debug: DebugOpt
 
 @cluster_app.command("health")
 def health(file: FileOpt = DEFAULT_SPEC, json_out: JsonOpt = False, debug: DebugOpt = False,
-           cluster: str | None = SeedOpt, password_env: str | None = PasswordEnvOpt) -> None:
+           cluster: str | None = SeedOpt, password_env: str | None = PasswordEnvOpt,
+           user: str | None = UserOpt) -> None:
     """Per node: ping latency, role, link, memory, replication offset (exit 0 ok, 1 degraded, 3 down)."""
 
     def body(ctx: Ctx) -> Result:
         from redisops.cluster.health import cluster_health_sync
 
-        seeds, password = _seeds(ctx, cluster, password_env)
+        seeds, password = _seeds(ctx, cluster, password_env, user)
         verdict, rows = cluster_health_sync(seeds, password)
         data = {"health": verdict.value, "nodes": [r.to_dict() for r in rows]}
         return Result(data, lambda out: _render_health(out, rows), verdict.exit_code)
@@ -275,10 +280,11 @@ def health(file: FileOpt = DEFAULT_SPEC, json_out: JsonOpt = False, debug: Debug
 # --- shared -----------------------------------------------------------------------------------------
 
 
-def _seeds(ctx: Ctx, cluster: str | None, password_env: str | None) -> tuple[list[Address], str | None]:
+def _seeds(ctx: Ctx, cluster: str | None, password_env: str | None,
+           user: str | None = None) -> tuple[list[Address], Credential]:
     from redisops.cli.targets import remote_targets, spec_targets
 
-    remote = remote_targets(None, None, cluster, password_env, None)
+    remote = remote_targets(None, None, cluster, password_env, None, user)
     _, clusters = remote if remote is not None else spec_targets(ctx)
     if not clusters:
         raise UsageError(f"{ctx.file} has no cluster", hint="add a `cluster:` section or use --cluster h:p")
@@ -294,7 +300,7 @@ def _settings(batch: int, per_wave: int, waves: int, replace: bool, keys_per_s: 
                          max_bytes_per_s=None if mb_per_s is None else mb_per_s * 1024 * 1024)
 
 
-def _plan_and_move(ctx: Ctx, seeds: list[Address], password: str | None, make_plan: Callable[[], Any],
+def _plan_and_move(ctx: Ctx, seeds: list[Address], password: Credential, make_plan: Callable[[], Any],
                    journal: Path, settings: MoverSettings, dry_run: bool) -> Result:
     import asyncio
 

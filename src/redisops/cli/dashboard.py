@@ -29,6 +29,7 @@ from redisops.cli.targets import (
     PasswordEnvOpt,
     SentinelOpt,
     SentinelPasswordEnvOpt,
+    UserOpt,
 )
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ def dashboard(
     sentinel: SentinelOpt = None,
     master: MasterOpt = None,
     cluster: ClusterOpt = None,
-    password_env: PasswordEnvOpt = None,
+    password_env: PasswordEnvOpt = None, user: UserOpt = None,
     sentinel_password_env: SentinelPasswordEnvOpt = None,
 ) -> None:
     """Print the URL of the live status page (topology, verdict, incidents), or serve it with --serve."""
@@ -66,7 +67,7 @@ def dashboard(
         from redisops.cli.targets import remote_targets
         from redisops.errors import UsageError
 
-        remote = remote_targets(sentinel, master, cluster, password_env, sentinel_password_env)
+        remote = remote_targets(sentinel, master, cluster, password_env, sentinel_password_env, user)
         if not serve:
             if remote is not None:
                 raise UsageError("--sentinel / --cluster go with --serve",

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from redisops.cli.common import DEFAULT_SPEC, Ctx, DebugOpt, FileOpt, JsonOpt, Result, plural, run, table
-from redisops.cli.targets import PasswordEnvOpt, env_password
+from redisops.cli.targets import PasswordEnvOpt, UserOpt, env_password
 from redisops.errors import UsageError
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ def doctor(
     node: str | None = typer.Option(None, "--node", help="Only this node of the spec (mymaster-0, main-3)."),
     seed: str | None = typer.Option(None, "--seed", metavar="HOST:PORT[,HOST:PORT]",
                                     help="Nodes outside any spec (password from --password-env)."),
-    password_env: PasswordEnvOpt = None,
+    password_env: PasswordEnvOpt = None, user: UserOpt = None,
     fail_on: str = typer.Option("warning", "--fail-on", metavar="SEVERITY",
                                 help="Exit 1 on findings at or above: info, warning, error, critical."),
     latency_window: float = typer.Option(2.0, "--latency-window", min=0, max=600, metavar="SECONDS",
@@ -57,7 +57,7 @@ def doctor(
             threshold = Severity.parse(fail_on)
         except ValueError as exc:
             raise UsageError(f"--fail-on: {exc}") from None
-        nodes, journal = _nodes(ctx, node, seed, password_env)
+        nodes, journal = _nodes(ctx, node, seed, password_env, user)
         settings = DoctorSettings(latency_window_s=latency_window, host=not no_host, intrinsic_s=intrinsic,
                                   bigkeys=BigKeyLimits(max_keys=sample_keys, max_seconds=sample_seconds))
         if latency_window and not ctx.json:
@@ -70,7 +70,7 @@ def doctor(
 
 
 def _nodes(ctx: Ctx, name: str | None, seed: str | None,
-           password_env: str | None) -> tuple[list[DoctorNode], Journal]:
+           password_env: str | None, user: str | None = None) -> tuple[list[DoctorNode], Journal]:
     """The spec's data nodes (or one of them), or ``--seed``'s; and where temporary settings are journaled."""
     from redisops.address import parse_addresses
     from redisops.observe.doctor import DoctorNode
@@ -85,7 +85,7 @@ def _nodes(ctx: Ctx, name: str | None, seed: str | None,
             raise UsageError(f"--seed: {exc}", hint="use host:port[,host:port]") from None
         if not addresses:
             raise UsageError("--seed: no address given", hint="use host:port[,host:port]")
-        password = env_password("--password-env", password_env)
+        password = env_password("--password-env", password_env, user)
         return [DoctorNode(str(a), a, password) for a in addresses], Journal.for_remote()
     if password_env is not None:
         raise UsageError("--password-env goes with --seed", hint="the spec's nodes use its secrets file")
@@ -105,8 +105,8 @@ def _nodes(ctx: Ctx, name: str | None, seed: str | None,
         data = chosen
     if not data:
         raise UsageError(f"{ctx.file} has no data nodes", hint="add a `sentinel:` or `cluster:` section")
-    password = dep.secrets.redis_password
-    return [DoctorNode(n.name, n.address, password) for n in data], dep.journal
+    admin = dep.secrets.admin
+    return [DoctorNode(n.name, n.address, admin) for n in data], dep.journal
 
 
 def _render(out: Console, report: DoctorReport) -> None:

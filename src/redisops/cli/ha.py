@@ -13,6 +13,7 @@ from redisops.cli.targets import (
     PasswordEnvOpt,
     SentinelOpt,
     SentinelPasswordEnvOpt,
+    UserOpt,
     remote_targets,
     spec_targets,
 )
@@ -37,9 +38,9 @@ def register(app: typer.Typer) -> None:
 
 
 def pick_group(ctx: Ctx, group: str | None, sentinel: str | None, master: str | None, password_env: str | None,
-               sentinel_password_env: str | None) -> SentinelTarget:
+               sentinel_password_env: str | None, user: str | None = None) -> SentinelTarget:
     """The one Sentinel group a command acts on, from the spec or the remote flags."""
-    remote = remote_targets(sentinel, master, None, password_env, sentinel_password_env)
+    remote = remote_targets(sentinel, master, None, password_env, sentinel_password_env, user)
     groups, _ = remote if remote is not None else spec_targets(ctx)
     if not groups:
         raise UsageError("no sentinel group to act on", hint="add `sentinel:` to the spec or use --sentinel/--master")
@@ -84,7 +85,7 @@ def failover(
     timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait for the failover to finish."),
     sentinel: SentinelOpt = None,
     master: MasterOpt = None,
-    password_env: PasswordEnvOpt = None,
+    password_env: PasswordEnvOpt = None, user: UserOpt = None,
     sentinel_password_env: SentinelPasswordEnvOpt = None,
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
@@ -95,7 +96,7 @@ def failover(
         from redisops.cli.deploy import progress_spinner
         from redisops.ha.failover import manual_failover
 
-        target = pick_group(ctx, group, sentinel, master, password_env, sentinel_password_env)
+        target = pick_group(ctx, group, sentinel, master, password_env, sentinel_password_env, user)
         wanted = _node_address(ctx, to, sentinel is not None) if to else None
         with progress_spinner(ctx, f"checking {target.name}") as progress:
             result = manual_failover(target, to=wanted, timeout=timeout, progress=progress,
@@ -120,7 +121,7 @@ def tune(
     force: bool = typer.Option(False, "--force", help="Allow down-after below 2000 ms on non-loopback hosts."),
     sentinel: SentinelOpt = None,
     master: MasterOpt = None,
-    password_env: PasswordEnvOpt = None,
+    password_env: PasswordEnvOpt = None, user: UserOpt = None,
     sentinel_password_env: SentinelPasswordEnvOpt = None,
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
@@ -132,7 +133,7 @@ def tune(
     def body(ctx: Ctx) -> Result:
         from redisops.ha.tune import apply_fixes, findings_only, read_live, review
 
-        target = pick_group(ctx, group, sentinel, master, password_env, sentinel_password_env)
+        target = pick_group(ctx, group, sentinel, master, password_env, sentinel_password_env, user)
         spec_group = None if sentinel is not None else ctx.load_spec().group(target.name)
         hosts = [a.host for a in (*target.sentinels, *target.nodes)]
         live = read_live(target)

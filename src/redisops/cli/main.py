@@ -11,6 +11,7 @@ from typing import Any
 
 import typer
 
+from redisops.cli import acl as acl_cmd
 from redisops.cli import alerts as alerts_cmd
 from redisops.cli import audit as audit_cmd
 from redisops.cli import backup as backup_cmd
@@ -62,7 +63,7 @@ def _root(show_version: bool = typer.Option(False, "--version", callback=_versio
 
 for module in (config_cmd, deploy_cmd, status_cmd, render_cmd, watch_cmd, alerts_cmd, ha_cmd, cluster_cmd,
                scale_cmd, verify_cmd, backup_cmd, drill_cmd, dashboard_cmd, monitor_cmd,
-               ui_cmd, logs_cmd, firewall_cmd, bench_cmd, doctor_cmd, audit_cmd, tune_cmd):
+               ui_cmd, logs_cmd, firewall_cmd, bench_cmd, doctor_cmd, audit_cmd, tune_cmd, acl_cmd):
     module.register(app)
 
 

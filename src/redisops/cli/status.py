@@ -22,6 +22,7 @@ from redisops.cli.targets import (
     PasswordEnvOpt,
     SentinelOpt,
     SentinelPasswordEnvOpt,
+    UserOpt,
     remote_targets,
     spec_targets,
 )
@@ -61,7 +62,7 @@ def status(
     sentinel: SentinelOpt = None,
     master: MasterOpt = None,
     cluster: ClusterOpt = None,
-    password_env: PasswordEnvOpt = None,
+    password_env: PasswordEnvOpt = None, user: UserOpt = None,
     sentinel_password_env: SentinelPasswordEnvOpt = None,
 ) -> None:
     """Show every node, replication link and slot range, and the health verdict."""
@@ -69,7 +70,7 @@ def status(
     def body(ctx: Ctx) -> Result:
         from redisops.topology.status import collect_status_sync
 
-        remote = remote_targets(sentinel, master, cluster, password_env, sentinel_password_env)
+        remote = remote_targets(sentinel, master, cluster, password_env, sentinel_password_env, user)
         groups, clusters = remote if remote is not None else spec_targets(ctx)
         if watch:
             _watch(ctx, groups, clusters, interval, remote is not None)

@@ -58,7 +58,7 @@ def memory(
         advice = advise_memory(dep.plan, total, _live(dep), role=chosen, confs=dep.journal.confs)
         applied: list[str] = []
         if apply:
-            applied = apply_memory(advice, dep.secrets.redis_password, dep.spec_file)
+            applied = apply_memory(advice, dep.secrets.admin, dep.spec_file)
             advice = advise_memory(dep.plan, total, _live(dep), role=chosen, confs=dep.journal.confs)
         differing = [n.name for a in advice for n in a.nodes if n.differs(a)]
         code = 1 if differing or not all(a.feasible for a in advice) else 0
@@ -80,7 +80,7 @@ def _live(dep: Deployment) -> dict[Address, dict[str, str] | str]:
         if node.kind is NodeKind.SENTINEL:
             continue
         try:
-            out[node.address] = read_memory(node.address, dep.secrets.redis_password)
+            out[node.address] = read_memory(node.address, dep.secrets.admin)
         except redis.RedisError as exc:
             out[node.address] = f"not answering ({exc})"
     return out

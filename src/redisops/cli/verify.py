@@ -36,6 +36,7 @@ SentinelOpt = typer.Option(None, "--sentinel", help="Remote sentinels h:p,h:p (w
 MasterOpt = typer.Option(None, "--master", help="Master name the remote sentinels monitor.")
 ClusterOpt = typer.Option(None, "--cluster", help="Remote cluster seed(s) h:p[,h:p].")
 PasswordOpt = typer.Option(None, "--password-env", metavar="VAR", help="Env var with the data nodes' password.")
+UserOpt = typer.Option(None, "--user", metavar="NAME", help="ACL user the --password-env password belongs to.")
 SentinelPasswordOpt = typer.Option(None, "--sentinel-password-env", metavar="VAR",
                                    help="Env var with the sentinels' password (remote).")
 RateOpt = typer.Option(None, "--rate", min=1, help="Cap on keys read per second (default: no cap).")
@@ -60,7 +61,8 @@ def _options(rate: float | None, batch: int, rounds: int, interval: float, ttl: 
 @app.command("replicas")
 def replicas(file: FileOpt = DEFAULT_SPEC, json_out: JsonOpt = False, debug: DebugOpt = False,
              sentinel: str | None = SentinelOpt, master: str | None = MasterOpt, cluster: str | None = ClusterOpt,
-             password_env: str | None = PasswordOpt, sentinel_password_env: str | None = SentinelPasswordOpt,
+             password_env: str | None = PasswordOpt, user: str | None = UserOpt,
+             sentinel_password_env: str | None = SentinelPasswordOpt,
              rate: float | None = RateOpt, batch: int = BatchOpt, rounds: int = RoundsOpt,
              interval: float = IntervalOpt, ttl_tolerance_ms: int = TtlOpt, first: int = FirstOpt) -> None:
     """Every master against each of its replicas (Sentinel groups and cluster shards)."""
@@ -70,7 +72,7 @@ def replicas(file: FileOpt = DEFAULT_SPEC, json_out: JsonOpt = False, debug: Deb
         from redisops.data.compare import worst_exit
         from redisops.data.replicas import verify_replicas
 
-        remote = remote_targets(sentinel, master, cluster, password_env, sentinel_password_env)
+        remote = remote_targets(sentinel, master, cluster, password_env, sentinel_password_env, user)
         groups, clusters = remote if remote is not None else spec_targets(ctx)
         options = _options(rate, batch, rounds, interval, ttl_tolerance_ms, first)
         reports = verify_replicas(groups, clusters, options)
@@ -84,14 +86,15 @@ def replicas(file: FileOpt = DEFAULT_SPEC, json_out: JsonOpt = False, debug: Deb
 
 @app.command("cluster")
 def cluster_cmd(file: FileOpt = DEFAULT_SPEC, json_out: JsonOpt = False, debug: DebugOpt = False,
-                cluster: str | None = ClusterOpt, password_env: str | None = PasswordOpt) -> None:
+                cluster: str | None = ClusterOpt, password_env: str | None = PasswordOpt,
+                user: str | None = UserOpt) -> None:
     """Slot ownership agreed by all nodes; keys stored in slots their node does not own."""
 
     def body(ctx: Ctx) -> Result:
         from redisops.cli.targets import remote_targets, spec_targets
         from redisops.data.cluster_check import check_cluster
 
-        remote = remote_targets(None, None, cluster, password_env, None)
+        remote = remote_targets(None, None, cluster, password_env, None, user)
         _, clusters = remote if remote is not None else spec_targets(ctx)
         if not clusters:
             raise UsageError("no cluster to check", hint="add a `cluster:` section or pass --cluster h:p")

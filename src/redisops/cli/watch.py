@@ -38,6 +38,7 @@ from redisops.cli.targets import (
     PasswordEnvOpt,
     SentinelOpt,
     SentinelPasswordEnvOpt,
+    UserOpt,
 )
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ def watch(
     sentinel: SentinelOpt = None,
     master: MasterOpt = None,
     cluster: ClusterOpt = None,
-    password_env: PasswordEnvOpt = None,
+    password_env: PasswordEnvOpt = None, user: UserOpt = None,
     sentinel_password_env: SentinelPasswordEnvOpt = None,
     no_backups: bool = typer.Option(False, "--no-backups",
                                     help="Do not run the spec's backup.schedule inside the watcher."),
@@ -78,7 +79,7 @@ def watch(
     def body(ctx: Ctx) -> Result:
         from redisops.cli.targets import remote_targets
 
-        remote = remote_targets(sentinel, master, cluster, password_env, sentinel_password_env)
+        remote = remote_targets(sentinel, master, cluster, password_env, sentinel_password_env, user)
         setup = _setup(ctx, remote)
         if once:
             return _once(ctx, setup)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from redisops.address import Address
+from redisops.auth import Credential
 from redisops.cluster.errors import PlanError
 from redisops.cluster.live import ClusterView, fetch_view
 from redisops.cluster.planner import Balance, Move, plan_rebalance, plan_reshard
@@ -51,7 +52,7 @@ class PlanSummary:
                 "flows": [{"source": s, "target": t, "slots": n} for s, t, n in self.flows]}
 
 
-async def slot_weights(view: ClusterView, password: str | None, by: Balance) -> dict[int, float] | None:
+async def slot_weights(view: ClusterView, password: Credential, by: Balance) -> dict[int, float] | None:
     """slot -> weight for ``by`` (None for slot counts: every slot weighs one)."""
     if by is Balance.SLOTS:
         return None
@@ -66,7 +67,7 @@ def _owned(view: ClusterView, master: str) -> list[int]:
     return [s for a, b in view.slot_map.ranges_of(master) for s in range(a, b + 1)]
 
 
-async def _master_weights(address: Address, password: str | None, slots: list[int],
+async def _master_weights(address: Address, password: Credential, slots: list[int],
                           by: Balance) -> dict[int, float]:
     pool = WirePool(address, password, 30.0)
     try:
@@ -92,7 +93,7 @@ async def _memory_weights(pool: WirePool, keys: dict[int, int]) -> dict[int, flo
     return weights
 
 
-async def rebalance_plan(seeds: Sequence[Address], password: str | None, *, by: Balance = Balance.SLOTS,
+async def rebalance_plan(seeds: Sequence[Address], password: Credential, *, by: Balance = Balance.SLOTS,
                          threshold_pct: float = 2.0, use_empty_masters: bool = False,
                          ) -> tuple[ClusterView, PlanSummary]:
     """Balance the masters that own slots (and the empty ones too when asked)."""
@@ -103,7 +104,7 @@ async def rebalance_plan(seeds: Sequence[Address], password: str | None, *, by: 
     return view, await summarize(view, password, moves)
 
 
-async def reshard_plan(seeds: Sequence[Address], password: str | None, source: str, target: str,
+async def reshard_plan(seeds: Sequence[Address], password: Credential, source: str, target: str,
                        count: int) -> tuple[ClusterView, PlanSummary]:
     view = await fetch_view(seeds, password)
     ids = {}
@@ -120,7 +121,7 @@ async def reshard_plan(seeds: Sequence[Address], password: str | None, source: s
     return view, await summarize(view, password, moves)
 
 
-async def summarize(view: ClusterView, password: str | None, moves: Sequence[Move]) -> PlanSummary:
+async def summarize(view: ClusterView, password: Credential, moves: Sequence[Move]) -> PlanSummary:
     by_source: dict[str, list[int]] = {}
     for move in moves:
         by_source.setdefault(move.source, []).append(move.slot)
@@ -130,7 +131,7 @@ async def summarize(view: ClusterView, password: str | None, moves: Sequence[Mov
     return PlanSummary(tuple(moves), sum(counts), tuple((s, t, n) for (s, t), n in sorted(flows.items())))
 
 
-async def _count(address: Address, password: str | None, slots: list[int]) -> int:
+async def _count(address: Address, password: Credential, slots: list[int]) -> int:
     """Keys in ``slots`` of one master: one pipeline on a bare connection (4096 commands in ~10 ms)."""
     pool = WirePool(address, password, 30.0)
     try:

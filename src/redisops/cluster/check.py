@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from redisops.address import Address
+from redisops.auth import Credential
 from redisops.cluster.live import ClusterView, fetch_view
 from redisops.topology.cluster_status import judge_cluster
 from redisops.topology.model import SLOTS, Health, Role, format_slots
@@ -53,11 +54,11 @@ class CheckReport:
                 "nodes": self.nodes, "masters": self.masters, "slots_covered": self.slots_covered}
 
 
-def check_cluster_sync(seeds: Sequence[Address], password: str | None, timeout: float = 2.0) -> CheckReport:
+def check_cluster_sync(seeds: Sequence[Address], password: Credential, timeout: float = 2.0) -> CheckReport:
     return asyncio.run(check_cluster(seeds, password, timeout))
 
 
-async def check_cluster(seeds: Sequence[Address], password: str | None, timeout: float = 2.0) -> CheckReport:
+async def check_cluster(seeds: Sequence[Address], password: Credential, timeout: float = 2.0) -> CheckReport:
     view = await fetch_view(seeds, password, timeout)
     status = judge_cluster(ClusterTarget("cluster", tuple(seeds), password=password), view.probes)
     findings = [r.removeprefix("cluster: ") for r in status.reasons]
@@ -95,7 +96,7 @@ def stray_key_findings(node: str, counts: Sequence[tuple[int, int]]) -> list[str
     return [f"{node} holds {keys} keys in {len(stray)} slots it does not own ({shown})"]
 
 
-async def _stray_keys(view: ClusterView, password: str | None, timeout: float) -> list[str]:
+async def _stray_keys(view: ClusterView, password: Credential, timeout: float) -> list[str]:
     importing = {(o.node, o.slot) for o in view.open_slots if o.state == "importing"}
     jobs = []
     for probe in view.reachable:
@@ -109,7 +110,7 @@ async def _stray_keys(view: ClusterView, password: str | None, timeout: float) -
     return [finding for found in results for finding in found]
 
 
-async def _count(address: Address, password: str | None, slots: list[int], timeout: float,
+async def _count(address: Address, password: Credential, slots: list[int], timeout: float,
                  label: str) -> list[str]:
     """Keys ``address`` holds in slots it does not own; a node that stops answering meanwhile is a finding too,
     not a crash of the whole check (16k commands in one pipeline, right after a killed move, can time out)."""

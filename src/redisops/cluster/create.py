@@ -30,6 +30,7 @@ from typing import Any
 import redis
 
 from redisops.address import Address
+from redisops.auth import Credential
 from redisops.clients import make_client
 from redisops.clock import Clock, SystemClock
 from redisops.errors import AuthError, ClusterFormationError, NodeUnreachableError
@@ -87,7 +88,7 @@ class _NodeView:
         return {s for n in self.known for first, last in n.slots for s in range(first, last + 1)}
 
 
-def form_cluster(shape: ClusterShape, password: str | None, *, clock: Clock | None = None,
+def form_cluster(shape: ClusterShape, password: Credential, *, clock: Clock | None = None,
                  timeout: float = 30.0, progress: Callable[[str], None] = lambda _msg: None,
                  allow_keys: bool = False, journal: Journal | None = None) -> str:
     """Bring the nodes of ``shape`` into one cluster; return what was done, as a sentence.
@@ -136,7 +137,7 @@ def form_cluster(shape: ClusterShape, password: str | None, *, clock: Clock | No
             client.close()
 
 
-def _views(clients: Mapping[Address, redis.Redis], password: str | None, clock: Clock,
+def _views(clients: Mapping[Address, redis.Redis], password: Credential, clock: Clock,
            progress: Callable[[str], None] = lambda _msg: None) -> dict[Address, _NodeView]:
     """Every node's view of the cluster, once none is loading its dataset (a loading node is there, only busy)."""
     while True:
@@ -208,7 +209,7 @@ def _missing_ranges(wanted: tuple[int, int], claimed: set[int]) -> list[tuple[in
     return ranges
 
 
-def _wait_all_known(shape: ClusterShape, clients: Mapping[Address, redis.Redis], password: str | None,
+def _wait_all_known(shape: ClusterShape, clients: Mapping[Address, redis.Redis], password: Credential,
                     clock: Clock, timeout: float) -> dict[Address, _NodeView]:
     deadline = clock.now() + timeout
     while True:
@@ -225,7 +226,7 @@ def _wait_all_known(shape: ClusterShape, clients: Mapping[Address, redis.Redis],
 
 
 @contextmanager
-def _fast_gossip(clients: Mapping[Address, redis.Redis], password: str | None,
+def _fast_gossip(clients: Mapping[Address, redis.Redis], password: Credential,
                  journal: Journal | None) -> Iterator[None]:
     """Shorten ``cluster-node-timeout`` while the cluster forms, then restore each node's value.
 

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from redisops.address import Address
+from redisops.auth import Credential, migrate_auth
 from redisops.cluster.errors import PlanError, SlotMigrationError
 from redisops.cluster.live import ClusterView, OpenSlot, fetch_view
 from redisops.cluster.mover import move_slots
@@ -122,12 +123,12 @@ def repair_for(slot: int, owner: str | None, markers: Sequence[OpenSlot], holder
     return SlotRepair(slot, "merge", owner, f"keys on {_masters(len(others))} besides the owner", tuple(others))
 
 
-def fix_cluster_sync(seeds: Sequence[Address], password: str | None, journal: Path, *,
+def fix_cluster_sync(seeds: Sequence[Address], password: Credential, journal: Path, *,
                      force: bool = False) -> list[SlotRepair]:
     return asyncio.run(fix_cluster(seeds, password, journal, force=force))
 
 
-async def fix_cluster(seeds: Sequence[Address], password: str | None, journal: Path, *,
+async def fix_cluster(seeds: Sequence[Address], password: Credential, journal: Path, *,
                       force: bool = False) -> list[SlotRepair]:
     """Plan every repair first (so a refusal touches nothing), then carry them out.
 
@@ -160,7 +161,7 @@ async def fix_cluster(seeds: Sequence[Address], password: str | None, journal: P
     return repairs
 
 
-async def _apply(view: ClusterView, pools: dict[str, WirePool], password: str | None,
+async def _apply(view: ClusterView, pools: dict[str, WirePool], password: Credential,
                  repairs: Sequence[SlotRepair]) -> list[SlotRepair]:
     """Closes and assignments first (an uncovered slot keeps every node in cluster_state:fail), then merges."""
     for repair in repairs:
@@ -196,7 +197,7 @@ async def _checked(pool: WirePool, repair: SlotRepair, commands: Sequence[Sequen
     return replies
 
 
-async def _merge_slot(view: ClusterView, pools: dict[str, WirePool], password: str | None,
+async def _merge_slot(view: ClusterView, pools: dict[str, WirePool], password: Credential,
                       repair: SlotRepair) -> SlotRepair:
     assert repair.node is not None
     merged, dropped, names = 0, 0, list[str]()
@@ -226,13 +227,13 @@ async def _wait_state_ok(pool: WirePool, repair: SlotRepair) -> None:
         await asyncio.sleep(0.1)
 
 
-async def _merge(view: ClusterView, pools: dict[str, WirePool], password: str | None, slot: int, source: str,
+async def _merge(view: ClusterView, pools: dict[str, WirePool], password: Credential, slot: int, source: str,
                  owner: str) -> tuple[int, list[bytes]]:
     """Every key of ``slot`` on ``source`` to ``owner``; returns (keys moved, keys dropped as clashes)."""
     src, dst, target = pools[source], pools[owner], view.address(owner)
     migrate: list[Arg] = ["MIGRATE", target.host, target.port, "", 0, MERGE_MIGRATE_TIMEOUT_MS]
     if password:
-        migrate += ["AUTH", password]
+        migrate += migrate_auth(password)
     repair = SlotRepair(slot, "merge", owner)
     await _checked(src, repair, [("CLUSTER", "SETSLOT", slot, "IMPORTING", owner)])
     moved, dropped = 0, list[bytes]()

@@ -16,6 +16,7 @@ from typing import Any
 from redis.asyncio.connection import Connection
 
 from redisops.address import Address
+from redisops.auth import Credential, login_parts
 from redisops.cluster.live import fetch_view
 from redisops.topology.model import Health
 from redisops.topology.parse import parse_info
@@ -41,11 +42,11 @@ class NodeHealth:
                 "problem": self.problem}
 
 
-def cluster_health_sync(seeds: Sequence[Address], password: str | None) -> tuple[Health, tuple[NodeHealth, ...]]:
+def cluster_health_sync(seeds: Sequence[Address], password: Credential) -> tuple[Health, tuple[NodeHealth, ...]]:
     return asyncio.run(cluster_health(seeds, password))
 
 
-async def cluster_health(seeds: Sequence[Address], password: str | None,
+async def cluster_health(seeds: Sequence[Address], password: Credential,
                          timeout: float = 2.0) -> tuple[Health, tuple[NodeHealth, ...]]:
     view = await fetch_view(seeds, password, timeout)
     rows = []
@@ -66,9 +67,10 @@ async def cluster_health(seeds: Sequence[Address], password: str | None,
     return health, out
 
 
-async def _ping(address: Address, password: str | None, timeout: float) -> tuple[float | None, int | None,
+async def _ping(address: Address, password: Credential, timeout: float) -> tuple[float | None, int | None,
                                                                                 str | None]:
-    conn = Connection(host=address.host, port=address.port, password=password, socket_timeout=timeout,
+    username, secret = login_parts(password)
+    conn = Connection(host=address.host, port=address.port, username=username, password=secret, socket_timeout=timeout,
                       socket_connect_timeout=timeout, decode_responses=True)
     try:
         await conn.connect()

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from redisops.address import Address
+from redisops.auth import Credential
 from redisops.clock import Clock
 from redisops.cluster.errors import NotConvergedError
 from redisops.errors import NodeUnreachableError
@@ -41,7 +42,7 @@ class ClusterView:
 
     probes: tuple[ClusterProbe, ...]
     open_slots: tuple[OpenSlot, ...] = ()
-    password: str | None = field(default=None, repr=False)
+    password: Credential = field(default=None, repr=False)
 
     @cached_property
     def reachable(self) -> tuple[ClusterProbe, ...]:
@@ -88,7 +89,7 @@ class ClusterView:
         return matches[0]
 
 
-async def fetch_view(seeds: Sequence[Address], password: str | None, timeout: float = 2.0) -> ClusterView:
+async def fetch_view(seeds: Sequence[Address], password: Credential, timeout: float = 2.0) -> ClusterView:
     """Discover the cluster from ``seeds`` and read every node's open slots."""
     probes = await probe_cluster(ClusterTarget("cluster", tuple(seeds), password=password), timeout)
     if not any(p.reachable for p in probes):
@@ -137,7 +138,7 @@ def converged(view: ClusterView) -> list[str]:
     return reasons
 
 
-async def wait_converged(seeds: Sequence[Address], password: str | None, clock: Clock,
+async def wait_converged(seeds: Sequence[Address], password: Credential, clock: Clock,
                          timeout: float = 30.0) -> ClusterView:
     """Poll until :func:`converged` has nothing to say, or raise :class:`NotConvergedError`."""
     deadline = clock.now() + timeout

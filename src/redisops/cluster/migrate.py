@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from redisops.auth import migrate_auth
 from redisops.cluster.errors import BusyKeyError, SlotMigrationError
 from redisops.cluster.move_run import MoverSettings, Run
 from redisops.cluster.planner import Move
@@ -117,7 +118,7 @@ def _migrate_command(run: Run, target_id: str, keys: list[bytes], timeout_ms: in
     if replace:
         args.append("REPLACE")
     if run.password:
-        args += ["AUTH", run.password]
+        args += migrate_auth(run.password)
     return [*args, "KEYS", *keys]
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from redisops.auth import Credential
 from redisops.clock import Clock
 from redisops.cluster.asm import Strategy
 from redisops.cluster.journal import Journal
@@ -137,7 +138,7 @@ class Run:
     stop: threading.Event
     progress: Callable[[MoveProgress], None]
     clock: Clock
-    password: str | None
+    password: Credential
     slots_total: int
     keys_total: int = 0
     started: float = 0.0

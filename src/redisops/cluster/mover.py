@@ -34,6 +34,7 @@ from typing import Any
 from redis import exceptions as rx
 
 from redisops.address import Address
+from redisops.auth import Credential
 from redisops.clock import Clock, SystemClock
 from redisops.cluster.asm import ASM_PROBE, Strategy, choose_strategy
 from redisops.cluster.atomic import run_atomic
@@ -52,13 +53,13 @@ __all__ = ["MoveProgress", "MoveReport", "MoverSettings", "check_strategy", "mov
 log = logging.getLogger(__name__)
 
 
-def move_slots_sync(seeds: Sequence[Address], password: str | None, moves: Sequence[Move], journal_path: Path,
+def move_slots_sync(seeds: Sequence[Address], password: Credential, moves: Sequence[Move], journal_path: Path,
                     **options: Any) -> MoveReport:
     """:func:`move_slots` for callers without an event loop."""
     return asyncio.run(move_slots(seeds, password, moves, journal_path, **options))
 
 
-async def move_slots(seeds: Sequence[Address], password: str | None, moves: Sequence[Move], journal_path: Path,
+async def move_slots(seeds: Sequence[Address], password: Credential, moves: Sequence[Move], journal_path: Path,
                      *, settings: MoverSettings | None = None, clock: Clock | None = None,
                      progress: Callable[[MoveProgress], None] = lambda _p: None,
                      stop: threading.Event | None = None) -> MoveReport:
@@ -108,7 +109,7 @@ async def move_slots(seeds: Sequence[Address], password: str | None, moves: Sequ
                       clock.now() - run.started, stopped, resumed, strategy, str(journal_path))
 
 
-def _clients(view: ClusterView, password: str | None, settings: MoverSettings) -> dict[str, WirePool]:
+def _clients(view: ClusterView, password: Credential, settings: MoverSettings) -> dict[str, WirePool]:
     """One pool per master; a read waits as long as the longest MIGRATE may take."""
     return {node: WirePool(a, password, settings.big_key_timeout_ms / 1000 + 30)
             for node, a in view.masters.items()}
@@ -127,7 +128,7 @@ def _check_plan(view: ClusterView, moves: Sequence[Move]) -> None:
                         hint="run `redisops cluster check` and close it first")
 
 
-async def check_strategy(seeds: Sequence[Address], password: str | None, settings: MoverSettings) -> Strategy:
+async def check_strategy(seeds: Sequence[Address], password: Credential, settings: MoverSettings) -> Strategy:
     """The strategy a move would use now; raises :class:`PlanError` when ``settings`` demand one it cannot.
 
     For callers that want the refusal before they plan or print anything
@@ -136,7 +137,7 @@ async def check_strategy(seeds: Sequence[Address], password: str | None, setting
     return await _strategy(await fetch_view(seeds, password), password, settings, ())
 
 
-async def _strategy(view: ClusterView, password: str | None, settings: MoverSettings,
+async def _strategy(view: ClusterView, password: Credential, settings: MoverSettings,
                     moves: Sequence[Move]) -> Strategy:
     """How to move: atomic slot migration where every master has it and nothing asks for MIGRATE batches.
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import redis
 
 from redisops.address import Address
+from redisops.auth import Credential
 from redisops.clients import make_client
 from redisops.clock import Clock, SystemClock
 from redisops.cluster.create import ClusterShape, form_cluster
@@ -73,13 +74,13 @@ def _pair(replicas: Sequence[Address], masters: Sequence[Address]) -> dict[Addre
     return {r: masters[(i + best) % len(masters)] for i, r in enumerate(replicas)}
 
 
-def create_cluster(nodes: Sequence[Address], password: str | None, *, replicas: int = 1, force: bool = False,
+def create_cluster(nodes: Sequence[Address], password: Credential, *, replicas: int = 1, force: bool = False,
                    clock: Clock | None = None, journal: Journal | None = None) -> str:
     shape = shape_for(nodes, replicas)
     return form_cluster(shape, password, clock=clock, allow_keys=force, journal=journal)
 
 
-def add_node(seeds: Sequence[Address], new: Address, password: str | None, *, replica_of: str | None = None,
+def add_node(seeds: Sequence[Address], new: Address, password: Credential, *, replica_of: str | None = None,
              clock: Clock | None = None, timeout: float = 30.0) -> str:
     """MEET ``new`` into the cluster of ``seeds``; make it a replica of ``replica_of`` when given."""
     clock = clock or SystemClock()
@@ -142,7 +143,7 @@ def _refuse_foreign(client: redis.Redis, new: Address) -> None:
         raise ClusterFormationError(f"{new} holds {keys} keys", hint="flush it or use an empty node")
 
 
-def remove_node(seeds: Sequence[Address], node: str, password: str | None, journal: Path, *,
+def remove_node(seeds: Sequence[Address], node: str, password: Credential, journal: Path, *,
                 settings: MoverSettings | None = None, clock: Clock | None = None,
                 progress: Callable[[MoveProgress], None] = lambda _p: None, stop: threading.Event | None = None,
                 timeout: float = 30.0) -> str:
@@ -176,7 +177,7 @@ def remove_node(seeds: Sequence[Address], node: str, password: str | None, journ
     return f"removed {address} ({target[:10]}) from the cluster" + (f"; {moved.sentence()}" if moved else "")
 
 
-def _drain(seeds: Sequence[Address], password: str | None, target: str, others: list[str], journal: Path,
+def _drain(seeds: Sequence[Address], password: Credential, target: str, others: list[str], journal: Path,
            settings: MoverSettings | None, clock: Clock, progress: Callable[[MoveProgress], None],
            stop: threading.Event | None) -> MoveReport | None:
     """Move every slot of ``target`` to the others (twice at most: an unfinished journal is finished first)."""
@@ -195,7 +196,7 @@ def _drain(seeds: Sequence[Address], password: str | None, target: str, others: 
     return report
 
 
-def _rehome_replicas(view: ClusterView, target: str, password: str | None) -> None:
+def _rehome_replicas(view: ClusterView, target: str, password: Credential) -> None:
     masters = [m for m in view.slot_map.owners if m != target]
     followers = {m: sum(1 for n in view.nodes.values() if n.master_id == m) for m in masters}
     for node in view.nodes.values():
@@ -206,7 +207,7 @@ def _rehome_replicas(view: ClusterView, target: str, password: str | None) -> No
                 client.execute_command("CLUSTER", "REPLICATE", master)
 
 
-def _forget_everywhere(view: ClusterView, target: str, password: str | None) -> None:
+def _forget_everywhere(view: ClusterView, target: str, password: Credential) -> None:
     failures = []
     for node_id, node in view.nodes.items():
         if node_id == target or node.address is None:
@@ -221,13 +222,13 @@ def _forget_everywhere(view: ClusterView, target: str, password: str | None) -> 
                                     hint="run the command again within 60 s, before gossip brings the node back")
 
 
-def _reset(address: Address, password: str | None) -> None:
+def _reset(address: Address, password: Credential) -> None:
     with suppress(redis.RedisError), _client(address, password) as client:
         client.execute_command("CLUSTER", "RESET", "SOFT")
 
 
 @contextmanager
-def _client(address: Address, password: str | None) -> Iterator[redis.Redis]:
+def _client(address: Address, password: Credential) -> Iterator[redis.Redis]:
     client = make_client(address, password, timeout=5.0)
     try:
         yield client

@@ -39,6 +39,7 @@ from typing import Any
 import redis
 
 from redisops.address import Address
+from redisops.auth import Credential
 from redisops.clock import Clock, SystemClock
 from redisops.cluster.errors import PlanError
 from redisops.cluster.journal import read_journal
@@ -109,14 +110,14 @@ def _slots(probe: ClusterProbe) -> bool:
     return bool(me is not None and me.slots)
 
 
-def _probe_all(addresses: Sequence[Address], password: str | None) -> _Members:
+def _probe_all(addresses: Sequence[Address], password: Credential) -> _Members:
     async def probe() -> list[ClusterProbe]:
         return await asyncio.gather(*(probe_cluster_node(a, password, 2.0) for a in addresses))
 
     return _Members(dict(zip(addresses, asyncio.run(probe()), strict=True)))
 
 
-def check_scale(nodes: Sequence[Address], retired: Sequence[Address], password: str | None, journal: Path, *,
+def check_scale(nodes: Sequence[Address], retired: Sequence[Address], password: Credential, journal: Path, *,
                 masters: int, clock: Clock | None = None, timeout: float = 10.0) -> ClusterView:
     """Refuse, before anything changes, a scale that cannot be done; return the live view.
 
@@ -163,7 +164,7 @@ def _can_be_masters(view: ClusterView, nodes: Sequence[Address], retired: Sequen
     return len(owners) + len(empty) + len(heirs) + len(fresh)
 
 
-def scale_cluster(nodes: Sequence[Address], retired: Sequence[Address], password: str | None, journal: Path, *,
+def scale_cluster(nodes: Sequence[Address], retired: Sequence[Address], password: Credential, journal: Path, *,
                   masters: int, replicas_per_master: int, settings: MoverSettings | None = None,
                   clock: Clock | None = None, progress: Callable[[str], None] = lambda _m: None,
                   move_progress: Callable[[MoveProgress], None] = lambda _p: None,
@@ -205,7 +206,7 @@ def scale_cluster(nodes: Sequence[Address], retired: Sequence[Address], password
     return report
 
 
-def _wait_roles_agree(nodes: Sequence[Address], password: str | None, clock: Clock, timeout: float) -> None:
+def _wait_roles_agree(nodes: Sequence[Address], password: Credential, clock: Clock, timeout: float) -> None:
     """Converged, and every node names the same master for every replica (REPLICATE travels by gossip)."""
     deadline = clock.now() + timeout
     while True:
@@ -219,7 +220,7 @@ def _wait_roles_agree(nodes: Sequence[Address], password: str | None, clock: Clo
         clock.sleep(0.1)
 
 
-def _join(loose: Sequence[Address], seed: Address, password: str | None) -> list[str]:
+def _join(loose: Sequence[Address], seed: Address, password: Credential) -> list[str]:
     for address in loose:
         with _client(address, password) as client:
             _refuse_foreign(client, address)
@@ -227,7 +228,7 @@ def _join(loose: Sequence[Address], seed: Address, password: str | None) -> list
     return [str(a) for a in loose]
 
 
-def _hand_over(view: ClusterView, nodes: Sequence[Address], retired: Sequence[Address], password: str | None,
+def _hand_over(view: ClusterView, nodes: Sequence[Address], retired: Sequence[Address], password: Credential,
                clock: Clock, timeout: float, progress: Callable[[str], None]) -> list[str]:
     """Fail each retired master over to one of its replicas that stays; the shard keeps its data in place."""
     keep, leaving = set(nodes), set(retired)
@@ -278,7 +279,7 @@ def _choose_masters(view: ClusterView, nodes: Sequence[Address], count: int) -> 
     return chosen
 
 
-def _move(members: Sequence[Address], password: str | None, chosen: Sequence[str], journal: Path,
+def _move(members: Sequence[Address], password: Credential, chosen: Sequence[str], journal: Path,
           settings: MoverSettings | None, clock: Clock, progress: Callable[[MoveProgress], None],
           stop: threading.Event | None) -> MoveReport | None:
     """Finish an unfinished journal, then drain the owners not chosen and level the chosen ones."""
@@ -297,7 +298,7 @@ def _move(members: Sequence[Address], password: str | None, chosen: Sequence[str
 
 
 def _assign_replicas(view: ClusterView, nodes: Sequence[Address], chosen: Sequence[str], per_master: int,
-                     password: str | None) -> list[str]:
+                     password: Credential) -> list[str]:
     """Every node of ``nodes`` that is not a chosen master replicates one, ``per_master`` each."""
     keep = set(nodes)
     pool = sorted((i for i, n in view.nodes.items() if n.address in keep and i not in chosen),
@@ -332,7 +333,7 @@ def _assign_replicas(view: ClusterView, nodes: Sequence[Address], chosen: Sequen
     return changed
 
 
-def _remove(view: ClusterView, gone: Sequence[str], password: str | None) -> None:
+def _remove(view: ClusterView, gone: Sequence[str], password: Credential) -> None:
     """FORGET every retired node on every staying node, then reset the retired ones (within the 60 s ban)."""
     failures = []
     for node_id, node in view.nodes.items():

@@ -20,6 +20,7 @@ from typing import Any, cast
 import hiredis
 
 from redisops.address import Address
+from redisops.auth import Credential, auth_args
 from redisops.errors import AuthError, NodeUnreachableError
 
 __all__ = ["Arg", "Wire", "WirePool", "encode"]
@@ -46,14 +47,14 @@ class Wire:
         self._timeout = timeout
 
     @classmethod
-    async def open(cls, address: Address, password: str | None, timeout: float) -> Wire:
+    async def open(cls, address: Address, password: Credential, timeout: float) -> Wire:
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(address.host, address.port), timeout)
         except (OSError, asyncio.TimeoutError) as exc:
             raise NodeUnreachableError(str(address), f"cannot connect ({exc or 'timed out'})") from exc
         wire = cls(address, reader, writer, timeout)
         if password:
-            (reply,) = await wire.call([("AUTH", password)])
+            (reply,) = await wire.call([("AUTH", *auth_args(password))])
             if isinstance(reply, Exception):
                 await wire.close()
                 raise AuthError(str(address), f"authentication failed ({reply})", hint="check the password")
@@ -84,7 +85,7 @@ class Wire:
 class WirePool:
     """Idle connections to one node; a connection that failed mid-call is dropped, not reused."""
 
-    def __init__(self, address: Address, password: str | None, timeout: float) -> None:
+    def __init__(self, address: Address, password: Credential, timeout: float) -> None:
         self.address = address
         self._password = password
         self._timeout = timeout

@@ -39,6 +39,7 @@ from typing import Any
 
 from redisops.alerts.dispatch import build_dispatcher
 from redisops.alerts.model import AlertSink, Incident
+from redisops.auth import login_parts
 from redisops.clock import Clock
 from redisops.daemon.backups import BackupRunner, backup_schedule
 from redisops.daemon.http import MetricsEndpoint
@@ -190,7 +191,8 @@ class Daemon:
 
 
 def _passwords(groups: Sequence[SentinelTarget], clusters: Sequence[ClusterTarget]) -> list[str | None]:
-    return [*(t.password for t in groups), *(t.sentinel_password for t in groups), *(t.password for t in clusters)]
+    return [login_parts(c)[1] for c in (*(t.password for t in groups), *(t.sentinel_password for t in groups),
+                                        *(t.password for t in clusters))]
 
 
 async def _together(stop: asyncio.Event, jobs: Sequence[Coroutine[Any, Any, None]]) -> None:

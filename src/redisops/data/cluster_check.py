@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from redisops.address import Address
+from redisops.auth import Credential
 from redisops.data.compare import key_text
 from redisops.data.keyspace import connect
 from redisops.topology.model import SLOTS, ClusterProbe, Role, SlotMap, format_slots
@@ -95,7 +96,7 @@ def _majority_map(probes: list[ClusterProbe]) -> SlotMap:
     return counted.most_common(1)[0][0] if counted else SlotMap()
 
 
-def _misplaced_on(address: Address, node_id: str, slots: SlotMap, password: str | None,
+def _misplaced_on(address: Address, node_id: str, slots: SlotMap, password: Credential,
                   timeout: float) -> list[Misplaced]:
     foreign = [s for s in range(SLOTS) if slots.owner(s) != node_id]
     client = connect(address, password, timeout=timeout * 5)

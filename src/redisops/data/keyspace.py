@@ -20,6 +20,7 @@ import redis
 from redis.crc import key_slot
 
 from redisops.address import Address
+from redisops.auth import Credential, login_parts
 from redisops.data.digest import DigestMode, KeyState, NodeReader
 
 __all__ = ["KeySpace", "Sharded", "Single", "choose_mode", "connect", "in_ranges", "open_reader"]
@@ -29,17 +30,18 @@ T = TypeVar("T")
 Ranges = tuple[tuple[int, int], ...]
 
 
-def connect(address: Address, password: str | None, *, readonly: bool = False,
+def connect(address: Address, password: Credential, *, readonly: bool = False,
             timeout: float = 10.0) -> redis.Redis:
     """A single-connection, bytes-in-bytes-out client; ``READONLY`` for reading a cluster replica."""
-    client = redis.Redis(address.host, address.port, password=password, socket_timeout=timeout,
+    username, secret = login_parts(password)
+    client = redis.Redis(address.host, address.port, username=username, password=secret, socket_timeout=timeout,
                          socket_connect_timeout=timeout, single_connection_client=True, protocol=2)
     if readonly:
         client.execute_command("READONLY")
     return client
 
 
-def open_reader(address: Address, password: str | None, *, readonly: bool = False,
+def open_reader(address: Address, password: Credential, *, readonly: bool = False,
                 timeout: float = 10.0) -> NodeReader:
     """A reader that can :meth:`~NodeReader.fork` itself onto another connection."""
     def factory() -> redis.Redis:

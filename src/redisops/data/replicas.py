@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from redisops.address import Address
+from redisops.auth import Credential
 from redisops.clock import Clock
 from redisops.data.compare import PairReport
 from redisops.data.keyspace import Ranges, Single, open_reader
@@ -30,7 +31,7 @@ class ReplicaPair:
     group: str  # sentinel master name or "cluster <name>"
     master: Address
     replica: Address
-    password: str | None
+    password: Credential
     cluster: bool = False
     owned: Ranges | None = None  # the shard's slots (cluster)
     problem: str | None = None  # why it cannot be compared

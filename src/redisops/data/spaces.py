@@ -12,6 +12,7 @@ import asyncio
 from pathlib import Path
 
 from redisops.address import Address
+from redisops.auth import Credential
 from redisops.data.keyspace import KeySpace, Sharded, Single, open_reader
 from redisops.data.replicas import agreed_master
 from redisops.errors import NodeUnreachableError, UsageError
@@ -25,7 +26,7 @@ __all__ = ["open_space", "resolve_target"]
 Target = SentinelTarget | ClusterTarget | Address
 
 
-def resolve_target(name: str) -> tuple[Target, str | None]:
+def resolve_target(name: str) -> tuple[Target, Credential]:
     """``spec.yaml[#group|#cluster]`` -> its target and password; ``h:p`` -> the address (password: caller's)."""
     from redisops.runtime.plan import build_plan
     from redisops.spec.load import load
@@ -51,7 +52,7 @@ def resolve_target(name: str) -> tuple[Target, str | None]:
     return target, target.password if not isinstance(target, Address) else None
 
 
-def open_space(target: Target, password: str | None, timeout: float = 2.0) -> KeySpace:
+def open_space(target: Target, password: Credential, timeout: float = 2.0) -> KeySpace:
     if isinstance(target, SentinelTarget):
         return _group_space(target, timeout)
     if isinstance(target, ClusterTarget):

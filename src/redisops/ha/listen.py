@@ -12,6 +12,7 @@ from contextlib import contextmanager, suppress
 import redis
 
 from redisops.address import Address
+from redisops.auth import Credential
 from redisops.clients import make_client
 
 __all__ = ["OnEvent", "sentinel_events"]
@@ -20,7 +21,7 @@ OnEvent = Callable[[float, str, str], None]  # (unix time, channel, payload)
 
 
 @contextmanager
-def sentinel_events(sentinels: Sequence[Address], password: str | None, on_event: OnEvent) -> Iterator[None]:
+def sentinel_events(sentinels: Sequence[Address], password: Credential, on_event: OnEvent) -> Iterator[None]:
     """Call ``on_event`` for every message any of ``sentinels`` publishes while the block runs.
 
     A sentinel that dies is retried every 0.2 s until the block ends.
@@ -38,7 +39,7 @@ def sentinel_events(sentinels: Sequence[Address], password: str | None, on_event
             thread.join(timeout=2)
 
 
-def _listen(address: Address, password: str | None, on_event: OnEvent, stop: threading.Event) -> None:
+def _listen(address: Address, password: Credential, on_event: OnEvent, stop: threading.Event) -> None:
     while not stop.is_set():
         client = make_client(address, password, timeout=1.0)
         try:

@@ -41,6 +41,7 @@ from typing import Any
 import redis
 
 from redisops.address import Address
+from redisops.auth import Credential
 from redisops.clients import connect
 from redisops.errors import UsageError
 from redisops.runtime.host import mem_total
@@ -179,7 +180,7 @@ def host_ram(meminfo: Path = Path("/proc/meminfo")) -> int:
     raise UsageError(f"cannot read MemTotal from {meminfo}", hint="give the RAM to divide with --ram SIZE")
 
 
-def read_memory(address: Address, password: str | None) -> dict[str, str]:
+def read_memory(address: Address, password: Credential) -> dict[str, str]:
     """The node's CONFIG GET values this module reads (raises the redis-py error when it does not answer)."""
     with connect(address, password, 2.0) as client:
         values: dict[str, str] = {}
@@ -238,7 +239,7 @@ def _node(name: str, address: Address, values: dict[str, str] | str | None, conf
     return NodeMemory(name, address, int(values.get("maxmemory", 0)), values.get("maxmemory-policy"), None, conf)
 
 
-def apply_memory(advice: Sequence[MemoryAdvice], password: str | None, spec_file: Path | None) -> list[str]:
+def apply_memory(advice: Sequence[MemoryAdvice], password: Credential, spec_file: Path | None) -> list[str]:
     """Set the advice on every live node, in its config file, and in the spec; one sentence per change."""
     infeasible = [a for a in advice if not a.feasible]
     if infeasible:
@@ -272,7 +273,7 @@ def apply_memory(advice: Sequence[MemoryAdvice], password: str | None, spec_file
     return done
 
 
-def _set_live(node: NodeMemory, advice: MemoryAdvice, password: str | None) -> None:
+def _set_live(node: NodeMemory, advice: MemoryAdvice, password: Credential) -> None:
     with connect(node.address, password, 5.0) as client:
         client.config_set("maxmemory", advice.maxmemory)
         client.config_set("maxmemory-policy", advice.policy)

@@ -41,6 +41,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from redisops.address import Address
+from redisops.auth import Credential, login_parts
 from redisops.clock import Clock, SystemClock
 
 __all__ = ["KEEPALIVE", "subscribe"]
@@ -61,7 +62,7 @@ KEEPALIVE: dict[int, int] = {
 }
 
 
-async def subscribe(address: Address, password: str | None, on_message: OnMessage, *,
+async def subscribe(address: Address, password: Credential, on_message: OnMessage, *,
                     stop: asyncio.Event | None = None, on_state: OnState = lambda _up: None,
                     backoff: AbstractBackoff | None = None, clock: Clock | None = None, timeout: float = 1.0,
                     health_s: float = 2.0) -> None:
@@ -108,12 +109,14 @@ async def _rest(clock: Clock, seconds: float, stop: asyncio.Event) -> None:
         await clock.asleep(min(left, _SLICE_S))
 
 
-async def _listen(address: Address, password: str | None, on_message: OnMessage, on_state: OnState,
+async def _listen(address: Address, password: Credential, on_message: OnMessage, on_state: OnState,
                   stop: asyncio.Event, clock: Clock, timeout: float, health_s: float) -> None:
     # No socket_timeout: with one, redis-py sends through asyncio.wait_for, which on Python 3.11 loses a
     # cancellation that lands as the send completes, and the subscription outlives the watcher that stopped
     # it.  Replies are bounded by our own PING check instead (and a hung AUTH ends when the sentinel resumes).
-    client = aredis.Redis(host=address.host, port=address.port, password=password, decode_responses=True,
+    username, secret = login_parts(password)
+    client = aredis.Redis(host=address.host, port=address.port, username=username, password=secret,
+                          decode_responses=True,
                           socket_connect_timeout=timeout, socket_keepalive=True, socket_keepalive_options=KEEPALIVE,
                           retry=Retry(NoBackoff(), 0))  # reconnecting is ours to do
     pubsub = client.pubsub()

@@ -66,6 +66,7 @@ from redis.exceptions import RedisError
 
 from redisops.address import Address
 from redisops.alerts.model import AlertSink, Incident
+from redisops.auth import Credential
 from redisops.clock import Clock, SystemClock
 from redisops.ha.correlate import FailoverWindow
 from redisops.ha.cycle_log import CycleLog
@@ -258,7 +259,7 @@ class Watcher:
                 found.setdefault(address, (group.sentinel_password, group.name))
         return found
 
-    async def _subscription(self, address: Address, password: str | None, group: str,
+    async def _subscription(self, address: Address, password: Credential, group: str,
                             closing: asyncio.Event) -> None:
         gauge = self.metrics.connected.labels(str(address))
 

@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from redisops.auth import login_parts
 from redisops.clock import Clock, SystemClock
 from redisops.errors import EnvironmentProblem, PortInUseError, StartupError, StateDirError
 from redisops.runtime.plan import Plan, build_plan
@@ -175,20 +176,22 @@ def commander_config(plan: Plan, secrets: Secrets, port: int) -> dict[str, Any]:
     """Redis Commander's settings: loopback, ``port``, nothing saved or logged, one connection per group and
     one for the cluster."""
     connections: list[dict[str, Any]] = []
+    username, password = login_parts(secrets.admin)  # an admin UI: it may flush, delete, run any command
+    login = {"username": username, "password": password} if username else {"password": password}
     for layout in plan.groups:
         connections.append({
             "label": f"{layout.spec.name} (sentinels)",
             "sentinels": [{"host": s.address.host, "port": s.address.port} for s in layout.sentinels],
             "sentinelName": layout.spec.name,
             "sentinelPassword": secrets.sentinel_password,
-            "password": secrets.redis_password,
+            **login,
             "dbIndex": 0,
         })
     if plan.cluster is not None:
         connections.append({
             "label": f"{plan.cluster.spec.name} (cluster)",
             "clusters": [{"host": n.address.host, "port": n.address.port} for n in plan.cluster.nodes],
-            "password": secrets.redis_password,
+            **login,
             "dbIndex": 0,
         })
     return {

@@ -19,19 +19,23 @@ from redisops.address import Address
 from redisops.runtime.plan import NodeKind, NodePlan, Plan
 from redisops.spec.models import ClusterSpec, Persistence, SentinelGroup
 
-__all__ = ["Placement", "auth_lines", "conf_directive", "conf_replicaof", "render_conf", "sentinel_conf_master"]
+__all__ = ["Placement", "conf_directive", "conf_replicaof", "render_conf", "sentinel_conf_master"]
 
 
 @dataclass(frozen=True)
 class Placement:
     """What differs between runtimes for one node."""
 
-    bind: str
+    #: the ``bind`` line's addresses, for every node or per node
+    bind: str | Callable[[NodePlan], str]
     dir: str
     logfile: str  # "" logs to stdout (containers)
     auth_file: str
     #: how peers and clients reach a node of the plan
     address_of: Callable[[NodePlan], Address]
+
+    def bind_for(self, node: NodePlan) -> str:
+        return self.bind if isinstance(self.bind, str) else self.bind(node)
 
 
 @cache
@@ -49,13 +53,6 @@ def render_conf(plan: Plan, node: NodePlan, place: Placement) -> str:
     if node.kind is NodeKind.SENTINEL:
         return _sentinel_conf(plan, node, place)
     return _redis_conf(plan, node, place)
-
-
-def auth_lines(plan: Plan, node: NodePlan, redis_password: str, sentinel_password: str) -> list[str]:
-    """The lines of ``auth.conf``; Compose passes shell variables instead of values."""
-    if node.kind is NodeKind.SENTINEL:
-        return [f"requirepass {sentinel_password}", f"sentinel auth-pass {node.group} {redis_password}"]
-    return [f"requirepass {redis_password}", f"masterauth {redis_password}"]
 
 
 def _redis_conf(plan: Plan, node: NodePlan, place: Placement) -> str:
@@ -79,6 +76,7 @@ def _redis_conf(plan: Plan, node: NodePlan, place: Placement) -> str:
         node=node,
         role=role,
         place=place,
+        bind=place.bind_for(node),
         announce=place.address_of(node),
         settings=settings,
         rdb=settings.persistence in (Persistence.RDB, Persistence.BOTH),
@@ -97,6 +95,7 @@ def _sentinel_conf(plan: Plan, node: NodePlan, place: Placement) -> str:
     return _env().get_template("sentinel.conf.j2").render(
         node=node,
         place=place,
+        bind=place.bind_for(node),
         announce=place.address_of(node),
         group=layout.spec,
         master=place.address_of(layout.master),

@@ -21,7 +21,8 @@ from pathlib import Path
 from redisops.address import is_loopback
 from redisops.clock import Clock, SystemClock
 from redisops.errors import MissingBinaryError, PortInUseError, StartupError, StateDirError, UsageError
-from redisops.runtime.conf import Placement, auth_lines, conf_directive, render_conf
+from redisops.runtime.acl import EXPORTER_KEY, OWNED, acl_auth_lines, legacy_auth_lines, local_values
+from redisops.runtime.conf import Placement, conf_directive, render_conf
 from redisops.runtime.plan import NodeKind, NodePlan, Plan
 from redisops.runtime.processes import (
     is_alive,
@@ -153,14 +154,30 @@ class LocalRuntime:
         directory = self.node_dir(node)
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         auth = directory / "auth.conf"
-        if not auth.exists():
-            lines = auth_lines(self.plan, node, self.secrets.redis_password, self.secrets.sentinel_password)
-            write_private(auth, "\n".join(lines) + "\n")
+        text = "\n".join(self.auth_lines(node)) + "\n"
+        if not auth.exists() or auth.read_text() != text:  # the secrets file rules: a rotation lands at the start
+            write_private(auth, text)
         conf = self.conf_path(node)
         if conf.exists():
             return False
         write_private(conf, render_conf(self.plan, node, self.placement(node)))
         return True
+
+    def write_auth(self, node: NodePlan) -> bool:
+        """Rewrite the auth.conf of a node created before from the secrets as they are now (its next start reads
+        it); False for a node never created."""
+        if not self.conf_path(node).exists():
+            return False
+        write_private(self.node_dir(node) / "auth.conf", "\n".join(self.auth_lines(node)) + "\n")
+        return True
+
+    def auth_lines(self, node: NodePlan) -> list[str]:
+        """``auth.conf`` from the secrets: ACL users (hardened), or the legacy shared requirepass."""
+        if not self.secrets.acl:
+            return legacy_auth_lines(node, local_values(self.secrets))
+        exporter = self.secrets.exporter_password
+        extra = {EXPORTER_KEY: exporter} if exporter else {}
+        return acl_auth_lines(node, local_values(self.secrets, extra), exporter=bool(extra))
 
     def start(self, node: NodePlan, binaries: Binaries, extra_args: Sequence[str] = ()) -> Started:
         """Spawn the node detached from us (own session); it outlives this process."""
@@ -192,9 +209,9 @@ class LocalRuntime:
         auth_file = Path(self.placement(node).auth_file)
         include = f"include {auth_file}"
         try:
-            owned = {conf_directive(line) for line in auth_file.read_text().splitlines() if line.strip()}
+            owned = {conf_directive(line) for line in auth_file.read_text().splitlines() if line.strip()} | OWNED
         except OSError:
-            owned = set()
+            owned = set(OWNED)
         lines = conf.read_text().splitlines()
         kept = [line for line in lines if line.strip() != include and conf_directive(line) not in owned]
         if kept == lines[:-1] and lines and lines[-1] == include:

@@ -38,6 +38,7 @@ from pathlib import Path
 import redis
 
 from redisops.address import Address
+from redisops.auth import Credential
 from redisops.clients import connect
 from redisops.errors import StateDirError
 from redisops.runtime.processes import Owner
@@ -164,7 +165,7 @@ class TemporaryConfig:
     """
 
     journal: Journal
-    password: str | None
+    password: Credential
     reason: str
     rewrite: bool = False
     entries: list[Entry] = field(default_factory=list)
@@ -198,7 +199,7 @@ class TemporaryConfig:
 
 
 @contextlib.contextmanager
-def temporary_config(journal: Journal | None, password: str | None, reason: str, *,
+def temporary_config(journal: Journal | None, password: Credential, reason: str, *,
                      rewrite: bool = False) -> Iterator[TemporaryConfig]:
     """A :class:`TemporaryConfig` restored when the block ends, however it ends."""
     temp = TemporaryConfig(journal or Journal(None), password, reason, rewrite)
@@ -208,7 +209,7 @@ def temporary_config(journal: Journal | None, password: str | None, reason: str,
         temp.restore()
 
 
-def undo(entry: Entry, password: str | None) -> None:
+def undo(entry: Entry, password: Credential) -> None:
     """Put ``entry``'s original back: into its config file, and into the node's memory if it runs.
 
     A value someone changed meanwhile is theirs and stays.  Raises the
@@ -252,7 +253,7 @@ def undo_in_file(entry: Entry, conf: Path) -> bool:
     return changed
 
 
-def recover(journal: Journal, password: str | None) -> list[str]:
+def recover(journal: Journal, password: Credential) -> list[str]:
     """Undo what dead owners left (:func:`undo`); one sentence per entry, done or not."""
     done = []
     for entry in journal.orphans():
@@ -266,7 +267,7 @@ def recover(journal: Journal, password: str | None) -> list[str]:
     return done
 
 
-def reapply(journal: Journal, password: str | None, started: Iterable[Address]) -> list[str]:
+def reapply(journal: Journal, password: Credential, started: Iterable[Address]) -> list[str]:
     """A node restarted while a live operation holds a temporary setting on it gets that setting again."""
     addresses = set(started)
     done = []

@@ -19,6 +19,7 @@ import redis
 from redis.crc import key_slot
 
 from redisops.address import Address
+from redisops.auth import Credential, login_parts
 from redisops.clients import connect
 
 __all__ = ["cluster_fingerprint", "fill_cluster", "fill_node", "node_fingerprint"]
@@ -28,21 +29,22 @@ def _resp(*words: bytes) -> bytes:
     return b"*%d\r\n" % len(words) + b"".join(b"$%d\r\n%s\r\n" % (len(w), w) for w in words)
 
 
-def fill_node(address: Address, password: str | None, keys: Iterable[bytes], value_size: int = 100) -> int:
+def fill_node(address: Address, password: Credential, keys: Iterable[bytes], value_size: int = 100) -> int:
     """``SET key <value_size bytes>`` for every key on one node; returns how many were written."""
     value = b"v" * value_size
     payload = b"".join(_resp(b"SET", key, value) for key in keys)
     count = payload.count(b"*3\r\n$3\r\nSET\r\n")
-    env = {**os.environ, "REDISCLI_AUTH": password or ""}
-    done = subprocess.run(["redis-cli", "-h", address.host, "-p", str(address.port), "--pipe"], input=payload,
-                          capture_output=True, env=env, timeout=300, check=False)
+    user, secret = login_parts(password)
+    env = {**os.environ, "REDISCLI_AUTH": secret or ""}
+    argv = ["redis-cli", "-h", address.host, "-p", str(address.port), *(["--user", user] if user else []), "--pipe"]
+    done = subprocess.run(argv, input=payload, capture_output=True, env=env, timeout=300, check=False)
     out = done.stdout.decode(errors="replace")
     if done.returncode != 0 or f"errors: 0, replies: {count}" not in out:
         raise RuntimeError(f"redis-cli --pipe into {address} failed: {out.strip()} {done.stderr.decode().strip()}")
     return count
 
 
-def fill_cluster(seed: Address, password: str | None, count: int, *, prefix: str = "key", value_size: int = 100) -> int:
+def fill_cluster(seed: Address, password: Credential, count: int, *, prefix: str = "key", value_size: int = 100) -> int:
     """``count`` keys ``<prefix>:0 ..`` across the cluster of ``seed``, each sent to its slot's master."""
     with connect(seed, password, 5.0) as client:
         slots = client.execute_command("CLUSTER", "SLOTS")
@@ -57,14 +59,14 @@ def fill_cluster(seed: Address, password: str | None, count: int, *, prefix: str
     return sum(fill_node(address, password, keys, value_size) for address, keys in batches.items())
 
 
-def node_fingerprint(address: Address, password: str | None) -> tuple[int, str]:
+def node_fingerprint(address: Address, password: Credential) -> tuple[int, str]:
     """``(DBSIZE, digest over SCAN + DUMP)``: equal before and after a restart when every key came back whole."""
     with connect(address, password, 30.0, decode=False) as client:
         size = int(client.dbsize())
         return size, _digest(client)
 
 
-def cluster_fingerprint(masters: Sequence[Address], password: str | None) -> dict[Address, tuple[int, str]]:
+def cluster_fingerprint(masters: Sequence[Address], password: Credential) -> dict[Address, tuple[int, str]]:
     return {m: node_fingerprint(m, password) for m in masters}
 
 

@@ -19,10 +19,13 @@ import redis
 import yaml
 
 from redisops.address import Address
+from redisops.auth import Credential
 from redisops.clients import make_client
 from redisops.lifecycle import Deployment, down, init_files, up
+from redisops.runtime.acl import EXPORTER_KEY, data_node_auth_lines, local_values
 from redisops.runtime.plan import NodeKind, NodePlan
 from redisops.runtime.processes import port_is_free
+from redisops.spec.secrets import Secrets
 
 __all__ = ["Topology", "allocate_ports", "empty_cluster_node", "valkey_server"]
 
@@ -75,22 +78,33 @@ def valkey_server() -> str | None:
 
 
 @contextmanager
-def empty_cluster_node(directory: Path, password: str, *, binary: str = "redis-server") -> Iterator[Address]:
+def empty_cluster_node(directory: Path, auth: Secrets | str, *, binary: str = "redis-server") -> Iterator[Address]:
     """A plain, empty cluster-enabled server outside any spec (to add to a cluster); always stopped.
 
+    ``auth``: a deployment's secrets (its ACL users, as its own nodes have them) or one shared requirepass.
     ``binary`` may be another server that reads the same config (``valkey_server()``).
     """
     port = allocate_ports()
     directory.mkdir(parents=True, exist_ok=True)
     conf = directory / "redis.conf"
+    login: Credential
+    if isinstance(auth, str):
+        auth_text, login = f"requirepass {auth}\nmasterauth {auth}\n", auth
+    elif auth.acl:
+        extra = {EXPORTER_KEY: auth.exporter_password} if auth.exporter_password else {}
+        lines = data_node_auth_lines(local_values(auth, extra), exporter=bool(extra))
+        auth_text, login = "".join(f"{line}\n" for line in lines), auth.admin
+    else:
+        assert auth.redis_password is not None
+        auth_text, login = f"requirepass {auth.redis_password}\nmasterauth {auth.redis_password}\n", auth.admin
     conf.write_text(f"port {port}\nbind 127.0.0.1\ncluster-enabled yes\ncluster-config-file nodes.conf\n"
-                    f"cluster-node-timeout 5000\nrequirepass {password}\nmasterauth {password}\n"
+                    f"cluster-node-timeout 5000\n{auth_text}"
                     f"save \"\"\nappendonly no\ndir {directory}\nlogfile {directory / 'redis.log'}\n")
     proc = subprocess.Popen([binary, str(conf)], cwd=directory, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     address = Address("127.0.0.1", port)
     try:
-        client = redis.Redis(address.host, port, password=password)
+        client = make_client(address, login, timeout=5.0)
         deadline = time.monotonic() + 10
         try:
             while True:
@@ -130,8 +144,10 @@ class Topology:
     def write_spec(directory: Path, *, sentinel: bool = True, cluster: bool = True, replicas: int = 2,
                    sentinels: int = 3, masters: int = 3, replicas_per_master: int = 1, down_after_ms: int = 5000,
                    failover_timeout_ms: int | None = None, node_timeout_ms: int = 5000,
-                   persistence: str = "both", hosts: tuple[str, ...] = ("127.0.0.1",), **group: Any) -> Path:
+                   persistence: str = "both", hosts: tuple[str, ...] = ("127.0.0.1",), acl: bool = True,
+                   **group: Any) -> Path:
         """Write ``redisops.yaml`` and its secrets on free ports; extra ``group`` keys go to the sentinel group.
+        ``acl=False``: one shared requirepass, as redisops deployed before ACL users.
 
         Used alone by tests that drive the CLI themselves.
         """
@@ -150,7 +166,7 @@ class Topology:
                                "persistence": persistence}
         directory.mkdir(parents=True, exist_ok=True)
         spec_file = directory / "redisops.yaml"
-        init_files(spec_file, force=True, spec_text=yaml.safe_dump(data, sort_keys=False))
+        init_files(spec_file, force=True, spec_text=yaml.safe_dump(data, sort_keys=False), acl=acl)
         return spec_file
 
     # --- what tests use -------------------------------------------------------------
@@ -190,7 +206,7 @@ class Topology:
     def client(self, name: str, **kwargs: Any) -> redis.Redis:
         node = self.node(name)
         password = (self.secrets.sentinel_password if node.kind is NodeKind.SENTINEL
-                    else self.secrets.redis_password)
+                    else self.secrets.admin)
         return make_client(node.address, password, timeout=5.0, **kwargs)
 
     def up(self, timeout: float = 60.0) -> Any:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import redis
 
 from redisops.address import Address
+from redisops.auth import Credential
 from redisops.clients import connect
 from redisops.clock import Clock, SystemClock
 from redisops.errors import AuthError, NodeUnreachableError
@@ -40,7 +41,7 @@ class LoadWait:
     seconds: float
 
 
-def loading_of(address: Address, password: str | None, timeout: float = 2.0) -> Loading | None:
+def loading_of(address: Address, password: Credential, timeout: float = 2.0) -> Loading | None:
     """The node's load progress, None once it serves (``INFO persistence`` answers even while loading)."""
     try:
         with connect(address, password, timeout) as client:
@@ -49,7 +50,7 @@ def loading_of(address: Address, password: str | None, timeout: float = 2.0) -> 
         raise AuthError(str(address), "authentication failed", hint="check the password") from exc
 
 
-def wait_loaded(addresses: Sequence[Address], password: str | None, *, clock: Clock | None = None,
+def wait_loaded(addresses: Sequence[Address], password: Credential, *, clock: Clock | None = None,
                 progress: Callable[[str], None] = lambda _msg: None, check: Callable[[], None] = lambda: None,
                 stall: float = STALL_S, name_of: Callable[[Address], str] = str) -> LoadWait:
     """Return once none of ``addresses`` is loading; say how far the loads are while they run."""

@@ -25,6 +25,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from redisops.address import Address
+from redisops.auth import Credential, login_parts
 from redisops.topology.model import ClusterProbe, ErrorReply, Failure, FailureKind, NodeInfo, SentinelView
 from redisops.topology.parse import (
     cluster_probe,
@@ -61,14 +62,15 @@ def sentinel_commands(name: str) -> tuple[Command, ...]:
     return tuple(("SENTINEL", sub, name) for sub in subcommands)
 
 
-async def ask(address: Address, password: str | None, commands: Sequence[Command],
+async def ask(address: Address, password: Credential, commands: Sequence[Command],
               timeout: float) -> list[Any]:
     """Send ``commands`` in one pipeline on a fresh connection; return the replies.
 
     An error reply to one command becomes an :class:`ErrorReply` in its place;
     failing to connect or authenticate raises the redis-py error.
     """
-    conn = Connection(host=address.host, port=address.port, password=password, socket_timeout=timeout,
+    username, secret = login_parts(password)
+    conn = Connection(host=address.host, port=address.port, username=username, password=secret, socket_timeout=timeout,
                       socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0), decode_responses=True,
                       protocol=2, driver_info=None)
     try:
@@ -85,7 +87,7 @@ async def ask(address: Address, password: str | None, commands: Sequence[Command
         await conn.disconnect()
 
 
-async def probe_data_node(address: Address, password: str | None, timeout: float) -> NodeInfo:
+async def probe_data_node(address: Address, password: Credential, timeout: float) -> NodeInfo:
     try:
         repl, keyspace, persistence = await ask(address, password, DATA_COMMANDS, timeout)
     except Exception as exc:
@@ -96,7 +98,7 @@ async def probe_data_node(address: Address, password: str | None, timeout: float
     return mark_loading(data_node(address, parse_info(repl), keys), persistence)
 
 
-async def probe_sentinel(address: Address, name: str, password: str | None, timeout: float) -> SentinelView:
+async def probe_sentinel(address: Address, name: str, password: Credential, timeout: float) -> SentinelView:
     try:
         replies = await ask(address, password, sentinel_commands(name), timeout)
     except Exception as exc:
@@ -104,7 +106,7 @@ async def probe_sentinel(address: Address, name: str, password: str | None, time
     return sentinel_view(address, name, replies)
 
 
-async def probe_cluster_node(address: Address, password: str | None, timeout: float) -> ClusterProbe:
+async def probe_cluster_node(address: Address, password: Credential, timeout: float) -> ClusterProbe:
     try:
         replies = await ask(address, password, CLUSTER_COMMANDS, timeout)
     except Exception as exc:
@@ -128,7 +130,7 @@ async def probe_cluster(target: ClusterTarget, timeout: float) -> tuple[ClusterP
     return tuple(probes.values())
 
 
-def describe_failure(exc: BaseException, password: str | None) -> Failure:
+def describe_failure(exc: BaseException, password: Credential) -> Failure:
     """A redis-py / socket error -> what the operator needs to know, via the first matching type."""
     for kind, describe in _FAILURES:
         if isinstance(exc, kind):
@@ -136,13 +138,13 @@ def describe_failure(exc: BaseException, password: str | None) -> Failure:
     raise exc
 
 
-def _failed(address: Address, exc: Exception, password: str | None) -> Failure:
+def _failed(address: Address, exc: Exception, password: Credential) -> Failure:
     failure = describe_failure(exc, password)
     log.debug("probe of %s failed: %s (%s: %s)", address, failure.detail, type(exc).__name__, exc)
     return failure
 
 
-def _auth_failure(exc: BaseException, password: str | None) -> Failure:
+def _auth_failure(exc: BaseException, password: Credential) -> Failure:
     text = str(exc)
     if "without any password configured" in text:
         return Failure(FailureKind.AUTH, "password given but the node has none")
@@ -156,7 +158,7 @@ _ERRNO = {111: "connection refused", 110: "timed out", 113: "no route to host", 
           -2: "unknown host", -3: "unknown host", -5: "unknown host"}
 
 
-def _connection_failure(exc: BaseException, _password: str | None) -> Failure:
+def _connection_failure(exc: BaseException, _password: Credential) -> Failure:
     text = str(exc)
     match = re.match(r"Error (-?\d+) ", text)
     if match and int(match.group(1)) in _ERRNO:
@@ -174,12 +176,12 @@ def _reply_failure(reply: ErrorReply) -> Failure:
     return Failure(FailureKind.ERROR, reply.message)
 
 
-def _fixed(kind: FailureKind, detail: str) -> Callable[[BaseException, str | None], Failure]:
+def _fixed(kind: FailureKind, detail: str) -> Callable[[BaseException, Credential], Failure]:
     return lambda _exc, _password: Failure(kind, detail)
 
 
 #: order matters: AuthenticationError and BusyLoadingError are ConnectionErrors
-_FAILURES: tuple[tuple[type[BaseException], Callable[[BaseException, str | None], Failure]], ...] = (
+_FAILURES: tuple[tuple[type[BaseException], Callable[[BaseException, Credential], Failure]], ...] = (
     (rx.AuthenticationError, _auth_failure),
     (rx.BusyLoadingError, _fixed(FailureKind.ERROR, "loading its dataset")),
     (rx.TimeoutError, _fixed(FailureKind.UNREACHABLE, "timed out")),

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from redisops.address import Address
+from redisops.auth import Credential
 from redisops.clock import Clock, SystemClock
 from redisops.errors import AuthError, NodeError, NodeUnreachableError
 from redisops.topology.cluster_status import ClusterStatus, judge_cluster
@@ -158,7 +159,7 @@ def new_peers(probes: Iterable[SentinelProbe]) -> list[Address]:
     return sorted(set(found.values()))
 
 
-async def probe_sentinel_with_peers(address: Address, name: str, password: str | None,
+async def probe_sentinel_with_peers(address: Address, name: str, password: Credential,
                                     timeout: float) -> SentinelProbe:
     """:func:`~redisops.topology.probe.probe_sentinel` plus SENTINEL SENTINELS and MYID, in the same pipeline."""
     commands = (*sentinel_commands(name), ("SENTINEL", "SENTINELS", name), ("SENTINEL", "MYID"))

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from redisops.address import Address
+from redisops.auth import Credential
 
 if TYPE_CHECKING:  # only annotations: remote targets must not pay for loading the spec models
     from redisops.runtime.plan import Plan
@@ -33,7 +34,7 @@ class SentinelTarget:
     sentinels: tuple[Address, ...]
     #: data nodes; empty: discover them from the sentinels (master address + SENTINEL REPLICAS)
     nodes: tuple[Address, ...] = ()
-    password: str | None = field(default=None, repr=False)  # data nodes (requirepass)
+    password: Credential = field(default=None, repr=False)  # data nodes (requirepass)
     sentinel_password: str | None = field(default=None, repr=False)
     expected_replicas: int | None = None  # from the spec; None when remote
     expected_sentinels: int | None = None
@@ -54,7 +55,7 @@ class ClusterTarget:
     name: str
     #: every node of the spec, or a seed or two (the rest is discovered through CLUSTER NODES)
     seeds: tuple[Address, ...]
-    password: str | None = field(default=None, repr=False)
+    password: Credential = field(default=None, repr=False)
     expected_masters: int | None = None
     expected_replicas_per_master: int | None = None
 
@@ -66,7 +67,7 @@ def targets_from_plan(plan: Plan, secrets: Secrets) -> tuple[list[SentinelTarget
             name=layout.spec.name,
             sentinels=tuple(n.address for n in layout.sentinels),
             nodes=tuple(n.address for n in layout.redis),
-            password=secrets.redis_password,
+            password=secrets.admin,
             sentinel_password=secrets.sentinel_password,
             expected_replicas=layout.spec.replicas,
             expected_sentinels=layout.spec.sentinels,
@@ -78,7 +79,7 @@ def targets_from_plan(plan: Plan, secrets: Secrets) -> tuple[list[SentinelTarget
         clusters.append(ClusterTarget(
             name=plan.cluster.spec.name,
             seeds=tuple(n.address for n in plan.cluster.nodes),
-            password=secrets.redis_password,
+            password=secrets.admin,
             expected_masters=plan.cluster.spec.masters,
             expected_replicas_per_master=plan.cluster.spec.replicas_per_master,
         ))

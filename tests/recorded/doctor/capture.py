@@ -18,7 +18,7 @@ OUT = Path(__file__).resolve().parent
 
 
 def info_text(topo: Topology, name: str) -> str:
-    raw = _Raw(topo.node(name).address, topo.secrets.redis_password, 5)
+    raw = _Raw(topo.node(name).address, topo.secrets.admin, 5)
     try:
         return bytes(raw("INFO", "all")).decode()
     finally:

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from redisops.address import Address
+from redisops.auth import Credential, auth_args
 from redisops.data.backup.errors import FetchError
 
 __all__ = ["FetchResult", "fetch_rdb"]
@@ -41,8 +42,8 @@ class FetchResult:
     framing: str  # "length" or "eof-marker"
 
 
-def fetch_rdb(address: Address, password: str | None, sink: Sink, *, timeout: float = 60.0,
-              username: str | None = None, diskless: bool = False) -> FetchResult:
+def fetch_rdb(address: Address, password: Credential, sink: Sink, *, timeout: float = 60.0,
+              diskless: bool = False) -> FetchResult:
     """Stream the node's RDB snapshot into ``sink``; ``timeout`` bounds each read, not the transfer."""
     try:
         sock = socket.create_connection((address.host, address.port), timeout=timeout)
@@ -50,7 +51,7 @@ def fetch_rdb(address: Address, password: str | None, sink: Sink, *, timeout: fl
         raise FetchError(str(address), f"cannot connect ({exc.strerror or exc})") from exc
     stream = _Stream(sock, str(address))
     try:
-        _handshake(stream, password, username, diskless)
+        _handshake(stream, password, diskless)
         header = stream.payload_header()
         if header.startswith("EOF:"):
             return FetchResult(_copy_until_mark(stream, header[4:].encode(), sink), "eof-marker")
@@ -64,10 +65,9 @@ def fetch_rdb(address: Address, password: str | None, sink: Sink, *, timeout: fl
         sock.close()
 
 
-def _handshake(stream: _Stream, password: str | None, username: str | None, diskless: bool) -> None:
+def _handshake(stream: _Stream, password: Credential, diskless: bool) -> None:
     if password is not None:
-        args = ["AUTH", username, password] if username else ["AUTH", password]
-        reply = stream.command(*args)
+        reply = stream.command("AUTH", *auth_args(password))
         if not reply.startswith("+"):
             raise FetchError(stream.name, f"authentication failed ({reply.strip('-')})")
     stream.command("REPLCONF", "rdb-only", "1")  # an error from a pre-7.0 node is fine

@@ -26,6 +26,7 @@ from typing import IO, Protocol
 import zstandard
 
 from redisops.address import Address
+from redisops.auth import Credential
 from redisops.data.backup.errors import BackupError
 from redisops.data.backup.manifest import Manifest, ShardEntry
 from redisops.data.backup.private import open_private, private_workdir
@@ -62,7 +63,7 @@ class BackupOptions:
 class ShardSource:
     name: str
     address: Address
-    password: str | None
+    password: Credential
     role: str
     node_id: str | None = None
     master_id: str | None = None

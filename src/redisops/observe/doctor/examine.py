@@ -29,6 +29,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from redisops.address import Address
+from redisops.auth import Credential, login_parts
 from redisops.clock import Clock, SystemClock
 from redisops.observe.doctor.bigkeys import BigKeyLimits, bigkey_findings, sample_bigkeys
 from redisops.observe.doctor.host import (
@@ -61,7 +62,7 @@ REASON = "doctor: latency sampling window"
 class DoctorNode:
     name: str
     address: Address
-    password: str | None = field(default=None, repr=False)
+    password: Credential = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,9 @@ class DoctorSettings:
 class _Raw:
     """One connection answering raw replies (no redis-py parsing): INFO text, SLOWLOG arrays."""
 
-    def __init__(self, address: Address, password: str | None, timeout: float) -> None:
-        self.conn = redis.Connection(host=address.host, port=address.port, password=password,
+    def __init__(self, address: Address, password: Credential, timeout: float) -> None:
+        username, secret = login_parts(password)
+        self.conn = redis.Connection(host=address.host, port=address.port, username=username, password=secret,
                                      socket_timeout=timeout, socket_connect_timeout=min(timeout, 2.0),
                                      retry=Retry(NoBackoff(), 0), protocol=2)
 
@@ -142,7 +144,7 @@ def examine_node(node: DoctorNode, journal: Journal, settings: DoctorSettings, c
             raw.close()
     except redis.AuthenticationError as exc:
         _failed(report, "node.auth", f"{_who(node)} refused the password: {exc}",
-                "check redis_password in the secrets file, or the variable given to --password-env")
+                "check admin_password (or redis_password) in the secrets file, or the variable given to --password-env")
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
         _failed(report, "node.unreachable", f"{_who(node)} does not answer: {exc}",
                 "is it running? `redisops status`; `redisops up` restarts the spec's nodes")

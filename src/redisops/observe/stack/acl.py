@@ -32,15 +32,15 @@ from dataclasses import dataclass
 import redis
 
 from redisops.address import Address
+from redisops.auth import Credential
 from redisops.clients import connect
+from redisops.runtime.acl import DATA_EXPORTER_RULES, SENTINEL_EXPORTER_RULES
 from redisops.runtime.plan import NodeKind
 
 __all__ = ["DATA_NODE_RULES", "SENTINEL_RULES", "AclOutcome", "diagnose", "ensure_user"]
 
-DATA_NODE_RULES = ("-@all", "+client|setname", "+info", "+cluster|info", "+slowlog|len", "+slowlog|get",
-                   "+latency|latest")
-SENTINEL_RULES = ("-@all", "+client|setname", "+info", "+sentinel|masters", "+sentinel|sentinels",
-                  "+sentinel|slaves", "+sentinel|ckquorum")
+DATA_NODE_RULES = DATA_EXPORTER_RULES
+SENTINEL_RULES = SENTINEL_EXPORTER_RULES
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def rules_for(kind: NodeKind) -> tuple[str, ...]:
     return SENTINEL_RULES if kind is NodeKind.SENTINEL else DATA_NODE_RULES
 
 
-def ensure_user(address: Address, kind: NodeKind, admin_password: str, user: str, password: str,
+def ensure_user(address: Address, kind: NodeKind, admin_password: Credential, user: str, password: str,
                 timeout: float = 3.0) -> AclOutcome:
     """Make ``user`` exist on the node exactly as wanted and persisted; idempotent (no write when it already is)."""
     rules = rules_for(kind)
@@ -80,7 +80,7 @@ def ensure_user(address: Address, kind: NodeKind, admin_password: str, user: str
     return AclOutcome(address, "updated" if current is not None else "created")
 
 
-def diagnose(address: Address, kind: NodeKind, admin_password: str, user: str, password: str,
+def diagnose(address: Address, kind: NodeKind, admin_password: Credential, user: str, password: str,
              timeout: float = 2.0) -> str:
     """Why the exporter cannot read a node, in words.
 

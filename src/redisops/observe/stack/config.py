@@ -28,6 +28,7 @@ from typing import Any
 
 from redisops.address import Address
 from redisops.alerts.channels.base import read_secret, read_url_secret
+from redisops.runtime.acl import EXPORTER_USER
 from redisops.runtime.plan import NodeKind, NodePlan, Plan
 from redisops.spec.alerts import (
     AlertmanagerChannel,
@@ -55,7 +56,6 @@ __all__ = [
 ]
 
 #: the ACL user redis_exporter logs in as, on data nodes and sentinels alike
-EXPORTER_USER = "redisops-exporter"
 
 #: Prometheus job of each kind of node; rules and dashboards select on these
 JOBS = {NodeKind.REDIS: "redis", NodeKind.CLUSTER: "redis", NodeKind.SENTINEL: "sentinel"}

@@ -221,7 +221,7 @@ class Monitor:
         password = exporter_password(self.secrets_file)
         out = []
         for node in self.plan.nodes:
-            admin = self.secrets.sentinel_password if node.kind is NodeKind.SENTINEL else self.secrets.redis_password
+            admin = self.secrets.sentinel_password if node.kind is NodeKind.SENTINEL else self.secrets.admin
             out.append(ensure_user(node.address, node.kind, admin, EXPORTER_USER, password))
         return out
 
@@ -297,7 +297,7 @@ class Monitor:
             node = by_uri.get(target.instance)
             if node is not None and target.health == "down" and target.last_error in OPAQUE_ERRORS:
                 admin = self.secrets.sentinel_password if node.kind is NodeKind.SENTINEL \
-                    else self.secrets.redis_password
+                    else self.secrets.admin
                 why = diagnose(node.address, node.kind, admin, EXPORTER_USER, password)
                 target = replace(target, last_error=why)
             out.append(target)

@@ -47,7 +47,7 @@ TIMEOUT="${{REDISOPS_TIMEOUT:-60}}"
 _FUNCTIONS = r"""
 cli() {  # cli HOST:PORT ARGS...
     _addr="$1"; shift
-    redis-cli -h "${_addr%:*}" -p "${_addr##*:}" "$@" 2>&1 | tr -d '\r'
+    redis-cli -h "${_addr%:*}" -p "${_addr##*:}" ${REDIS_USERNAME:+--user "$REDIS_USERNAME"} "$@" 2>&1 | tr -d '\r'
 }
 
 info_field() {  # info_field HOST:PORT FIELD -> value from CLUSTER INFO

@@ -65,10 +65,9 @@ def static_ips(plan: Plan, extra: tuple[str, ...] = ()) -> dict[str, str]:
 def compose_placement(ips: Mapping[str, str]) -> Placement:
     """Where a node runs in Compose: its own network namespace, data in the volume, logs on stdout.
 
-    ``bind 0.0.0.0``: a container has only loopback and its one project interface, so
-    binding every IPv4 address exposes nothing beyond the project network (no ports are
-    published) while letting the healthcheck use 127.0.0.1.  Compose networks are IPv4
-    unless ``enable_ipv6`` is set, so ``* -::*`` would add nothing.
+    ``bind <its static address> 127.0.0.1``: the project network and the healthcheck,
+    named, rather than ``0.0.0.0``: a container connected to a second network later
+    (``docker network connect``) does not start listening there unasked.
     """
-    return Placement(bind="0.0.0.0", dir=DATA_DIR, logfile="", auth_file=AUTH_FILE,
+    return Placement(bind=lambda node: f"{ips[node.name]} 127.0.0.1", dir=DATA_DIR, logfile="", auth_file=AUTH_FILE,
                      address_of=lambda node: Address(ips[node.name], node.address.port))

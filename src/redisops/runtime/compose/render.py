@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from redisops.errors import UsageError
+from redisops.runtime.acl import env_vars
 from redisops.runtime.compose.addon import ComposeAddon
 from redisops.runtime.compose.cluster_init import cluster_init_script
 from redisops.runtime.compose.layout import (
@@ -59,7 +60,7 @@ def compose_files(plan: Plan, secrets: Secrets, ui: UI | None = None,
     if plan.cluster is not None:
         files[INIT_SCRIPT] = OutputFile(cluster_init_script(plan.cluster, place), 0o755)
     files[ENV_FILE] = OutputFile(_env_text(secrets, addon.env), 0o600)
-    files[COMPOSE_FILE] = OutputFile(compose_text(plan, ips, ui, addon))
+    files[COMPOSE_FILE] = OutputFile(compose_text(plan, ips, ui, addon, acl=secrets.acl))
     clash = sorted(set(files) & set(addon.files))
     if clash:
         raise UsageError(f"two parts of the Compose project would write {clash[0]}", hint="report this as a bug")
@@ -72,9 +73,7 @@ def compose_files(plan: Plan, secrets: Secrets, ui: UI | None = None,
 def _env_text(secrets: Secrets, extra: Mapping[str, str]) -> str:
     return ("# Passwords for the Compose project rendered by `redisops render compose`.\n"
             "# Mode 0600; keep it out of version control.  Taken from the spec's secrets file.\n"
-            f"REDIS_PASSWORD={secrets.redis_password}\n"
-            f"SENTINEL_PASSWORD={secrets.sentinel_password}\n"
-            + "".join(f"{name}={value}\n" for name, value in extra.items()))
+            + "".join(f"{name}={value}\n" for name, value in {**env_vars(secrets), **extra}.items()))
 
 
 def render_compose(spec: Spec, spec_file: Path, output: Path, *, ui: UI | None = None,

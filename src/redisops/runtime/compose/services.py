@@ -9,12 +9,14 @@ Healthchecks pass the password in ``REDISCLI_AUTH``, never in argv.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
+from redisops.runtime.acl import OWNED, acl_auth_lines, legacy_auth_lines, shell_values
 from redisops.runtime.compose.addon import ComposeAddon
 from redisops.runtime.compose.layout import (
     AUTH_FILE,
@@ -26,11 +28,14 @@ from redisops.runtime.compose.layout import (
     INIT_SERVICE,
     NETWORK,
 )
-from redisops.runtime.conf import auth_lines, conf_directive
+from redisops.runtime.conf import conf_directive
 from redisops.runtime.plan import ClusterLayout, NodeKind, NodePlan, Plan
 from redisops.runtime.ui import UI
 
-__all__ = ["UI_IMAGES", "compose_text"]
+__all__ = ["UI_IMAGES", "USER_ARG", "compose_text"]
+
+#: redis-cli's ``--user`` when the env file names one (``REDIS_USERNAME``, a hardened deployment); nothing else
+USER_ARG = '${REDIS_USERNAME:+--user "$REDIS_USERNAME"}'
 
 
 @dataclass(frozen=True)
@@ -47,11 +52,12 @@ UI_IMAGES: Mapping[UI, _UIImage] = {
 }
 
 
-def compose_text(plan: Plan, ips: Mapping[str, str], ui: UI | None, addon: ComposeAddon | None = None) -> str:
+def compose_text(plan: Plan, ips: Mapping[str, str], ui: UI | None, addon: ComposeAddon | None = None, *,
+                 acl: bool = True) -> str:
     """The YAML, with a header that says how to start it; ``ips`` from :func:`~.layout.static_ips`."""
     spec = plan.spec
     addon = addon or ComposeAddon()
-    services: dict[str, Any] = {node.name: _node_service(plan, node, ips, addon) for node in plan.nodes}
+    services: dict[str, Any] = {node.name: _node_service(plan, node, ips, addon, acl) for node in plan.nodes}
     if plan.cluster is not None:
         services[INIT_SERVICE] = _init_service(plan.cluster, spec.redis.image, ips)
     if ui is not None:
@@ -95,7 +101,7 @@ def _conf_name(node: NodePlan) -> str:
     return "sentinel.conf" if node.kind is NodeKind.SENTINEL else "redis.conf"
 
 
-def _start_script(plan: Plan, node: NodePlan, addon: ComposeAddon) -> str:
+def _start_script(node: NodePlan, addon: ComposeAddon, acl: bool) -> str:
     """Shell run by the container: auth.conf from the env, conf copied once, then exec the server.
 
     The conf is copied only when /data has none: Redis and Sentinel rewrite their own
@@ -110,10 +116,10 @@ def _start_script(plan: Plan, node: NodePlan, addon: ComposeAddon) -> str:
     conf = _conf_name(node)
     binary = "redis-sentinel" if node.kind is NodeKind.SENTINEL else "redis-server"
     extra = addon.auth_lines.get(node.kind, ())
-    lines = [*auth_lines(plan, node, "${REDIS_PASSWORD}", "${SENTINEL_PASSWORD}"), *extra]
+    own = acl_auth_lines(node, shell_values()) if acl else legacy_auth_lines(node, shell_values())
+    lines = [*own, *extra]
     quoted = " ".join(f'"{line}"' for line in lines)
-    needed = ["REDIS_PASSWORD", "SENTINEL_PASSWORD"] if node.kind is NodeKind.SENTINEL else ["REDIS_PASSWORD"]
-    needed += [var for var in addon.env if extra and f"${{{var}}}" in " ".join(extra)]
+    needed = list(dict.fromkeys(re.findall(r"\$\{([A-Z_]+)\}", " ".join(lines))))
     return "\n".join([
         "set -eu",
         *(f': "${{{var}:?not set: {ENV_FILE} must sit next to {COMPOSE_FILE}}}"' for var in needed),
@@ -121,7 +127,8 @@ def _start_script(plan: Plan, node: NodePlan, addon: ComposeAddon) -> str:
         f"printf '%s\\n' {quoted} > {AUTH_FILE}.tmp",
         f"mv {AUTH_FILE}.tmp {AUTH_FILE}",
         f"[ -s {DATA_DIR}/{conf} ] || cp {CONF_DIR}/{conf} {DATA_DIR}/{conf}",
-        *(f"sed -i '/^{key} /d' {DATA_DIR}/{conf}" for key in dict.fromkeys(conf_directive(line) for line in lines)),
+        *(f"sed -i '/^{key} /d' {DATA_DIR}/{conf}" for key in dict.fromkeys(
+            [*(conf_directive(line) for line in lines), *sorted(OWNED)])),
         f"sed -i '\\#^include {AUTH_FILE}$#d' {DATA_DIR}/{conf}",
         f"echo 'include {AUTH_FILE}' >> {DATA_DIR}/{conf}",
         f"exec {binary} {DATA_DIR}/{conf}",
@@ -134,12 +141,15 @@ def _healthcheck(test: str) -> dict[str, Any]:
 
 
 def _ping(node: NodePlan) -> str:
-    """PING with the password in REDISCLI_AUTH (the environment), never in argv where `ps` shows it."""
-    var = "SENTINEL_PASSWORD" if node.kind is NodeKind.SENTINEL else "REDIS_PASSWORD"
-    return f'REDISCLI_AUTH="${var}" redis-cli -p {node.address.port} ping | grep -q PONG'
+    """PING with the password in REDISCLI_AUTH (the environment), never in argv where `ps` shows it; a data
+    node as ``REDIS_USERNAME`` when the env file names one (ACL users)."""
+    if node.kind is NodeKind.SENTINEL:
+        return f'REDISCLI_AUTH="$SENTINEL_PASSWORD" redis-cli -p {node.address.port} ping | grep -q PONG'
+    return f'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli {USER_ARG} -p {node.address.port} ping | grep -q PONG'
 
 
-def _node_service(plan: Plan, node: NodePlan, ips: Mapping[str, str], addon: ComposeAddon) -> dict[str, Any]:
+def _node_service(plan: Plan, node: NodePlan, ips: Mapping[str, str], addon: ComposeAddon,
+                  acl: bool) -> dict[str, Any]:
     conf = _conf_name(node)
     service: dict[str, Any] = {
         "image": plan.spec.redis.image,
@@ -147,7 +157,7 @@ def _node_service(plan: Plan, node: NodePlan, ips: Mapping[str, str], addon: Com
         # `sh`, so run as the image's redis user from the start (the named volume's
         # /data is created owned by redis from the image).
         "user": "redis",
-        "command": ["sh", "-c", _compose_escape(_start_script(plan, node, addon))],
+        "command": ["sh", "-c", _compose_escape(_start_script(node, addon, acl))],
         "env_file": [ENV_FILE],
         "volumes": [f"{_volume(node)}:{DATA_DIR}", f"./conf/{node.name}.conf:{CONF_DIR}/{conf}:ro"],
         "networks": {NETWORK: {"ipv4_address": ips[node.name]}},
@@ -179,7 +189,7 @@ def _start_order(plan: Plan, node: NodePlan) -> list[str]:
 
 def _init_service(cluster: ClusterLayout, image: str, ips: Mapping[str, str]) -> dict[str, Any]:
     first = cluster.nodes[0]
-    check = (f'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli -h {ips[first.name]} -p {first.address.port} '
+    check = (f'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli {USER_ARG} -h {ips[first.name]} -p {first.address.port} '
              "cluster info | grep -q cluster_state:ok")
     return {
         "image": image,

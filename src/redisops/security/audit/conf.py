@@ -229,14 +229,23 @@ def holds_secret(d: Directive) -> bool:
     return d.name == "sentinel" and d.args[:1] in (("auth-pass",), ("sentinel-pass",))
 
 
+#: user names of the monitoring role (redis_exporter's user): the same role on data nodes and sentinels
+MONITORING_USERS = ("redisops-exporter", "exporter", "monitor")
+
+
 def role_of(kind: Kind, user: str) -> str:
-    """The role a password serves, by where it is and the user's name (replica*, sentinel*)."""
+    """The role a password serves, by where it is and the user's name (replica*, sentinel*, exporter*):
+    ``app``, ``replication``, ``failover`` (a data node's user for Sentinel), ``monitoring``, and ``sentinel``
+    (a sentinel's own password)."""
     name = user.lower()
+    if name.startswith(MONITORING_USERS):
+        return "monitoring"
     if kind is Kind.SENTINEL:
         return "sentinel"
     if name.startswith("repl"):
         return "replication"
-    return "sentinel" if name.startswith("sentinel") else "app"
+    # Sentinel's login to the data nodes, not the sentinels' own password (role "sentinel")
+    return "failover" if name.startswith("sentinel") else "app"
 
 
 def _secrets(target: Target) -> list[Secret]:
@@ -249,7 +258,13 @@ def _secrets(target: Target) -> list[Secret]:
     masterauth = target.value("masterauth")
     if masterauth:
         out.append(Secret.of("replication", "masterauth", masterauth))
+    auth_users = {d.args[1]: d.args[2] for d in target.all("sentinel")
+                  if len(d.args) == 3 and d.args[0].lower() == "auth-user"}
     for d in target.all("sentinel"):
         if len(d.args) == 3 and d.args[0].lower() == "auth-pass" and d.args[2]:
-            out.append(Secret.of("app", f"sentinel auth-pass {d.args[1]}", d.args[2]))
+            # with `auth-user`, the role of that user on the data nodes; without, the default user's password,
+            # which applications share
+            auth_user = auth_users.get(d.args[1])
+            role = role_of(Kind.REDIS, auth_user) if auth_user else "app"
+            out.append(Secret.of(role, f"sentinel auth-pass {d.args[1]}", d.args[2]))
     return out

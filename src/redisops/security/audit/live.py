@@ -27,6 +27,7 @@ from typing import Any
 import redis
 
 from redisops.address import Address
+from redisops.auth import Credential, Login
 from redisops.clients import make_client
 from redisops.errors import UsageError
 from redisops.runtime.host import is_local
@@ -65,8 +66,8 @@ class TlsClient:
 @dataclass(frozen=True)
 class LiveNode:
     address: Address
-    password: str | None = field(repr=False)
-    username: str | None = None
+    password: Credential = field(repr=False)
+    username: str | None = None  # --user: an ACL user for a bare password
     kind: Kind | None = None  # None: ask the node (INFO's redis_mode)
     name: str | None = None
     expected_ports: frozenset[int] = frozenset()
@@ -82,7 +83,7 @@ def nodes_from_spec(spec: Any, secrets: Secrets) -> list[LiveNode]:
     out = []
     for node in build_plan(spec).nodes:
         sentinel = node.kind is NodeKind.SENTINEL
-        out.append(LiveNode(node.address, secrets.sentinel_password if sentinel else secrets.redis_password,
+        out.append(LiveNode(node.address, secrets.sentinel_password if sentinel else secrets.admin,
                             kind=Kind.SENTINEL if sentinel else Kind.REDIS, name=node.name,
                             expected_ports=frozenset({node.address.port})))
     return out
@@ -137,10 +138,12 @@ def _probe(node: LiveNode, timeout: float, sentinel_password: str | None,
     return result
 
 
-def _probe_with(node: LiveNode, password: str | None, timeout: float,
+def _probe_with(node: LiveNode, password: Credential, timeout: float,
                 sockets: dict[str, int] | None) -> Target | TargetError:
     tls = node.tls.options() if node.tls else {}
-    client = make_client(node.address, password, timeout=timeout, username=node.username, **tls, **_quiet_driver())
+    if node.username and isinstance(password, str):
+        password = Login(node.username, password)
+    client = make_client(node.address, password, timeout=timeout, **tls, **_quiet_driver())
     try:
         pipe = client.pipeline(transaction=False)
         pipe.info()

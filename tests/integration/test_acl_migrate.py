@@ -1,0 +1,137 @@
+"""`redisops acl apply` migrates a running deployment with one shared password to least-privilege ACL users,
+in place: data kept, replication and failover working as the new users, the default user off, everything still
+so after the nodes restart; a run cut short (a sentinel away) keeps the old password working and the next run
+finishes; and what a hardened deployment serves audits with no finding at medium or above."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import cli_json
+import pytest
+import redis
+
+from redisops.auth import Login
+from redisops.clients import connect
+from redisops.lifecycle import Deployment
+from redisops.runtime.plan import NodeKind
+from redisops.security.users import apply_acl
+from redisops.testing import Topology, assert_eventually
+
+pytestmark = pytest.mark.slow
+
+REDISOPS = [sys.executable, "-m", "redisops"]
+
+
+@pytest.fixture(scope="module")
+def legacy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
+    """A deployment as redisops made them before ACL users: one requirepass for everything."""
+    with Topology.start(tmp_path_factory.mktemp("legacy"), acl=False, down_after_ms=1000,
+                        node_timeout_ms=2000) as topo:
+        yield topo
+
+
+def cli(topo: Topology, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*REDISOPS, *args, "-f", str(topo.spec_file)], capture_output=True, text=True,
+                          timeout=180)
+
+
+def data_nodes(topo: Topology) -> list[str]:
+    return [n.name for n in topo.plan.nodes if n.kind is not NodeKind.SENTINEL]
+
+
+def test_migration_keeps_data_replication_failover_and_restarts(legacy: Topology) -> None:
+    shared = legacy.secrets.redis_password
+    assert shared is not None and not legacy.secrets.acl
+    master = legacy.node("mymaster-0").address
+    with connect(master, shared) as client:
+        client.mset({f"k{i}": i for i in range(500)})
+    done = cli(legacy, "acl", "apply", "--json")
+    assert done.returncode == 0, done.stderr
+    data = cli_json.data(done.stdout, "acl.apply")
+    assert data["ok"] and data["default_off"] and data["legacy_password_dropped"]
+    assert sorted(data["generated"]) == ["admin_password", "app_password", "exporter_password",
+                                         "replication_password", "sentinel_user_password"]
+    assert all(n["error"] is None for n in data["nodes"])
+    assert {u for n in data["nodes"] if n["kind"] != "sentinel" for u in n["users"]} == {
+        "admin", "app", "replication", "sentinel", "redisops-exporter"}
+    dep = Deployment.open(legacy.spec_file)
+    secrets = dep.secrets
+    assert secrets.acl and secrets.redis_password is None
+    assert "redis_password" not in (legacy.spec_file.parent / "redisops.secrets.yaml").read_text()
+
+    for name in data_nodes(legacy):  # the shared password lets nobody in any more
+        with pytest.raises(redis.AuthenticationError), connect(legacy.node(name).address, shared) as client:
+            client.ping()
+    app = Login("app", str(secrets.app_password))
+    with connect(master, app) as client:
+        assert client.get("k499") == "499"
+        assert client.set("written-by-app", "1")
+        for forbidden in (("FLUSHALL",), ("CONFIG", "SET", "maxmemory", "1"), ("KEYS", "*"), ("DEBUG", "SLEEP", "0")):
+            with pytest.raises(redis.exceptions.NoPermissionError):
+                client.execute_command(*forbidden)
+
+    # a failover: Sentinel reaches the nodes as `sentinel`, the replicas resync as `replication`
+    failover = cli(legacy, "failover", "--json")
+    assert failover.returncode == 0, failover.stderr
+    new_master = cli_json.data(failover.stdout, "failover")["new_master"]
+    assert new_master != str(master)
+
+    def replicas_linked() -> bool:
+        linked = 0
+        for name in ("mymaster-0", "mymaster-1", "mymaster-2"):
+            with connect(legacy.node(name).address, secrets.admin) as client:
+                info = client.info("replication")
+            linked += info.get("master_link_status") == "up"
+        return linked == 2
+
+    assert_eventually(replicas_linked, within=30)
+
+    # restart every node with its data: the users, the default user off and the links all come back
+    assert cli(legacy, "down").returncode == 0
+    up = cli(legacy, "up", "--json")
+    assert up.returncode == 0, up.stderr
+    for name in data_nodes(legacy):
+        conf = dep.runtime.conf_path(legacy.node(name)).read_text()
+        assert "requirepass" not in conf and str(secrets.app_password) not in conf
+        with connect(legacy.node(name).address, secrets.admin) as client:
+            users = {line.split()[1]: line for line in client.execute_command("ACL", "LIST")}
+        assert users["default"].startswith("user default off"), users["default"]
+        assert set(users) == {"default", "admin", "app", "replication", "sentinel", "redisops-exporter"}
+    assert_eventually(replicas_linked, within=30)
+    with connect(master, app) as client:
+        assert client.get("k0") == "0"
+
+    again = cli(legacy, "acl", "apply", "--json")  # nothing left to do
+    assert again.returncode == 0, again.stderr
+    rerun = cli_json.data(again.stdout, "acl.apply")
+    assert not rerun["generated"] and not rerun["legacy_password_dropped"]
+    assert {state for n in rerun["nodes"] for state in n["users"].values()} == {"unchanged"}
+
+    audit = cli(legacy, "audit", "--live", "--json", "--fail-on", "medium")
+    found = [f for f in cli_json.data(audit.stdout, "audit")["findings"] if f["severity"] in ("medium", "high",
+                                                                                                "critical")]
+    assert audit.returncode == 0 and not found, found
+
+
+def test_a_run_that_cannot_reach_a_sentinel_keeps_the_old_password_and_the_next_finishes(tmp_path: Path) -> None:
+    with Topology.start(tmp_path, acl=False, cluster=False, replicas=1) as topo:
+        shared = topo.secrets.redis_password
+        assert shared is not None
+        secrets_file = topo.spec_file.parent / "redisops.secrets.yaml"
+        topo.kill("mymaster-sentinel-2")
+        first = apply_acl(topo.plan, topo.deployment.runtime, secrets_file)
+        assert not first.ok and not first.default_off and not first.legacy_dropped
+        assert [n.name for n in first.nodes if n.error] == ["mymaster-sentinel-2"]
+        with connect(topo.node("mymaster-0").address, shared) as client:  # nothing depends on the new users yet
+            assert client.ping()
+        assert "redis_password" in secrets_file.read_text()
+        topo.up()
+        second = apply_acl(topo.plan, topo.deployment.runtime, secrets_file)
+        assert second.ok and second.legacy_dropped, [n.to_dict() for n in second.nodes if n.error]
+        assert not second.generated  # the first run's passwords are kept
+        with pytest.raises(redis.AuthenticationError), connect(topo.node("mymaster-0").address, shared) as client:
+            client.ping()
