@@ -70,7 +70,7 @@ def test_migration_keeps_data_replication_failover_and_restarts(legacy: Topology
     with connect(master, app) as client:
         assert client.get("k499") == "499"
         assert client.set("written-by-app", "1")
-        for forbidden in (("FLUSHALL",), ("CONFIG", "SET", "maxmemory", "1"), ("KEYS", "*"), ("DEBUG", "SLEEP", "0")):
+        for forbidden in (("FLUSHALL",), ("CONFIG", "SET", "maxmemory", "1"), ("KEYS", "*"), ("REPLICAOF", "NO", "ONE")):
             with pytest.raises(redis.exceptions.NoPermissionError):
                 client.execute_command(*forbidden)
 
@@ -96,7 +96,8 @@ def test_migration_keeps_data_replication_failover_and_restarts(legacy: Topology
     assert up.returncode == 0, up.stderr
     for name in data_nodes(legacy):
         conf = dep.runtime.conf_path(legacy.node(name)).read_text()
-        assert "requirepass" not in conf and str(secrets.app_password) not in conf
+        assert not [line for line in conf.splitlines() if line.startswith(("requirepass", "user ", "masterauth"))]
+        assert not any(p in conf for p in secrets.passwords)
         with connect(legacy.node(name).address, secrets.admin) as client:
             users = {line.split()[1]: line for line in client.execute_command("ACL", "LIST")}
         assert users["default"].startswith("user default off"), users["default"]
@@ -112,9 +113,10 @@ def test_migration_keeps_data_replication_failover_and_restarts(legacy: Topology
     assert {state for n in rerun["nodes"] for state in n["users"].values()} == {"unchanged"}
 
     audit = cli(legacy, "audit", "--live", "--json", "--fail-on", "medium")
-    found = [f for f in cli_json.data(audit.stdout, "audit")["findings"] if f["severity"] in ("medium", "high",
-                                                                                                "critical")]
-    assert audit.returncode == 0 and not found, found
+    # what redisops deploys, not the machine's own settings (vm.overcommit_memory, THP: `redisops doctor` says)
+    found = [f for f in cli_json.data(audit.stdout, "audit")["findings"]
+             if f["severity"] in ("medium", "high", "critical") and not f["target"].startswith("host ")]
+    assert not found, found
 
 
 def test_a_run_that_cannot_reach_a_sentinel_keeps_the_old_password_and_the_next_finishes(tmp_path: Path) -> None:

@@ -190,8 +190,10 @@ class LocalRuntime:
         if node.kind is NodeKind.SENTINEL and binaries.sentinel == [binaries.server]:
             argv.append("--sentinel")
         with open(directory / "stderr.log", "ab") as err:
+            # umask 077: what the node writes itself (CONFIG REWRITE, SENTINEL FLUSHCONFIG, which copy passwords
+            # into its conf; RDB and AOF files) is its owner's alone, as redisops' own files are
             proc = subprocess.Popen(argv, cwd=directory, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
-                                    start_new_session=True, close_fds=True)
+                                    start_new_session=True, close_fds=True, umask=0o077)
         write_private(directory / "node.pid", f"{proc.pid}\n")
         return Started(node, proc.pid)
 
