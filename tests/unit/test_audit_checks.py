@@ -178,3 +178,20 @@ def test_host_checks_on_given_facts() -> None:
     assert "CVE-2026-25243" not in findings["RA036"].message  # fixed in deb12u8, installed
     tuned = Target("host h", Kind.HOST, Layer.LIVE, host=HostFacts(1, "madvise", 4096, "5:7.0.15-1~deb12u10"))
     assert run_checks([tuned]) == []
+
+
+@pytest.mark.parametrize(("role", "policy", "maxmemory", "found"), [
+    (None, "noeviction", "268435456", {"RA023"}),  # a file or a seed: no role known, a store assumed
+    ("store", "noeviction", "268435456", set()),
+    ("cache", "noeviction", "268435456", {"RA038"}),
+    ("cache", "allkeys-lfu", "0", {"RA038"}),  # a cache that grows until the kernel kills it
+    ("cache", "allkeys-lfu", "268435456", set()),
+])
+def test_eviction_follows_the_specs_role(role: str | None, policy: str, maxmemory: str, found: set[str]) -> None:
+    from redisops.security.audit import Kind, Target, run_checks
+    from redisops.security.audit.model import Directive
+
+    target = Target("node", Kind.REDIS, Layer.LIVE, (Directive("maxmemory", (maxmemory,)),
+                                                      Directive("maxmemory-policy", (policy,))), data_role=role)
+    checks = [c for c in all_checks() if c.id in ("RA023", "RA038")]
+    assert {f.check for f in run_checks([target], checks)} == found

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from redisops.security.audit.model import Directive, Kind, Layer, Severity, Target
-from redisops.security.audit.registry import NODES, SENTINEL, STATIC, Hit, check
+from redisops.security.audit.registry import LIVE, NODES, SENTINEL, STATIC, Hit, check
 
 __all__ = ["CERT_WARN_DAYS", "bind_addresses", "persistence_off", "tls_on"]
 
@@ -197,13 +197,28 @@ def _maxmemory(target: Target) -> Iterator[Hit]:
 
 @check("RA023", Severity.INFO, "noeviction: treated as a store",
        explanation="maxmemory with noeviction refuses writes (-OOM) when full instead of evicting: right for a "
-                   "store, wrong for a cache. The spec has no role yet, so the audit assumes a store and only "
-                   "notes it.",
+                   "store, wrong for a cache. Nothing says which this node is (a config file, a seed), so the "
+                   "audit assumes a store and only notes it; with a spec its `role:` decides (RA038).",
        fix="for a cache: `maxmemory-policy allkeys-lfu` (or allkeys-lru); for a store keep noeviction and alert "
            "on used_memory near maxmemory")
 def _noeviction(target: Target) -> Iterator[Hit]:
-    if target.number("maxmemory") > 0 and target.flag("maxmemory-policy", "noeviction") == "noeviction":
+    if (target.data_role is None and target.number("maxmemory") > 0
+            and target.flag("maxmemory-policy", "noeviction") == "noeviction"):
         yield Hit("maxmemory set with maxmemory-policy noeviction", target.last("maxmemory-policy"))
+
+
+@check("RA038", Severity.MEDIUM, "a cache that cannot evict",
+       explanation="The spec says this node is a cache (`role: cache`), but when full it refuses writes (-OOM, "
+                   "noeviction) or, without maxmemory, grows until the kernel kills it: the application sees "
+                   "errors where it expected misses.",
+       fix="`maxmemory-policy allkeys-lfu` and a maxmemory: `redisops tune memory --apply` sets both", layers=LIVE)
+def _cache_without_eviction(target: Target) -> Iterator[Hit]:
+    if target.data_role != "cache":
+        return
+    if target.number("maxmemory") <= 0:
+        yield Hit("role cache without maxmemory", target.last("maxmemory"))
+    elif target.flag("maxmemory-policy", "noeviction") == "noeviction":
+        yield Hit("role cache with maxmemory-policy noeviction", target.last("maxmemory-policy"))
 
 
 @check("RA024", Severity.LOW, "rename-command (deprecated)",

@@ -72,6 +72,7 @@ class LiveNode:
     name: str | None = None
     expected_ports: frozenset[int] = frozenset()
     tls: TlsClient | None = None
+    data_role: str | None = None  # the spec's `role:` of a data node
 
     @property
     def label(self) -> str:
@@ -81,11 +82,13 @@ class LiveNode:
 def nodes_from_spec(spec: Any, secrets: Secrets) -> list[LiveNode]:
     """Every node of the spec, with the password the secrets file holds for its kind."""
     out = []
+    roles = {g.name: g.role.value for g in spec.sentinel}
     for node in build_plan(spec).nodes:
         sentinel = node.kind is NodeKind.SENTINEL
+        role = None if sentinel else spec.cluster.role.value if node.kind is NodeKind.CLUSTER else roles[node.group]
         out.append(LiveNode(node.address, secrets.sentinel_password if sentinel else secrets.admin,
                             kind=Kind.SENTINEL if sentinel else Kind.REDIS, name=node.name,
-                            expected_ports=frozenset({node.address.port})))
+                            expected_ports=frozenset({node.address.port}), data_role=role))
     return out
 
 
@@ -212,7 +215,7 @@ def _target(node: LiveNode, kind: Kind, info: dict[str, Any], config: Any, acl: 
     return Target(node.label, kind, Layer.LIVE, directives, users, secrets, on_disk.files if on_disk else (),
                   on_disk.secret_files if on_disk else frozenset(),
                   {**info_text, **({"module": ", ".join(map(str, modules))} if modules else {})},
-                  listening, node.expected_ports, local=local)
+                  listening, node.expected_ports, local=local, data_role=node.data_role)
 
 
 def _pairs(config: Any) -> list[tuple[str, str]]:

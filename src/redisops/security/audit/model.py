@@ -127,6 +127,8 @@ class Target:
     host: HostFacts | None = None
     #: is the node's process on this machine (its files, /proc readable)
     local: bool = True
+    #: what the spec says the node's data is (``store`` / ``cache``); None when unknown (a config file, a seed)
+    data_role: str | None = None
 
     def all(self, name: str) -> list[Directive]:
         return [d for d in self.directives if d.name == name]
