@@ -29,13 +29,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from secrets import token_hex
 from typing import Any
 
 import pytest
 import yaml
 from alert_endpoints import free_port, scrape
 
+from redisops.auth import Credential
 from redisops.daemon import Daemon
 from redisops.observe.rules import metric_names, rule_files
 from redisops.observe.stack.acl import ensure_user
@@ -89,10 +89,13 @@ def topo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
 
 @pytest.fixture(scope="module")
 def exporter(topo: Topology, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exporter]:
-    secret = token_hex(16)
+    # the exporter's user and password come with the deployment (auth.conf of every node, from the secrets file):
+    # `redisops monitor up`'s ensure_user finds each exactly as it wants it
+    secret = topo.secrets.exporter_password
+    assert secret
     for node in topo.plan.nodes:
         outcome = ensure_user(node.address, node.kind, password(topo, node.kind), EXPORTER_USER, secret)
-        assert outcome.action == "created", outcome
+        assert outcome.action == "unchanged", outcome
     passwords = tmp_path_factory.mktemp("exporter") / "passwords.json"
     passwords.touch(mode=0o600)
     passwords.write_text(json.dumps({target(n): secret for n in topo.plan.nodes}))
@@ -139,8 +142,8 @@ def target(node: object) -> str:
     return f"redis://{node.address}"  # type: ignore[attr-defined]
 
 
-def password(topo: Topology, kind: NodeKind) -> str:
-    return str(topo.secrets.sentinel_password if kind is NodeKind.SENTINEL else topo.secrets.admin)
+def password(topo: Topology, kind: NodeKind) -> Credential:
+    return topo.secrets.sentinel_password if kind is NodeKind.SENTINEL else topo.secrets.admin
 
 
 def busy(topo: Topology, name: str) -> None:
@@ -201,7 +204,7 @@ def test_every_metric_a_rule_reads_is_exported(topo: Topology, exporter: Exporte
 
 def test_the_password_file_is_private_and_off_the_command_line(topo: Topology, exporter: Exporter) -> None:
     argv = Path(f"/proc/{exporter.process.pid}/cmdline").read_bytes().decode()
-    for secret in (topo.secrets.admin, topo.secrets.sentinel_password, exporter.password):
+    for secret in (*topo.secrets.passwords, exporter.password):
         assert secret not in argv
     password_file = next(a for a in argv.split("\0") if a.startswith("-redis.password-file="))
     assert os.stat(password_file.split("=", 1)[1]).st_mode & 0o777 == 0o600

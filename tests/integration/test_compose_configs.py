@@ -141,9 +141,14 @@ class Project:
             self.stop(name)
 
     def cli(self, port: int, *args: str, password: str = "REDIS_PASSWORD") -> str:
+        """redis-cli as the admin user (``REDIS_USERNAME``), or a sentinel's default user (``SENTINEL_PASSWORD``)."""
         env = {**self.env, "REDISCLI_AUTH": self.env[password]}
-        return subprocess.run(["redis-cli", "-p", str(port), *args], env=env, capture_output=True, text=True,
-                              timeout=10).stdout.replace("\r", "")
+        return subprocess.run(["redis-cli", "-p", str(port), *self.user(password), *args], env=env,
+                              capture_output=True, text=True, timeout=10).stdout.replace("\r", "")
+
+    def user(self, password: str = "REDIS_PASSWORD") -> list[str]:
+        """redis-cli's ``--user`` for the env file's data-node password: the ACL user it belongs to."""
+        return ["--user", self.env["REDIS_USERNAME"]] if password == "REDIS_PASSWORD" else []
 
 
 def env_file(path: Path) -> dict[str, str]:
@@ -228,7 +233,8 @@ def test_cluster_init_script_forms_the_planned_cluster(project: Callable[..., Pr
     assert "cluster main is ok: 3 masters, 3 replicas" in first.stdout
 
     check_env = {**proj.env, "REDISCLI_AUTH": proj.env["REDIS_PASSWORD"]}
-    check = subprocess.run(["redis-cli", "--cluster", "check", f"127.0.0.1:{ports['main-0']}"], env=check_env,
+    check = subprocess.run(["redis-cli", *proj.user(), "--cluster", "check", f"127.0.0.1:{ports['main-0']}"],
+                           env=check_env,
                            capture_output=True, text=True, timeout=30)
     assert check.returncode == 0, check.stdout
     assert "[OK] All 16384 slots covered." in check.stdout
@@ -258,7 +264,7 @@ def test_cluster_init_says_how_to_finish_an_interrupted_formation(project: Calla
     env, ports, _ = _start_cluster(proj)
     nodes = [env[f"REDISOPS_NODE_{k}"] for k in range(6)]
     auth = {**proj.env, "REDISCLI_AUTH": proj.env["REDIS_PASSWORD"]}
-    create = subprocess.run(["redis-cli", "--cluster", "create", *nodes[:3], "--cluster-yes"], env=auth,
+    create = subprocess.run(["redis-cli", *proj.user(), "--cluster", "create", *nodes[:3], "--cluster-yes"], env=auth,
                             capture_output=True, text=True, timeout=60)
     assert create.returncode == 0, create.stdout + create.stderr
     host, port = nodes[0].rsplit(":", 1)
@@ -325,9 +331,11 @@ def test_sentinel_group_runs_from_the_compose_configs(project: Callable[..., Pro
     conf = (proj.root / "nodes" / "mymaster-1" / "vol" / "redis.conf").read_text().strip().splitlines()
     assert conf[-1].startswith("include ") and conf[-1].endswith("/vol/auth.conf")
     assert sum(line.startswith("include ") for line in conf) == 1
-    # the rewrite copied requirepass / masterauth into the conf; the start dropped them: auth.conf alone holds them
-    assert not any(line.startswith(("requirepass ", "masterauth ")) for line in conf)
-    assert proj.env["REDIS_PASSWORD"] not in "\n".join(conf)
+    # the rewrite copied the ACL users and masterauth into the conf; the start dropped them: auth.conf alone
+    # holds them
+    assert not any(line.startswith(("requirepass ", "masterauth ", "masteruser ", "user ")) for line in conf)
+    passwords = [value for key, value in proj.env.items() if key.endswith("_PASSWORD")]
+    assert len(passwords) >= 5 and not [p for p in passwords if p in "\n".join(conf)]
     auth = proj.root / "nodes" / "mymaster-1" / "vol" / "auth.conf"
     assert auth.stat().st_mode & 0o077 == 0
 

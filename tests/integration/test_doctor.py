@@ -267,11 +267,11 @@ def test_a_refused_command_names_the_permission_and_the_rest_is_examined(topo: T
     owned = topo.plan.cluster.slots_of(topo.node(name))
     key = next(f"k{i}" for i in range(10_000) if owned[0] <= key_slot(f"k{i}".encode()) <= owned[1])
     client.set(key, "v")
-    client.execute_command("ACL", "SETUSER", "default", "-config|get", "-memory")
+    client.execute_command("ACL", "SETUSER", "admin", "-config|get", "-memory")
     try:
         code, data = doctor("--node", name, "--latency-window", "5", "--no-host", spec=topo.spec_file)
     finally:
-        client.execute_command("ACL", "SETUSER", "default", "+@all")
+        client.execute_command("ACL", "SETUSER", "admin", "+@all")
         client.delete(key)
     [node] = data["nodes"]
     refused = [f for f in node["findings"] if f["id"] == "doctor.refused"]

@@ -126,9 +126,9 @@ def test_ui_connects_everything_with_no_secret_in_sight(topo: Topology, commande
     assert group["sentinels"] == [{"host": "127.0.0.1", "port": s.address.port} for s in topo.plan.groups[0].sentinels]
     assert group["sentinelName"] == "mymaster"
     assert group["sentinelPassword"] == topo.secrets.sentinel_password
-    assert group["password"] == topo.secrets.admin
+    assert (group["username"], group["password"]) == ("admin", topo.secrets.admin_password)
     assert cluster["clusters"] == [{"host": "127.0.0.1", "port": n.address.port} for n in topo.plan.cluster.nodes]
-    assert cluster["password"] == topo.secrets.admin
+    assert (cluster["username"], cluster["password"]) == ("admin", topo.secrets.admin_password)
 
     # the process: loopback only, no password on its command line, in its environment or its log
     assert listening_addresses(port) == {"0100007F"}, listening_addresses(port)

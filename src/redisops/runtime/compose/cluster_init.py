@@ -126,6 +126,7 @@ limit=""  # redis-cli waits for the join without a deadline of its own
 if command -v timeout >/dev/null 2>&1; then limit="timeout $TIMEOUT"; fi
 # shellcheck disable=SC2086  # $limit and $NODES split into words on purpose
 $limit redis-cli --cluster create $NODES --cluster-replicas {per_master} --cluster-yes \\
+    ${{REDIS_USERNAME:+--user "$REDIS_USERNAME"}} \\
     || fail "redis-cli --cluster create failed (its output is above)"
 all_ok
 echo "cluster-init: cluster {name} is ok: {masters} masters, {masters * per_master} replicas"

@@ -132,20 +132,23 @@ def audit_live(nodes: Sequence[LiveNode], fail_on: Severity = Severity.HIGH, *, 
 
 def _probe(node: LiveNode, timeout: float, sentinel_password: str | None,
            sockets: dict[str, int] | None = None) -> Target | TargetError:
-    """One node as a target; a seed of unknown kind that refuses the password is tried with the sentinels'."""
-    first = sentinel_password if node.kind is Kind.SENTINEL and sentinel_password is not None else node.password
-    result = _probe_with(node, first, timeout, sockets)
+    """One node as a target; a seed of unknown kind that refuses the password is tried with the sentinels'.
+
+    The sentinels' password is their default user's (``requirepass``): ``--user`` names the data nodes' ACL user."""
+    as_sentinel = node.kind is Kind.SENTINEL and sentinel_password is not None
+    first = sentinel_password if as_sentinel else node.password
+    result = _probe_with(node, first, timeout, sockets, username=None if as_sentinel else node.username)
     retry = node.kind is None and sentinel_password is not None and sentinel_password != first
     if retry and isinstance(result, TargetError) and result.refused:
-        return _probe_with(node, sentinel_password, timeout, sockets)
+        return _probe_with(node, sentinel_password, timeout, sockets, username=None)
     return result
 
 
 def _probe_with(node: LiveNode, password: Credential, timeout: float,
-                sockets: dict[str, int] | None) -> Target | TargetError:
+                sockets: dict[str, int] | None, *, username: str | None) -> Target | TargetError:
     tls = node.tls.options() if node.tls else {}
-    if node.username and isinstance(password, str):
-        password = Login(node.username, password)
+    if username and isinstance(password, str):
+        password = Login(username, password)
     client = make_client(node.address, password, timeout=timeout, **tls, **_quiet_driver())
     try:
         pipe = client.pipeline(transaction=False)
