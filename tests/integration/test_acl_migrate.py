@@ -7,19 +7,24 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cli_json
 import pytest
 import redis
 
+from redisops.alerts import Incident
 from redisops.auth import Login
 from redisops.clients import connect
+from redisops.daemon import Daemon
 from redisops.lifecycle import Deployment
 from redisops.runtime.plan import NodeKind
 from redisops.security.users import apply_acl
+from redisops.spec.watch import WatchSpec
 from redisops.testing import Topology, assert_eventually
+from redisops.testing.watching import DaemonThread
+from redisops.topology import targets_from_plan
 
 pytestmark = pytest.mark.slow
 
@@ -37,6 +42,13 @@ def legacy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
 def cli(topo: Topology, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*REDISOPS, *args, "-f", str(topo.spec_file)], capture_output=True, text=True,
                           timeout=180)
+
+
+def until(predicate: Callable[[], bool], within: float, what: str) -> None:
+    def check() -> None:
+        assert predicate(), what
+
+    assert_eventually(check, within=within)
 
 
 def data_nodes(topo: Topology) -> list[str]:
@@ -88,7 +100,7 @@ def test_migration_keeps_data_replication_failover_and_restarts(legacy: Topology
             linked += info.get("master_link_status") == "up"
         return linked == 2
 
-    assert_eventually(replicas_linked, within=30)
+    until(replicas_linked, 30, "both replicas linked to the new master")
 
     # restart every node with its data: the users, the default user off and the links all come back
     assert cli(legacy, "down").returncode == 0
@@ -102,7 +114,7 @@ def test_migration_keeps_data_replication_failover_and_restarts(legacy: Topology
             users = {line.split()[1]: line for line in client.execute_command("ACL", "LIST")}
         assert users["default"].startswith("user default off"), users["default"]
         assert set(users) == {"default", "admin", "app", "replication", "sentinel", "redisops-exporter"}
-    assert_eventually(replicas_linked, within=30)
+    until(replicas_linked, 30, "both replicas linked after the restart")
     with connect(master, app) as client:
         assert client.get("k0") == "0"
 
@@ -137,3 +149,40 @@ def test_a_run_that_cannot_reach_a_sentinel_keeps_the_old_password_and_the_next_
         assert not second.generated  # the first run's passwords are kept
         with pytest.raises(redis.AuthenticationError), connect(topo.node("mymaster-0").address, shared) as client:
             client.ping()
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.incidents: list[Incident] = []
+        self.sentences: list[str] = []
+
+    def notify(self, incident: Incident) -> None:
+        self.incidents.append(incident)
+
+    def cycle(self, sentence: str, _report: object) -> None:
+        self.sentences.append(sentence)
+
+
+def test_a_running_watcher_follows_the_migration_without_an_incident(tmp_path: Path) -> None:
+    """The watcher reads the secrets file again after a poll once it changed: it logs in as admin from then on,
+    and the poll that a login change catches half way (a refused login) is not an incident."""
+    with Topology.start(tmp_path, acl=False, cluster=False, replicas=1) as topo:
+        groups, clusters = targets_from_plan(topo.plan, topo.secrets)
+        secrets_file = topo.spec_file.parent / "redisops.secrets.yaml"
+        seen = _Recorder()
+        daemon = Daemon(groups, clusters, settings=WatchSpec(poll_interval_s=0.3, probe_timeout_s=1.0),
+                        metrics_port=0, sinks=[seen], on_cycle=seen.cycle, base_dir=topo.spec_file.parent,
+                        secrets_file=secrets_file)
+        running = DaemonThread(daemon)
+        try:
+            until(lambda: any(s.startswith("no action") for s in seen.sentences), 20, "a healthy poll")
+            report = apply_acl(topo.plan, topo.deployment.runtime, secrets_file)
+            assert report.ok
+            migrated = len(seen.sentences)
+            until(lambda: isinstance(daemon.watcher.groups[0].password, Login), 10, "the watcher logs in as admin")
+            until(lambda: len(seen.sentences) > migrated + 3, 20, "polls after the migration")
+            assert seen.sentences[-1].startswith("no action"), seen.sentences[-1]
+        finally:
+            running.close()
+        assert running.error is None, running.error
+        assert seen.incidents == [], [i.title for i in seen.incidents]

@@ -127,3 +127,27 @@ def test_secrets_are_strong_private_and_never_in_repr(tmp_path: Path) -> None:
     path.chmod(0o644)
     with pytest.raises(SecretsError, match="chmod 600"):
         load_secrets(path)
+
+
+def test_a_migration_keeps_the_shared_password_in_use_until_it_ends(tmp_path: Path) -> None:
+    """`redisops acl apply` adds the ACL passwords beside the shared one: while both are there, redisops keeps
+    logging in with the shared one (it works on every node until the default user goes off), and a node started
+    meanwhile gets the users with the default user still on."""
+    from redisops.auth import Login
+    from redisops.runtime.acl import data_node_auth_lines, local_values
+    from redisops.spec.secrets import add_acl_passwords, drop_legacy_password
+
+    path = tmp_path / "s.yaml"
+    write_private(path, secrets_text(generate_secrets(acl=False)) + "grafana_admin_password: keep-me\n")
+    legacy = load_secrets(path)
+    both = add_acl_passwords(path)
+    assert both.acl and both.migrating and both.admin == legacy.redis_password
+    assert both.acl_login("admin") == Login("admin", str(both.admin_password))
+    assert add_acl_passwords(path) == both  # nothing more to generate
+    lines = data_node_auth_lines(local_values(both), migrating=True)
+    assert lines[0].startswith("user default reset on #") and lines[0].endswith("~* &* +@all")
+    assert drop_legacy_password(path) and not drop_legacy_password(path)
+    done = load_secrets(path)
+    assert not done.migrating and done.admin == Login("admin", str(both.admin_password))
+    assert data_node_auth_lines(local_values(done))[0] == "user default reset"
+    assert "grafana_admin_password: keep-me" in path.read_text() and stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -242,3 +242,10 @@ def test_one_stalled_poll_is_not_an_incident_two_are() -> None:
     w.decide(StatusReport.of([group(nodes=[master(replicas=(R2,)), NodeInfo(A(R1), failure=TIMED_OUT),
                                            replica(R2)])], []), 106.0)
     assert [(i.key, i.started_at) for i in sink.incidents] == [("replica_down:mymaster:127.0.0.1:30401", 104.0)]
+
+
+def test_a_refused_login_needs_a_second_poll_too() -> None:
+    """A password rotated a moment ago (the watcher reads the secrets file after each poll) is not an outage."""
+    refused = Failure(FailureKind.AUTH, "wrong password")
+    status = group(nodes=[master(replicas=(R2,)), NodeInfo(A(R1), failure=refused), replica(R2)])
+    assert {c.key: c.polls for c in group_conditions(status, SETTINGS)} == {"replica_down:mymaster:127.0.0.1:30401": 2}

@@ -61,5 +61,5 @@ def _render(out: Console, report: AclReport) -> None:
         return
     if report.legacy_dropped:
         out.print("the shared password is gone: applications log in as user `app` (app_password in the secrets "
-                  "file); restart a running `redisops watch` so it logs in as `admin`", highlight=False)
+                  "file); a running `redisops watch` logs in as `admin` from its next poll", highlight=False)
     out.print("every node has the ACL users, the default user is off", highlight=False)

@@ -173,7 +173,8 @@ def _daemon(ctx: Ctx, setup: _Setup, metrics_port: int | None, *, backups: bool,
     lines = _JsonLines(ctx) if ctx.json else None
     daemon = Daemon(setup.groups, setup.clusters, settings=setup.settings, alerts=setup.alerts,
                     base_dir=setup.base_dir, metrics_port=metrics_port, sinks=[lines] if lines else [],
-                    on_cycle=lines.cycle if lines else None)
+                    on_cycle=lines.cycle if lines else None,
+                    secrets_file=None if setup.spec is None else setup.base_dir / setup.spec.auth.secrets_file)
     if backups and setup.spec is not None and setup.spec.backup.schedule is not None:
         daemon.schedule_backups(setup.spec, [*setup.groups, *setup.clusters],
                                 on_backup=lines.backup if lines else None)

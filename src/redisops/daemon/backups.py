@@ -76,12 +76,15 @@ def back_up_sets(sets: Sequence[SentinelTarget | ClusterTarget], store: Store, o
     return manifests
 
 
-def backup_schedule(spec: Spec, base_dir: Path, sets: Sequence[SentinelTarget | ClusterTarget], sink: AlertSink, *,
+Sets = Sequence[SentinelTarget | ClusterTarget]
+
+
+def backup_schedule(spec: Spec, base_dir: Path, sets: Sets | Callable[[], Sets], sink: AlertSink, *,
                     cron: str | None = None, to: str | None = None, prune: bool = True,
                     progress: Progress | None = None, on_error: Callable[[RedisopsError], Any] | None = None,
                     metrics: ScheduleMetrics | None = None) -> Scheduler:
     """The scheduler of ``spec``'s backups (``cron`` or ``backup.schedule``) of ``sets`` into ``to`` or
-    ``backup.target``.
+    ``backup.target``; ``sets`` may be a function, asked at each run (the daemon's logins may change).
 
     A failed run goes to ``on_error`` (the caller says it), then raises the ``backup_failed`` alert
     through ``sink``.  Raises :class:`UsageError` at once when there is no valid cron expression or no store.
@@ -98,7 +101,7 @@ def backup_schedule(spec: Spec, base_dir: Path, sets: Sequence[SentinelTarget | 
     def job() -> str:
         try:
             store = spec_store(spec, base_dir, to)
-            manifests = back_up_sets(sets, store, options, progress)
+            manifests = back_up_sets(sets() if callable(sets) else sets, store, options, progress)
             if prune:
                 k = spec.backup.keep
                 prune_backups(store, Keep(k.last, k.daily, k.weekly))

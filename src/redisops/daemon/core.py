@@ -34,24 +34,25 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from redisops.alerts.dispatch import build_dispatcher
 from redisops.alerts.model import AlertSink, Incident
-from redisops.auth import login_parts
+from redisops.auth import Credential, login_parts
 from redisops.clock import Clock
 from redisops.daemon.backups import BackupRunner, backup_schedule
 from redisops.daemon.http import MetricsEndpoint
 from redisops.daemon.page import StatusPage
 from redisops.data.backup.schedule import ScheduleMetrics
-from redisops.errors import UsageError
+from redisops.errors import RedisopsError, UsageError
 from redisops.ha.metrics import WatchMetrics
 from redisops.ha.watcher import Watcher
 from redisops.runtime.plan import build_plan
 from redisops.spec.alerts import AlertsSpec
 from redisops.spec.models import Spec
-from redisops.spec.secrets import Secrets
+from redisops.spec.secrets import Secrets, load_secrets
 from redisops.spec.watch import WatchSpec
 from redisops.topology.status import StatusReport
 from redisops.topology.targets import ClusterTarget, SentinelTarget, targets_from_plan
@@ -102,7 +103,7 @@ class Daemon:
     def __init__(self, groups: Sequence[SentinelTarget], clusters: Sequence[ClusterTarget], *,
                  settings: WatchSpec | None = None, alerts: AlertsSpec | None = None, base_dir: Path | None = None,
                  metrics_port: int | None = None, sinks: Sequence[AlertSink] = (), on_cycle: OnCycle | None = None,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, secrets_file: Path | None = None) -> None:
         self.settings = settings or WatchSpec()
         self.alerts = alerts or AlertsSpec()
         self.base_dir = base_dir or Path.cwd()  # the outbox and *_file secrets are relative to it
@@ -115,6 +116,10 @@ class Daemon:
                                clock=clock, on_cycle=self._cycled)
         self.backups: BackupRunner | None = None
         self.endpoint: MetricsEndpoint | None = None  # while serving
+        #: the spec's secrets file, read again after a poll when it changed (see :meth:`_follow_secrets`)
+        self.secrets_file = secrets_file
+        self._secrets_seen = _stamp(secrets_file)
+        self._logins: tuple[Credential, str | None] | None = None  # from a changed secrets file
 
     @classmethod
     def from_spec(cls, spec: Spec, secrets: Secrets, *, base_dir: Path, backups: bool = True,
@@ -124,6 +129,7 @@ class Daemon:
         ``base_dir``: the spec file's directory.  ``options``: the other keywords of :class:`Daemon`.
         Raises :class:`UsageError` when ``backup.schedule`` is set but unusable (no ``backup.target``)."""
         groups, clusters = targets_from_plan(build_plan(spec), secrets)
+        options.setdefault("secrets_file", base_dir / spec.auth.secrets_file)
         daemon = cls(groups, clusters, settings=spec.watch, alerts=spec.alerts, base_dir=base_dir, **options)
         if backups and spec.backup.schedule is not None:
             daemon.schedule_backups(spec, [*groups, *clusters], on_backup)
@@ -132,8 +138,11 @@ class Daemon:
     def schedule_backups(self, spec: Spec, sets: Sequence[SentinelTarget | ClusterTarget],
                          on_backup: OnBackup | None = None) -> None:
         """Run ``spec``'s backup schedule of ``sets`` next to the watcher (see :mod:`redisops.daemon.backups`)."""
+        def current() -> list[SentinelTarget | ClusterTarget]:  # with the logins of the latest secrets file
+            return [self._login_of(s) for s in sets]
+
         try:
-            scheduler = backup_schedule(spec, self.base_dir, sets, _Counted(self.metrics, self.sink),
+            scheduler = backup_schedule(spec, self.base_dir, current, _Counted(self.metrics, self.sink),
                                         metrics=ScheduleMetrics(self.metrics.registry))
         except UsageError as exc:
             raise UsageError(f"backup.schedule is set, but {exc.message}",
@@ -145,6 +154,32 @@ class Daemon:
         self.page.cycle(sentence, report)
         if self.on_cycle is not None:
             self.on_cycle(sentence, report)
+        self._follow_secrets()
+
+    def _login_of(self, target: SentinelTarget | ClusterTarget) -> SentinelTarget | ClusterTarget:
+        if self._logins is None:
+            return target
+        if isinstance(target, SentinelTarget):
+            return replace(target, password=self._logins[0], sentinel_password=self._logins[1])
+        return replace(target, password=self._logins[0])
+
+    def _follow_secrets(self) -> None:
+        """Log in with the secrets file's passwords once it changed (``redisops acl apply`` migrated the nodes to
+        ACL users, or a password was rotated), from the next poll on.  A poll that a login change catches
+        half way is not an incident: a refused login needs a second poll (:mod:`redisops.ha.conditions`)."""
+        stamp = _stamp(self.secrets_file)
+        if self.secrets_file is None or stamp == self._secrets_seen:
+            return
+        try:
+            secrets = load_secrets(self.secrets_file)
+        except RedisopsError as exc:  # half-edited by hand: keep the logins that work, try again next poll
+            log.warning("secrets file changed but cannot be read (%s); keeping the current logins", exc.message)
+            return
+        self._secrets_seen = stamp
+        self.watcher.use_credentials(secrets.admin, secrets.sentinel_password)
+        self._logins = (secrets.admin, secrets.sentinel_password)
+        self.page.add_secrets(secrets.passwords)
+        log.info("secrets file changed: logging in with its passwords from the next poll")
 
     # --- running ------------------------------------------------------------------------------------
 
@@ -188,6 +223,15 @@ class Daemon:
         finally:
             self.sink.sinks.remove(dispatcher)
             await asyncio.to_thread(dispatcher.stop, DISPATCH_STOP_S)
+
+
+def _stamp(path: Path | None) -> tuple[int, int] | None:
+    """What tells that a file changed: (mtime in ns, inode); a rewrite by rename changes the inode."""
+    try:
+        st = path.stat() if path is not None else None
+    except OSError:
+        return None
+    return None if st is None else (st.st_mtime_ns, st.st_ino)
 
 
 def _passwords(groups: Sequence[SentinelTarget], clusters: Sequence[ClusterTarget]) -> list[str | None]:

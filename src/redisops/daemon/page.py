@@ -107,6 +107,11 @@ class StatusPage:
 
     # --- fed by the daemon ----------------------------------------------------------------------------
 
+    def add_secrets(self, secrets: Iterable[str | None]) -> None:
+        """Scrub these too (the daemon read a changed secrets file)."""
+        with self._lock:
+            self._secrets = sorted({*self._secrets, *(s for s in secrets if s)}, key=len, reverse=True)
+
     def cycle(self, sentence: str, report: StatusReport) -> None:
         """A poll's sentence and report (the watcher's ``on_cycle``)."""
         status = report.to_dict()

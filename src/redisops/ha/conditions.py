@@ -36,7 +36,7 @@ from redisops.alerts.model import Incident, IncidentKind, Severity, TimelineEntr
 from redisops.ha.correlate import FailoverWindow
 from redisops.spec.watch import WatchSpec
 from redisops.topology.cluster_status import FAILING, ClusterRow, ClusterStatus
-from redisops.topology.model import SLOTS, Failure, NodeInfo, Role
+from redisops.topology.model import SLOTS, Failure, FailureKind, NodeInfo, Role
 from redisops.topology.sentinel_status import GroupStatus
 from redisops.topology.status import StatusReport
 
@@ -60,8 +60,10 @@ class Condition:
 
 
 def _polls(*failures: Failure | None) -> int:
-    """2 when every failure behind a condition is a timeout, else 1."""
-    return 2 if failures and all(f is not None and f.timed_out for f in failures) else 1
+    """2 when every failure behind a condition is a timeout or a refused login (a password rotated a moment
+    ago: the watcher reads the secrets file after each poll), else 1."""
+    return 2 if failures and all(f is not None and (f.timed_out or f.kind is FailureKind.AUTH)
+                                 for f in failures) else 1
 
 
 def report_conditions(report: StatusReport, settings: WatchSpec,

@@ -60,6 +60,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import replace
 
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
@@ -114,6 +115,12 @@ class Watcher:
         self.timeout_reread_s = TIMEOUT_REREAD_S
         self._timeouts_read: dict[str, float] = {}  # group -> when its failover-timeout was last read
         self.metrics.groups_seen([g.name for g in self.groups])
+
+    def use_credentials(self, password: Credential, sentinel_password: str | None) -> None:
+        """Log in with these from the next poll on (the secrets file changed: a migration to ACL users, a
+        rotation); the sentinels' subscriptions keep the login they have until they reconnect."""
+        self.groups = tuple(replace(g, password=password, sentinel_password=sentinel_password) for g in self.groups)
+        self.clusters = tuple(replace(c, password=password) for c in self.clusters)
 
     @property
     def open_incidents(self) -> tuple[Incident, ...]:

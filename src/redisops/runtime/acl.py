@@ -132,7 +132,7 @@ def password_key(user: str) -> str:
     return EXPORTER_KEY if user == EXPORTER_USER else USERS[user]
 
 
-def acl_auth_lines(node: NodePlan, values: AuthValues, *, exporter: bool = False) -> list[str]:
+def acl_auth_lines(node: NodePlan, values: AuthValues, *, exporter: bool = False, migrating: bool = False) -> list[str]:
     """auth.conf of a hardened node; ``exporter``: with the exporter's user (its password is ``exporter_password``)."""
     if node.kind is NodeKind.SENTINEL:
         users = [f"user {user} reset on {values.stored(password_key(user))} {rules}"
@@ -140,12 +140,16 @@ def acl_auth_lines(node: NodePlan, values: AuthValues, *, exporter: bool = False
         return [f"requirepass {values.sent('sentinel_password')}",
                 f"sentinel auth-user {node.group} sentinel",
                 f"sentinel auth-pass {node.group} {values.sent(USERS['sentinel'])}", *users]
-    return data_node_auth_lines(values, exporter=exporter)
+    return data_node_auth_lines(values, exporter=exporter, migrating=migrating)
 
 
-def data_node_auth_lines(values: AuthValues, *, exporter: bool = False) -> list[str]:
-    """auth.conf of a hardened data node (of a Sentinel group or a cluster: the same)."""
+def data_node_auth_lines(values: AuthValues, *, exporter: bool = False, migrating: bool = False) -> list[str]:
+    """auth.conf of a hardened data node (of a Sentinel group or a cluster: the same); ``migrating``: the default
+    user keeps the shared password until ``redisops acl apply`` ends, so a node restarted meanwhile serves as the
+    others do."""
     users = [f"user {user} reset on {values.stored(password_key(user))} {rules}"
              for user, rules in user_rules(NodeKind.REDIS, exporter=exporter).items()]
-    return ["user default reset", *users, "masteruser replication",
+    default = (f"user default reset on {values.stored('redis_password')} {ACL_RULES['admin']}" if migrating
+               else "user default reset")
+    return [default, *users, "masteruser replication",
             f"masterauth {values.sent(USERS['replication'])}"]

@@ -32,6 +32,7 @@ from redisops.runtime.processes import (
     process_cwd,
     send_signal,
 )
+from redisops.runtime.servers import data_server, extra_rules, with_extra_rules
 from redisops.spec.secrets import Secrets, write_private
 
 __all__ = ["Binaries", "LocalRuntime", "Started", "find_binaries"]
@@ -177,7 +178,11 @@ class LocalRuntime:
             return legacy_auth_lines(node, local_values(self.secrets))
         exporter = self.secrets.exporter_password
         extra = {EXPORTER_KEY: exporter} if exporter else {}
-        return acl_auth_lines(node, local_values(self.secrets, extra), exporter=bool(extra))
+        lines = acl_auth_lines(node, local_values(self.secrets, extra), exporter=bool(extra),
+                               migrating=self.secrets.migrating)
+        if node.kind is NodeKind.SENTINEL:
+            return lines
+        return with_extra_rules(lines, extra_rules(data_server()))  # what only this server's commands need
 
     def start(self, node: NodePlan, binaries: Binaries, extra_args: Sequence[str] = ()) -> Started:
         """Spawn the node detached from us (own session); it outlives this process."""

@@ -9,12 +9,15 @@ default user) this is the migration, done in place while the nodes serve:
 4. every sentinel logs in to the data nodes as ``sentinel`` (``SENTINEL SET auth-user/auth-pass``);
 5. each user is checked by logging in as it on every node (the replication user on every data node, since
    any may become a master);
-6. every node's auth.conf is rewritten from the secrets, so a restart keeps all of it;
+6. every node's auth.conf is rewritten from the secrets, so a restart keeps all of it (the default user still
+   on, with the shared password, as on the live nodes);
 7. the default user is turned off on every data node: only now can nothing still depend on it;
-8. the shared password leaves the secrets file.
+8. the shared password leaves the secrets file, and auth.conf is rewritten without it.
 
 Every step is idempotent, so a run killed half way is finished by the next one;
-until step 7 the old password still works everywhere.  Step 7 needs every node
+until step 7 the old password still works everywhere, and redisops' own commands keep using it while the
+secrets file holds both (:attr:`Secrets.migrating`).  A running ``redisops watch`` reads the secrets file
+again when it changes and logs in as ``admin`` from its next poll.  Step 7 needs every node
 to answer: a node that is down would come back with the new auth.conf anyway,
 but a *sentinel* that is up and unreachable from here would keep logging in as
 the default user and lose its data nodes, so the run stops before it instead.
@@ -39,7 +42,7 @@ from redisops.clients import connect
 from redisops.runtime.acl import EXPORTER_USER, password_key, user_rules
 from redisops.runtime.local import LocalRuntime
 from redisops.runtime.plan import NodeKind, NodePlan, Plan
-from redisops.spec.secrets import USERS, Secrets, add_acl_passwords, drop_legacy_password
+from redisops.spec.secrets import USERS, Secrets, add_acl_passwords, drop_legacy_password, load_secrets
 
 __all__ = ["AclReport", "NodeOutcome", "apply_acl"]
 
@@ -109,6 +112,11 @@ def apply_acl(plan: Plan, runtime: LocalRuntime, secrets_file: Path, *, timeout:
             _step(outcomes[node.name], _default_off, node, secrets, outcomes[node.name], timeout)
         default_off = not any(outcomes[n.name].error for n in data)
     dropped = default_off and drop_legacy_password(secrets_file)
+    if dropped:  # auth.conf without the shared password: the default user off at the next start too
+        runtime.secrets = load_secrets(secrets_file)
+        for node in plan.nodes:
+            runtime.write_auth(node)
+        progress("the default user is off; the shared password left the secrets file")
     return AclReport(list(outcomes.values()), generated, default_off, dropped)
 
 
@@ -133,16 +141,17 @@ def _step(outcome: NodeOutcome, action: Callable[..., None], *args: Any) -> None
 
 def _login(address: Address, secrets: Secrets, timeout: float) -> Credential:
     """The admin user if the node has it already, else the shared password of a node not migrated yet."""
+    admin = secrets.acl_login("admin")
     if secrets.redis_password is None:
-        return secrets.admin
+        return admin
     try:
-        with connect(address, secrets.admin, timeout) as client:
+        with connect(address, admin, timeout) as client:
             client.ping()
-        return secrets.admin
+        return admin
     except redis.AuthenticationError:
         return secrets.redis_password
     except redis.RedisError:
-        return secrets.admin  # unreachable: the step says so
+        return admin  # unreachable: the step says so
 
 
 def _password(secrets: Secrets, user: str) -> str:
@@ -197,7 +206,7 @@ def _check_logins(node: NodePlan, secrets: Secrets, timeout: float) -> None:
 
 
 def _default_off(node: NodePlan, secrets: Secrets, outcome: NodeOutcome, timeout: float) -> None:
-    with connect(node.address, secrets.admin, timeout) as client:
+    with connect(node.address, secrets.acl_login("admin"), timeout) as client:
         old = _acl_line(client, "default")
         client.execute_command("ACL", "SETUSER", "default", "reset")
         if old != _acl_line(client, "default"):

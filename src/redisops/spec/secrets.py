@@ -67,14 +67,24 @@ class Secrets:
 
     @property
     def acl(self) -> bool:
-        """ACL users (hardened), rather than one shared requirepass."""
+        """ACL users (hardened), rather than one shared requirepass; also while a migration runs."""
         return self.admin_password is not None
+
+    @property
+    def migrating(self) -> bool:
+        """``redisops acl apply`` is moving a legacy deployment to ACL users: both kinds of passwords are here, and
+        the shared one still works on every node (the default user is on until the migration's end)."""
+        return self.acl and self.redis_password is not None
 
     def login(self, user: str) -> Credential:
         """How ``user`` (a key of :data:`USERS`) authenticates to a data node; the shared password (default
-        user) in a legacy deployment."""
-        if not self.acl:
+        user) in a legacy deployment, and during a migration, where it is the one that works on every node."""
+        if not self.acl or self.migrating:
             return self.redis_password
+        return self.acl_login(user)
+
+    def acl_login(self, user: str) -> Login:
+        """``user``'s ACL login, whether or not the nodes have it yet."""
         password = getattr(self, USERS[user])
         assert isinstance(password, str)
         return Login(user, password)
