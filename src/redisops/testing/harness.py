@@ -25,6 +25,7 @@ from redisops.lifecycle import Deployment, down, init_files, up
 from redisops.runtime.acl import EXPORTER_KEY, data_node_auth_lines, local_values
 from redisops.runtime.plan import NodeKind, NodePlan
 from redisops.runtime.processes import port_is_free
+from redisops.runtime.servers import extra_rules, with_extra_rules
 from redisops.spec.secrets import Secrets
 
 __all__ = ["Topology", "allocate_ports", "empty_cluster_node", "valkey_server"]
@@ -92,7 +93,8 @@ def empty_cluster_node(directory: Path, auth: Secrets | str, *, binary: str = "r
         auth_text, login = f"requirepass {auth}\nmasterauth {auth}\n", auth
     elif auth.acl:
         extra = {EXPORTER_KEY: auth.exporter_password} if auth.exporter_password else {}
-        lines = data_node_auth_lines(local_values(auth, extra), exporter=bool(extra))
+        lines = with_extra_rules(data_node_auth_lines(local_values(auth, extra), exporter=bool(extra)),
+                                 extra_rules(binary))
         auth_text, login = "".join(f"{line}\n" for line in lines), auth.admin
     else:
         assert auth.redis_password is not None
