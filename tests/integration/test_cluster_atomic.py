@@ -93,9 +93,9 @@ def test_valkey_is_detected_and_scale_out_moves_atomically_under_client_load(top
         assert_verified(topo)
 
         # and out again: remove-node drains the new master with the same jobs, then forgets it
-        removed = subprocess.run([REDISOPS, "cluster", "remove-node", new_id, *remote(topo), "--journal",
-                                  str(tmp_path / "r.jsonl")], capture_output=True, text=True, timeout=120,
-                                 env={**os.environ, "CLUSTER_PW": pw})
+        removed = subprocess.run([REDISOPS, "cluster", "remove-node", new_id, *remote(topo), "--user", "admin",
+                                  "--journal", str(tmp_path / "r.jsonl")], capture_output=True, text=True,
+                                 timeout=120, env={**os.environ, "CLUSTER_PW": topo.secrets.admin_password})
         assert removed.returncode == 0, removed.stdout + removed.stderr
         assert "by atomic slot migration" in removed.stdout, removed.stdout
         redis_cli_check(topo)
@@ -118,7 +118,8 @@ def test_resume_adopts_the_job_a_killed_tool_left_running(topo: Topology, tmp_pa
     for slot in first:
         journal.slot(slot, "started")
     journal.close()
-    client = redis.Redis(view.address(source).host, view.address(source).port, password=pw)
+    client = redis.Redis(view.address(source).host, view.address(source).port, username="admin",
+                         password=topo.secrets.admin_password)
     try:  # ...and the job it sent just before kill -9
         assert client.execute_command("CLUSTER", "MIGRATESLOTS", "SLOTSRANGE", first[0], first[-1],
                                       "NODE", target) in (b"OK", "OK")
@@ -138,7 +139,6 @@ def test_resume_adopts_the_job_a_killed_tool_left_running(topo: Topology, tmp_pa
 
 
 def test_kill_minus_nine_at_random_moments_then_rerun_finishes(topo: Topology, tmp_path: Path) -> None:
-    pw = topo.secrets.admin
     load_keys(topo, 60000)
     before = checksum(topo)
     view = view_of(topo)
@@ -147,9 +147,9 @@ def test_kill_minus_nine_at_random_moments_then_rerun_finishes(topo: Topology, t
     sources = [r[2] for r in view.slot_map.ranges]
     for round_ in range(3):
         source, target = sources[round_ % 3], sources[(round_ + 1) % 3]
-        args = [REDISOPS, "cluster", "reshard", *remote(topo), "--from", source, "--to", target, "--slots", "3000",
-                "--journal", str(journal)]
-        env = {**os.environ, "CLUSTER_PW": pw}
+        args = [REDISOPS, "cluster", "reshard", *remote(topo), "--user", "admin", "--from", source, "--to", target,
+                "--slots", "3000", "--journal", str(journal)]
+        env = {**os.environ, "CLUSTER_PW": topo.secrets.admin_password}
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         time.sleep(rng.uniform(0.4, 1.2))  # start-up (imports, convergence) takes about 0.4 s
         proc.send_signal(signal.SIGKILL)

@@ -12,6 +12,7 @@ import redis
 from redis.crc import key_slot
 from test_cluster_support import checksum, cli, load_keys, redis_cli_check, remote, seeds
 
+from redisops.auth import Login, login_parts, migrate_auth
 from redisops.cluster.live import fetch_view
 from redisops.testing import Topology
 
@@ -24,21 +25,23 @@ def topo(tmp_path: Path) -> Iterator[Topology]:
 
 class Nodes:
     def __init__(self, topo: Topology) -> None:
+        assert isinstance(topo.secrets.admin, Login)
         self.pw = topo.secrets.admin
         self.view = asyncio.run(fetch_view(seeds(topo)[:1], self.pw))
         self.source, self.target = self.view.slot_map.ranges[0][2], self.view.slot_map.ranges[1][2]
 
     def client(self, node: str) -> redis.Redis:
         a = self.view.address(node)
-        return redis.Redis(a.host, a.port, password=self.pw)
+        user, password = login_parts(self.pw)
+        return redis.Redis(a.host, a.port, username=user, password=password)
 
     def keys(self, slot: int) -> list[bytes]:
         return list(self.client(self.source).execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100))
 
     def migrate_one(self, slot: int) -> None:
         a = self.view.address(self.target)
-        self.client(self.source).execute_command("MIGRATE", a.host, a.port, "", 0, 5000, "AUTH", self.pw, "KEYS",
-                                                 self.keys(slot)[0])
+        self.client(self.source).execute_command("MIGRATE", a.host, a.port, "", 0, 5000, *migrate_auth(self.pw),
+                                                 "KEYS", self.keys(slot)[0])
 
 
 def fix(topo: Topology, tmp_path: Path) -> dict[int, str]:
@@ -63,7 +66,7 @@ def test_fix_closes_every_half_migrated_state_without_losing_a_key(topo: Topolog
     n.migrate_one(both_keys_split)
     for key in n.keys(half_finished):  # every key moved, then only the target was told
         a = n.view.address(n.target)
-        src.execute_command("MIGRATE", a.host, a.port, "", 0, 5000, "AUTH", n.pw, "KEYS", key)
+        src.execute_command("MIGRATE", a.host, a.port, "", 0, 5000, *migrate_auth(n.pw), "KEYS", key)
     dst.execute_command("CLUSTER", "SETSLOT", half_finished, "NODE", n.target)
     check = cli_json.data(cli("check", *remote(topo), "--json", password=n.pw).stdout)
     assert sum(" open: " in f for f in check["findings"]) >= 5, check

@@ -16,6 +16,7 @@ import redis
 from redis.crc import key_slot
 from test_cluster_support import cli, cluster_client, redis_cli_check, remote, seeds
 
+from redisops.auth import login_parts
 from redisops.cluster.live import ClusterView, fetch_view
 from redisops.testing import Topology
 
@@ -34,7 +35,8 @@ class Cluster:
 
     def client(self, node: str) -> redis.Redis:
         a = self.view.address(node)
-        return redis.Redis(a.host, a.port, password=self.pw, decode_responses=True)
+        user, password = login_parts(self.pw)
+        return redis.Redis(a.host, a.port, username=user, password=password, decode_responses=True)
 
     def others(self, owner: str) -> list[str]:
         return sorted(m for m in self.view.masters if m != owner)

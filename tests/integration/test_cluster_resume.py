@@ -38,8 +38,8 @@ def start_and_kill(topo: Topology, journal: Path, after_done: int) -> int:
     import os
 
     start = done_slots(journal)
-    proc = subprocess.Popen([REDISOPS, "cluster", "rebalance", *remote(topo), "--use-empty-masters",
-                             "--journal", str(journal), "--batch", "100"],
+    proc = subprocess.Popen([REDISOPS, "cluster", "rebalance", *remote(topo), "--user", "admin",
+                             "--use-empty-masters", "--journal", str(journal), "--batch", "100"],
                             env={**os.environ, "CLUSTER_PW": topo.secrets.admin_password},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
@@ -92,9 +92,10 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_finishes(tmp_path: Path) -> None:
         with extra_node(tmp_path / "extra", topo.secrets) as new:
             join(topo, new)
             journal = tmp_path / "moves.jsonl"
-            proc = subprocess.Popen([REDISOPS, "cluster", "rebalance", *remote(topo), "--use-empty-masters",
-                                     "--journal", str(journal), "--max-keys-per-s", "5000"],
-                                    env={**os.environ, "CLUSTER_PW": pw}, stdout=subprocess.PIPE,
+            proc = subprocess.Popen([REDISOPS, "cluster", "rebalance", *remote(topo), "--user", "admin",
+                                     "--use-empty-masters", "--journal", str(journal), "--max-keys-per-s", "5000"],
+                                    env={**os.environ, "CLUSTER_PW": topo.secrets.admin_password},
+                                    stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, text=True)
             deadline = time.monotonic() + 30
             while done_slots(journal) < 100 and time.monotonic() < deadline:

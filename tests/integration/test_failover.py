@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ import pytest
 import redis
 
 from redisops.address import Address
+from redisops.auth import Credential, Login
 from redisops.clients import connect
 from redisops.testing import Topology, assert_eventually
 
@@ -80,20 +82,21 @@ def _assert(condition: bool) -> None:
 
 
 PAUSE_HOLDER = """
-import sys, time
+import os, sys, time
 from redisops.address import Address
+from redisops.auth import Login
 from redisops.clock import SystemClock
 from redisops.ha.failover import _writes_paused
 from redisops.topology.targets import SentinelTarget
-host, port, password = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-target = SentinelTarget("mymaster", (), password=password)
+host, port, user = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+target = SentinelTarget("mymaster", (), password=Login(user, os.environ["HOLDER_PW"]))  # no secret in argv
 with _writes_paused(target, Address(host, port), [], 60_000, SystemClock(), lambda _m: None):
     print("paused", flush=True)
     time.sleep(600)
 """
 
 
-def _write_blocks(address: Address, password: str) -> bool:
+def _write_blocks(address: Address, password: Credential) -> bool:
     """True when a SET does not answer within 0.5 s: writes are paused."""
     with connect(address, password, 0.5) as client:
         try:
@@ -107,8 +110,9 @@ def test_write_pause_is_a_lease_renewed_while_alive_and_gone_soon_after_a_kill(t
     """The planned failover pauses writes on the old master; a killed redisops must not leave it paused long."""
     master = Address.parse(cli_json.data(cli("status", "--json", spec=topo.spec_file).stdout)["groups"][0]["master"])
     password = topo.secrets.admin
-    holder = subprocess.Popen([sys.executable, "-c", PAUSE_HOLDER, master.host, str(master.port), password],
-                              stdout=subprocess.PIPE, text=True)
+    assert isinstance(password, Login)
+    holder = subprocess.Popen([sys.executable, "-c", PAUSE_HOLDER, master.host, str(master.port), password.user],
+                              stdout=subprocess.PIPE, text=True, env={**os.environ, "HOLDER_PW": password.password})
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "paused"
         assert _write_blocks(master, password)

@@ -19,6 +19,7 @@ import redis
 from redis.sentinel import Sentinel
 
 from redisops.alerts import Incident, IncidentKind, Severity
+from redisops.auth import login_parts
 from redisops.ha import Watcher
 from redisops.ha.correlate import MIN_GRACE_S
 from redisops.spec.watch import WatchSpec
@@ -37,8 +38,9 @@ class Writer:
     """SET k<n> through a Sentinel-aware client until stopped; remembers what was acknowledged."""
 
     def __init__(self, target: SentinelTarget) -> None:
+        user, password = login_parts(target.password)
         sentinel = Sentinel([(a.host, a.port) for a in target.sentinels], socket_timeout=15,
-                            sentinel_kwargs={"password": target.sentinel_password}, password=target.password)
+                            sentinel_kwargs={"password": target.sentinel_password}, username=user, password=password)
         self.master = sentinel.master_for(target.name)
         self.acked: list[str] = []
         self.done = threading.Event()

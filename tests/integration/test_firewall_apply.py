@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from redisops.address import Address
+from redisops.auth import Credential, auth_args
 from redisops.lifecycle import Deployment
 from redisops.runtime.plan import NodeKind
 from redisops.security.firewall import Backend, Firewall, Ruleset, State, build_ruleset
@@ -82,7 +83,12 @@ def rules(topo: Topology) -> Iterator[Ruleset]:
             Firewall(backend).remove(ruleset)
 
 
-def probe(source: str, address: Address, password: str | None = None) -> str:
+def resp(*args: str) -> bytes:
+    """One command in RESP."""
+    return (f"*{len(args)}\r\n" + "".join(f"${len(a.encode())}\r\n{a}\r\n" for a in args)).encode()
+
+
+def probe(source: str, address: Address, password: Credential = None) -> str:
     """``answers`` (AUTH + PING answered), ``open`` (connected, no password given), ``dropped`` or ``refused``."""
     with socket.socket() as sock:
         sock.settimeout(PROBE_TIMEOUT_S)
@@ -95,7 +101,7 @@ def probe(source: str, address: Address, password: str | None = None) -> str:
             return "refused"
         if password is None:
             return "open"
-        sock.sendall(f"*2\r\n$4\r\nAUTH\r\n${len(password)}\r\n{password}\r\n*1\r\n$4\r\nPING\r\n".encode())
+        sock.sendall(resp("AUTH", *auth_args(password)) + resp("PING"))
         reply = b""
         while b"PONG" not in reply and len(reply) < 200:
             chunk = sock.recv(200)

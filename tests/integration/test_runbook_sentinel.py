@@ -11,6 +11,7 @@ from typing import Any
 import cli_json
 import pytest
 
+from redisops.auth import Credential, login_parts
 from redisops.testing import Topology, assert_eventually
 
 REDISOPS = [sys.executable, "-m", "redisops"]
@@ -20,9 +21,12 @@ def redisops(*args: str, spec: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*REDISOPS, *args, "-f", str(spec)], capture_output=True, text=True, timeout=120)
 
 
-def redis_cli(port: int, *args: str, password: str) -> str:
-    done = subprocess.run(["redis-cli", "-p", str(port), *args], capture_output=True, text=True, timeout=30,
-                          env={**os.environ, "REDISCLI_AUTH": password}, check=True)
+def redis_cli(port: int, *args: str, password: Credential) -> str:
+    """redis-cli as the runbook runs it: the password in REDISCLI_AUTH, an ACL login's user in ``--user``."""
+    user, secret = login_parts(password)
+    user_args = ["--user", user] if user else []
+    done = subprocess.run(["redis-cli", *user_args, "-p", str(port), *args], capture_output=True, text=True,
+                          timeout=30, env={**os.environ, "REDISCLI_AUTH": secret or ""}, check=True)
     return done.stdout.strip()
 
 
