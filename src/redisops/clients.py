@@ -16,15 +16,14 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from redisops.address import Address
-from redisops.auth import Credential, login_parts
+from redisops.auth import Credential, redis_kwargs
 
 __all__ = ["connect", "make_client"]
 
 
 def make_client(address: Address, credential: Credential, *, timeout: float = 3.0, decode: bool = True,
                 **options: Any) -> redis.Redis:
-    username, password = login_parts(credential)
-    return redis.Redis(address.host, address.port, username=username, password=password, socket_timeout=timeout,
+    return redis.Redis(address.host, address.port, **redis_kwargs(credential), socket_timeout=timeout,
                        socket_connect_timeout=min(timeout, 2.0), retry=Retry(NoBackoff(), 0),
                        decode_responses=decode, **options)
 

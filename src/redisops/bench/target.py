@@ -72,7 +72,7 @@ def find_target(dep: Deployment, *, group: str | None = None, cluster: bool = Fa
 
 
 def remote_target(*, sentinels: Sequence[Address] = (), master: str | None = None, seeds: Sequence[Address] = (),
-                  password: Credential = None, sentinel_password: str | None = None,
+                  password: Credential = None, sentinel_password: Credential = None,
                   timeout: float = 3.0) -> BenchTarget:
     """Nodes no spec describes: a group's master through ``sentinels`` (``--sentinel``/``--master``), or the
     cluster of ``seeds`` (``--seed``)."""
@@ -82,7 +82,7 @@ def remote_target(*, sentinels: Sequence[Address] = (), master: str | None = Non
     return group_target(master, sentinels, password, sentinel_password, timeout)
 
 
-def group_target(name: str, sentinels: Sequence[Address], password: Credential, sentinel_password: str | None,
+def group_target(name: str, sentinels: Sequence[Address], password: Credential, sentinel_password: Credential,
                  timeout: float) -> BenchTarget:
     master = _master(name, sentinels, sentinel_password, timeout)
     _confirm_master(master, password, timeout)

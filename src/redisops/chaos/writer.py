@@ -83,7 +83,7 @@ class Writer:
     """Writes at ``rate`` per second in a thread until stopped or ``max_writes`` is reached."""
 
     def __init__(self, name: str, sentinels: Sequence[Address], *, password: Credential,
-                 sentinel_password: str | None, run_id: str, rate: float = 200.0, counters: int = 100,
+                 sentinel_password: Credential, run_id: str, rate: float = 200.0, counters: int = 100,
                  safe: bool = False, op_timeout: float = 0.25, max_writes: int = 200_000) -> None:
         self.name = name
         self.sentinels = list(sentinels)

@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio.connection import Connection
+from redis.asyncio.connection import Connection, SSLConnection
 
 from redisops.address import Address
-from redisops.auth import Credential, login_parts
+from redisops.auth import Credential, connection_kwargs, tls_of
 from redisops.cluster.live import fetch_view
 from redisops.topology.model import Health
 from redisops.topology.parse import parse_info
@@ -69,9 +69,9 @@ async def cluster_health(seeds: Sequence[Address], password: Credential,
 
 async def _ping(address: Address, password: Credential, timeout: float) -> tuple[float | None, int | None,
                                                                                 str | None]:
-    username, secret = login_parts(password)
-    conn = Connection(host=address.host, port=address.port, username=username, password=secret, socket_timeout=timeout,
-                      socket_connect_timeout=timeout, decode_responses=True)
+    kind = SSLConnection if tls_of(password) else Connection
+    conn = kind(host=address.host, port=address.port, **connection_kwargs(password), socket_timeout=timeout,
+                socket_connect_timeout=timeout, decode_responses=True)
     try:
         await conn.connect()
         start = time.perf_counter()

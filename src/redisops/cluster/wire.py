@@ -20,7 +20,7 @@ from typing import Any, cast
 import hiredis
 
 from redisops.address import Address
-from redisops.auth import Credential, auth_args
+from redisops.auth import Credential, auth_args, tls_of
 from redisops.errors import AuthError, NodeUnreachableError
 
 __all__ = ["Arg", "Wire", "WirePool", "encode"]
@@ -49,7 +49,10 @@ class Wire:
     @classmethod
     async def open(cls, address: Address, password: Credential, timeout: float) -> Wire:
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(address.host, address.port), timeout)
+            tls = tls_of(password)
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(
+                address.host, address.port, ssl=tls.context() if tls else None,
+                server_hostname=address.host if tls else None), timeout)
         except (OSError, asyncio.TimeoutError) as exc:
             raise NodeUnreachableError(str(address), f"cannot connect ({exc or 'timed out'})") from exc
         wire = cls(address, reader, writer, timeout)

@@ -41,7 +41,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from redisops.address import Address
-from redisops.auth import Credential, login_parts
+from redisops.auth import Credential, redis_kwargs
 from redisops.clock import Clock, SystemClock
 
 __all__ = ["KEEPALIVE", "subscribe"]
@@ -114,9 +114,7 @@ async def _listen(address: Address, password: Credential, on_message: OnMessage,
     # No socket_timeout: with one, redis-py sends through asyncio.wait_for, which on Python 3.11 loses a
     # cancellation that lands as the send completes, and the subscription outlives the watcher that stopped
     # it.  Replies are bounded by our own PING check instead (and a hung AUTH ends when the sentinel resumes).
-    username, secret = login_parts(password)
-    client = aredis.Redis(host=address.host, port=address.port, username=username, password=secret,
-                          decode_responses=True,
+    client = aredis.Redis(host=address.host, port=address.port, **redis_kwargs(password), decode_responses=True,
                           socket_connect_timeout=timeout, socket_keepalive=True, socket_keepalive_options=KEEPALIVE,
                           retry=Retry(NoBackoff(), 0))  # reconnecting is ours to do
     pubsub = client.pubsub()

@@ -116,7 +116,7 @@ class Watcher:
         self._timeouts_read: dict[str, float] = {}  # group -> when its failover-timeout was last read
         self.metrics.groups_seen([g.name for g in self.groups])
 
-    def use_credentials(self, password: Credential, sentinel_password: str | None) -> None:
+    def use_credentials(self, password: Credential, sentinel_password: Credential) -> None:
         """Log in with these from the next poll on (the secrets file changed: a migration to ACL users, a
         rotation); the sentinels' subscriptions keep the login they have until they reconnect."""
         self.groups = tuple(replace(g, password=password, sentinel_password=sentinel_password) for g in self.groups)
@@ -258,9 +258,9 @@ class Watcher:
         if self.on_cycle is not None and self.last_report is not None:
             self.on_cycle(sentence, self.last_report)
 
-    def _sentinels(self) -> dict[Address, tuple[str | None, str]]:
+    def _sentinels(self) -> dict[Address, tuple[Credential, str]]:
         """Each sentinel once (a sentinel may watch several groups): its password and first group."""
-        found: dict[Address, tuple[str | None, str]] = {}
+        found: dict[Address, tuple[Credential, str]] = {}
         for group in self.groups:
             for address in group.sentinels:
                 found.setdefault(address, (group.sentinel_password, group.name))

@@ -20,12 +20,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from redis import exceptions as rx
-from redis.asyncio.connection import Connection
+from redis.asyncio.connection import Connection, SSLConnection
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from redisops.address import Address
-from redisops.auth import Credential, login_parts
+from redisops.auth import Credential, connection_kwargs, tls_of
 from redisops.topology.model import ClusterProbe, ErrorReply, Failure, FailureKind, NodeInfo, SentinelView
 from redisops.topology.parse import (
     cluster_probe,
@@ -69,10 +69,10 @@ async def ask(address: Address, password: Credential, commands: Sequence[Command
     An error reply to one command becomes an :class:`ErrorReply` in its place;
     failing to connect or authenticate raises the redis-py error.
     """
-    username, secret = login_parts(password)
-    conn = Connection(host=address.host, port=address.port, username=username, password=secret, socket_timeout=timeout,
-                      socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0), decode_responses=True,
-                      protocol=2, driver_info=None)
+    kind = SSLConnection if tls_of(password) else Connection
+    conn = kind(host=address.host, port=address.port, **connection_kwargs(password), socket_timeout=timeout,
+                socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0), decode_responses=True,
+                protocol=2, driver_info=None)
     try:
         await conn.connect()
         await conn.send_packed_command(conn.pack_commands(commands))

@@ -35,7 +35,7 @@ class SentinelTarget:
     #: data nodes; empty: discover them from the sentinels (master address + SENTINEL REPLICAS)
     nodes: tuple[Address, ...] = ()
     password: Credential = field(default=None, repr=False)  # data nodes (requirepass)
-    sentinel_password: str | None = field(default=None, repr=False)
+    sentinel_password: Credential = field(default=None, repr=False)
     expected_replicas: int | None = None  # from the spec; None when remote
     expected_sentinels: int | None = None
 

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from redisops.address import Address
-from redisops.auth import Credential, auth_args
+from redisops.auth import Credential, auth_args, tls_of
 from redisops.data.backup.errors import FetchError
 
 __all__ = ["FetchResult", "fetch_rdb"]
@@ -45,9 +45,17 @@ class FetchResult:
 def fetch_rdb(address: Address, password: Credential, sink: Sink, *, timeout: float = 60.0,
               diskless: bool = False) -> FetchResult:
     """Stream the node's RDB snapshot into ``sink``; ``timeout`` bounds each read, not the transfer."""
+    tls = tls_of(password)
     try:
         sock = socket.create_connection((address.host, address.port), timeout=timeout)
-    except OSError as exc:
+        if tls is not None:
+            plain = sock
+            try:
+                sock = tls.context().wrap_socket(plain, server_hostname=address.host)
+            except OSError:
+                plain.close()
+                raise
+    except OSError as exc:  # ssl.SSLError is one too: a refused certificate
         raise FetchError(str(address), f"cannot connect ({exc.strerror or exc})") from exc
     stream = _Stream(sock, str(address))
     try:
