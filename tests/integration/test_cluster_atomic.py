@@ -27,7 +27,7 @@ from test_cluster_support import REDISOPS, checksum, cli, join, load_keys, redis
 from redisops.cluster.asm import ASM_PROBE, Strategy, choose_strategy
 from redisops.cluster.journal import Journal, read_journal
 from redisops.cluster.planner import plan_reshard
-from redisops.testing import Topology, empty_cluster_node, valkey_server
+from redisops.testing import Topology, assert_eventually, empty_cluster_node, valkey_server
 from redisops.topology.probe import ask
 
 VALKEY = valkey_server()
@@ -145,22 +145,35 @@ def test_kill_minus_nine_at_random_moments_then_rerun_finishes(topo: Topology, t
     rng = random.Random(7)
     journal = tmp_path / "j.jsonl"
     sources = [r[2] for r in view.slot_map.ranges]
+    resumed = 0
     for round_ in range(3):
         source, target = sources[round_ % 3], sources[(round_ + 1) % 3]
         args = [REDISOPS, "cluster", "reshard", *remote(topo), "--user", "admin", "--from", source, "--to", target,
                 "--slots", "3000", "--journal", str(journal)]
         env = {**os.environ, "CLUSTER_PW": topo.secrets.admin_password}
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-        time.sleep(rng.uniform(0.4, 1.2))  # start-up (imports, convergence) takes about 0.4 s
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
+        try:  # a random moment once the plan is journalled (start-up alone takes longer than a whole plan)
+            assert_eventually(lambda p=proc: planned(journal, p), within=30, interval=0.005)
+            time.sleep(rng.uniform(0.0, 0.05))
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
         state = read_journal(journal)
         if state is not None and not state.finished:  # rerun: finishes the plan, whatever it is asked
             again = subprocess.run(args, capture_output=True, text=True, timeout=120, env=env)
             assert again.returncode == 0, again.stdout + again.stderr
+            assert "resuming the unfinished plan" in again.stderr
             assert read_journal(journal).finished  # type: ignore[union-attr]
+            resumed += 1
         redis_cli_check(topo)
         assert checksum(topo) == before
+    assert resumed, "no kill landed mid-plan: the resume path went untested"
+
+
+def planned(journal: Path, proc: subprocess.Popen[bytes]) -> None:
+    """The reshard has journalled its plan and not finished it (or has exited already)."""
+    state = read_journal(journal)
+    assert proc.poll() is not None or (state is not None and not state.finished), "no plan journalled yet"
 
 
 def test_throttle_or_migrate_strategy_keeps_migrate_batches_on_valkey(topo: Topology, tmp_path: Path) -> None:
