@@ -10,6 +10,7 @@ next reconfiguration would throw away.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import shutil
 import threading
@@ -17,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import redis
 
@@ -32,15 +34,19 @@ from redisops.runtime.conf import conf_replicaof, sentinel_conf_master
 from redisops.runtime.local import LocalRuntime, Started, find_binaries
 from redisops.runtime.plan import GroupLayout, NodeKind, NodePlan, Plan, build_plan, cluster_node
 from redisops.runtime.temporary import Journal, reapply, recover
+from redisops.runtime.tls import open_secrets, state_dir, tls_dir
 from redisops.spec.default import DEFAULT_SPEC
 from redisops.spec.edit import set_values
 from redisops.spec.load import load, load_text
 from redisops.spec.models import Spec
-from redisops.spec.secrets import Secrets, generate_secrets, load_secrets, secrets_text, write_private
+from redisops.spec.secrets import Secrets, generate_secrets, secrets_text, write_private
 from redisops.topology.loading import LoadWait, wait_loaded
 from redisops.topology.parse import parse_master_addr, parse_sentinel_master
 from redisops.topology.status import Health, StatusReport, collect_status_sync
 from redisops.topology.targets import targets_from_plan
+
+if TYPE_CHECKING:
+    from redisops.security.tls import NodeIdentity
 
 __all__ = ["Deployment", "DownResult", "ScaleResult", "UpResult", "down", "init_files", "scale_cluster", "up",
            "wait_healthy"]
@@ -78,10 +84,9 @@ class Deployment:
     @classmethod
     def open(cls, spec_file: Path, *, clock: Clock | None = None) -> Deployment:
         spec = load(spec_file)
-        secrets = load_secrets(spec_file.parent / spec.auth.secrets_file)
+        secrets = open_secrets(spec, spec_file)
         plan = build_plan(spec)
-        state_dir = spec_file.parent.resolve() / ".redisops" / spec.name
-        return cls(spec_file, spec, plan, secrets, LocalRuntime(plan, state_dir, secrets, clock))
+        return cls(spec_file, spec, plan, secrets, LocalRuntime(plan, state_dir(spec, spec_file), secrets, clock))
 
     @property
     def journal(self) -> Journal:
@@ -134,6 +139,8 @@ def up(dep: Deployment, *, only: str | None = None, timeout: float = 60.0,
     runtime = dep.runtime
     running = runtime.running(nodes)
     missing = [n for n in nodes if n.name not in running]
+    if dep.spec.tls.enabled:
+        _ensure_tls(dep, missing)
     actions = recover(dep.journal, dep.secrets.admin)
     if missing:
         binaries = find_binaries(need_sentinel=any(n.kind is NodeKind.SENTINEL for n in missing))
@@ -157,6 +164,32 @@ def up(dep: Deployment, *, only: str | None = None, timeout: float = 60.0,
                                     progress=progress, journal=dep.journal))
     report = wait_healthy(dep, only=only, timeout=timeout, progress=progress, clock=clock)
     return UpResult([n.name for n in missing], sorted(running), actions, report, clock.now() - began)
+
+
+def _ensure_tls(dep: Deployment, starting: Sequence[NodePlan]) -> None:
+    """The CA and every certificate (made or renewed within 30 days of expiry: :mod:`redisops.security.tls`);
+    a node created before the spec asked for TLS is refused, since its config is written once."""
+    from redisops.security.tls import ensure_material  # cryptography: only for a TLS deployment
+
+    plaintext = [n.name for n in starting if dep.runtime.conf_path(n).exists()
+                 and "tls-port" not in dep.runtime.conf_path(n).read_text()]
+    if plaintext:
+        raise UsageError(f"tls.enabled, but {', '.join(plaintext)} was created without TLS",
+                         hint="turning TLS on for an existing deployment is not supported yet: set tls.enabled "
+                              "back to false (or create the deployment anew, which discards its data)")
+    ensure_material(tls_dir(dep.runtime.state_dir.resolve()), dep.spec.name,
+                    [_identity(n) for n in dep.plan.nodes])
+
+
+def _identity(node: NodePlan) -> NodeIdentity:
+    """A node's certificate names: its host, as an IP address or a DNS name."""
+    from redisops.security.tls import NodeIdentity
+
+    try:
+        ipaddress.ip_address(node.address.host)
+    except ValueError:
+        return NodeIdentity(node.name, (), (node.address.host,))
+    return NodeIdentity(node.name, (node.address.host,))
 
 
 def _wait_loaded(dep: Deployment, started: Sequence[Started], clock: Clock, progress: Progress) -> LoadWait:
@@ -447,7 +480,7 @@ def _sentinel_view(dep: Deployment, sentinel: NodePlan, group: str) -> _Sentinel
     if dep.runtime.pid(sentinel) is None:
         return None
     try:
-        with connect(sentinel.address, dep.secrets.sentinel_password, timeout=1.0) as client:
+        with connect(sentinel.address, dep.secrets.sentinel, timeout=1.0) as client:
             reply = client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", group)
             state = client.execute_command("SENTINEL", "MASTER", group)
     except redis.RedisError:

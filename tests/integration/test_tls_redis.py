@@ -371,8 +371,8 @@ def test_exporter_and_redis_cli_connect_with_the_client_certificate(nodes: Nodes
 def test_check_user_material_predicts_what_redis_refuses(nodes: Nodes) -> None:
     """A user's node certificate with serverAuth only: check_user_material rejects it, and Redis agrees, as the
     master refuses that replica's handshake (Redis presents the node's certificate as a client)."""
+    from redisops.runtime.tls_layout import Layout
     from redisops.security.tls import issue
-    from redisops.security.tls.layout import Layout
     from redisops.security.tls.material import load_ca
     from redisops.security.tls.pem import write_certs, write_key
 

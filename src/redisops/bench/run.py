@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from redisops.address import Address
+from redisops.auth import tls_of
 from redisops.bench.credentials import BenchUser, bench_user
 from redisops.bench.history import BenchOptions, Record, append, default_history
 from redisops.bench.results import TestResult, medians, parse_csv
@@ -85,6 +86,10 @@ def bench_command(binary: str, target: BenchTarget, options: BenchOptions, user:
         argv.append("--cluster")
     if user is not None:
         argv += ["--user", user.name, "-a", user.password]
+    tls = tls_of(target.password)
+    if tls is not None:
+        argv += ["--tls", "--cacert", tls.ca_file, *(["--cert", tls.cert_file] if tls.cert_file else []),
+                 *(["--key", tls.key_file] if tls.key_file else [])]
     return argv
 
 

@@ -68,7 +68,7 @@ def find_target(dep: Deployment, *, group: str | None = None, cluster: bool = Fa
         names = ", ".join(lay.spec.name for lay in layouts)
         raise UsageError(f"no Sentinel group {group!r} in the spec", hint=f"use one of: {names}")
     return group_target(layout.spec.name, [s.address for s in layout.sentinels], dep.secrets.admin,
-                        dep.secrets.sentinel_password, timeout)
+                        dep.secrets.sentinel, timeout)
 
 
 def remote_target(*, sentinels: Sequence[Address] = (), master: str | None = None, seeds: Sequence[Address] = (),

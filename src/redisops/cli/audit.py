@@ -114,10 +114,10 @@ def _live(ctx: Ctx, seeds: list[str], password_env: str | None, sentinel_passwor
                           sentinel_password=sentinel_password)
     if tls is not None:
         raise UsageError("--tls applies to --seed nodes", hint="the spec's nodes run without TLS today")
-    from redisops.spec import load_secrets
+    from redisops.runtime.tls import open_secrets
 
     spec = ctx.load_spec()
-    secrets = load_secrets(ctx.file.parent / spec.auth.secrets_file)
+    secrets = open_secrets(spec, ctx.file)
     return audit_live(nodes_from_spec(spec, secrets), threshold)
 
 

@@ -40,14 +40,14 @@ Targets = tuple[list["SentinelTarget"], list["ClusterTarget"]]
 
 def spec_targets(ctx: Ctx) -> Targets:
     from redisops.runtime.plan import build_plan
-    from redisops.spec.secrets import load_secrets
+    from redisops.runtime.tls import open_secrets
     from redisops.topology.targets import targets_from_plan
 
     spec = ctx.load_spec()
     if not spec.sentinel and spec.cluster is None:
         raise UsageError(f"{ctx.file} has neither a sentinel group nor a cluster",
                          hint="add a `sentinel:` or `cluster:` section, or use --sentinel / --cluster")
-    secrets = load_secrets(ctx.file.parent / spec.auth.secrets_file)
+    secrets = open_secrets(spec, ctx.file)
     return targets_from_plan(build_plan(spec), secrets)
 
 

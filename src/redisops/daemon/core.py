@@ -40,7 +40,7 @@ from typing import Any
 
 from redisops.alerts.dispatch import build_dispatcher
 from redisops.alerts.model import AlertSink, Incident
-from redisops.auth import Credential, login_parts
+from redisops.auth import Credential, TlsFiles, login_parts
 from redisops.clock import Clock
 from redisops.daemon.backups import BackupRunner, backup_schedule
 from redisops.daemon.http import MetricsEndpoint
@@ -103,7 +103,7 @@ class Daemon:
     def __init__(self, groups: Sequence[SentinelTarget], clusters: Sequence[ClusterTarget], *,
                  settings: WatchSpec | None = None, alerts: AlertsSpec | None = None, base_dir: Path | None = None,
                  metrics_port: int | None = None, sinks: Sequence[AlertSink] = (), on_cycle: OnCycle | None = None,
-                 clock: Clock | None = None, secrets_file: Path | None = None) -> None:
+                 clock: Clock | None = None, secrets_file: Path | None = None, tls: TlsFiles | None = None) -> None:
         self.settings = settings or WatchSpec()
         self.alerts = alerts or AlertsSpec()
         self.base_dir = base_dir or Path.cwd()  # the outbox and *_file secrets are relative to it
@@ -118,8 +118,9 @@ class Daemon:
         self.endpoint: MetricsEndpoint | None = None  # while serving
         #: the spec's secrets file, read again after a poll when it changed (see :meth:`_follow_secrets`)
         self.secrets_file = secrets_file
+        self.tls = tls  # kept on the logins of a re-read secrets file
         self._secrets_seen = _stamp(secrets_file)
-        self._logins: tuple[Credential, str | None] | None = None  # from a changed secrets file
+        self._logins: tuple[Credential, Credential] | None = None  # from a changed secrets file
 
     @classmethod
     def from_spec(cls, spec: Spec, secrets: Secrets, *, base_dir: Path, backups: bool = True,
@@ -130,6 +131,7 @@ class Daemon:
         Raises :class:`UsageError` when ``backup.schedule`` is set but unusable (no ``backup.target``)."""
         groups, clusters = targets_from_plan(build_plan(spec), secrets)
         options.setdefault("secrets_file", base_dir / spec.auth.secrets_file)
+        options.setdefault("tls", secrets.tls)
         daemon = cls(groups, clusters, settings=spec.watch, alerts=spec.alerts, base_dir=base_dir, **options)
         if backups and spec.backup.schedule is not None:
             daemon.schedule_backups(spec, [*groups, *clusters], on_backup)
@@ -171,13 +173,13 @@ class Daemon:
         if self.secrets_file is None or stamp == self._secrets_seen:
             return
         try:
-            secrets = load_secrets(self.secrets_file)
+            secrets = replace(load_secrets(self.secrets_file), tls=self.tls)
         except RedisopsError as exc:  # half-edited by hand: keep the logins that work, try again next poll
             log.warning("secrets file changed but cannot be read (%s); keeping the current logins", exc.message)
             return
         self._secrets_seen = stamp
-        self.watcher.use_credentials(secrets.admin, secrets.sentinel_password)
-        self._logins = (secrets.admin, secrets.sentinel_password)
+        self.watcher.use_credentials(secrets.admin, secrets.sentinel)
+        self._logins = (secrets.admin, secrets.sentinel)
         self.page.add_secrets(secrets.passwords)
         log.info("secrets file changed: logging in with its passwords from the next poll")
 

@@ -29,8 +29,8 @@ Target = SentinelTarget | ClusterTarget | Address
 def resolve_target(name: str) -> tuple[Target, Credential]:
     """``spec.yaml[#group|#cluster]`` -> its target and password; ``h:p`` -> the address (password: caller's)."""
     from redisops.runtime.plan import build_plan
+    from redisops.runtime.tls import open_secrets
     from redisops.spec.load import load
-    from redisops.spec.secrets import load_secrets
 
     path_text, _, part = name.partition("#")
     path = Path(path_text)
@@ -40,7 +40,7 @@ def resolve_target(name: str) -> tuple[Target, Credential]:
         except ValueError:
             raise UsageError(f"{name!r} is neither a spec file nor host:port") from None
     spec = load(path)
-    groups, clusters = targets_from_plan(build_plan(spec), load_secrets(path.parent / spec.auth.secrets_file))
+    groups, clusters = targets_from_plan(build_plan(spec), open_secrets(spec, path))
     choices: dict[str, Target] = {g.name: g for g in groups}
     choices.update(("cluster", c) for c in clusters)
     if not part and len(choices) == 1:

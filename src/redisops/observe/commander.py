@@ -38,7 +38,7 @@ from typing import Any
 
 from redisops.auth import login_parts
 from redisops.clock import Clock, SystemClock
-from redisops.errors import EnvironmentProblem, PortInUseError, StartupError, StateDirError
+from redisops.errors import EnvironmentProblem, PortInUseError, StartupError, StateDirError, UsageError
 from redisops.runtime.plan import Plan, build_plan
 from redisops.runtime.processes import (
     Owner,
@@ -49,8 +49,9 @@ from redisops.runtime.processes import (
     process_started,
     send_signal,
 )
+from redisops.runtime.tls import open_secrets
 from redisops.spec.load import load
-from redisops.spec.secrets import Secrets, load_secrets, write_private
+from redisops.spec.secrets import Secrets, write_private
 
 __all__ = [
     "COMMANDER_VERSION",
@@ -254,7 +255,11 @@ class Commander:
         cluster and topology packages) would double the start-up time of ``redisops ui``.
         """
         spec = load(spec_file)
-        secrets = load_secrets(spec_file.parent / spec.auth.secrets_file)
+        if spec.tls.enabled:
+            raise UsageError("tls.enabled: Redis Commander is not set up for TLS yet",
+                             hint="use redis-cli with --tls --cacert/--cert/--key from .redisops/<name>/tls "
+                                  "(docs/tls.md), or a deployment without TLS")
+        secrets = open_secrets(spec, spec_file)
         return cls(build_plan(spec), secrets, spec_file.parent.resolve() / ".redisops" / spec.name, clock)
 
     @property

@@ -12,11 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import jinja2
 
 from redisops.address import Address
 from redisops.runtime.plan import NodeKind, NodePlan, Plan
+from redisops.runtime.tls import node_conf_lines
 from redisops.spec.models import ClusterSpec, Persistence, SentinelGroup
 
 __all__ = ["Placement", "conf_directive", "conf_replicaof", "render_conf", "sentinel_conf_master"]
@@ -33,6 +35,8 @@ class Placement:
     auth_file: str
     #: how peers and clients reach a node of the plan
     address_of: Callable[[NodePlan], Address]
+    #: a TLS deployment's certificate directory (:mod:`redisops.runtime.tls`); None: plaintext
+    tls_dir: Path | None = None
 
     def bind_for(self, node: NodePlan) -> str:
         return self.bind if isinstance(self.bind, str) else self.bind(node)
@@ -77,6 +81,7 @@ def _redis_conf(plan: Plan, node: NodePlan, place: Placement) -> str:
         role=role,
         place=place,
         bind=place.bind_for(node),
+        tls=node_conf_lines(place.tls_dir, node) if place.tls_dir else [],
         announce=place.address_of(node),
         settings=settings,
         rdb=settings.persistence in (Persistence.RDB, Persistence.BOTH),
@@ -96,6 +101,7 @@ def _sentinel_conf(plan: Plan, node: NodePlan, place: Placement) -> str:
         node=node,
         place=place,
         bind=place.bind_for(node),
+        tls=node_conf_lines(place.tls_dir, node) if place.tls_dir else [],
         announce=place.address_of(node),
         group=layout.spec,
         master=place.address_of(layout.master),

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +85,7 @@ def apply_acl(plan: Plan, runtime: LocalRuntime, secrets_file: Path, *, timeout:
               progress: Progress = lambda _msg: None) -> AclReport:
     """Run the steps of the module's docstring; see there."""
     before = set(_keys(secrets_file))
-    secrets = add_acl_passwords(secrets_file)
+    secrets = replace(add_acl_passwords(secrets_file), tls=runtime.secrets.tls)
     generated = sorted(set(_keys(secrets_file)) - before)
     if generated:
         progress(f"generated {len(generated)} passwords into {secrets_file.name}")
@@ -113,7 +113,7 @@ def apply_acl(plan: Plan, runtime: LocalRuntime, secrets_file: Path, *, timeout:
         default_off = not any(outcomes[n.name].error for n in data)
     dropped = default_off and drop_legacy_password(secrets_file)
     if dropped:  # auth.conf without the shared password: the default user off at the next start too
-        runtime.secrets = load_secrets(secrets_file)
+        runtime.secrets = replace(load_secrets(secrets_file), tls=runtime.secrets.tls)
         for node in plan.nodes:
             runtime.write_auth(node)
         progress("the default user is off; the shared password left the secrets file")
@@ -187,7 +187,7 @@ def _data_users(node: NodePlan, login: Credential, secrets: Secrets, outcome: No
 
 
 def _sentinel(node: NodePlan, secrets: Secrets, outcome: NodeOutcome, timeout: float) -> None:
-    with connect(node.address, secrets.sentinel_password, timeout) as client:
+    with connect(node.address, secrets.sentinel, timeout) as client:
         client.execute_command("SENTINEL", "SET", node.group, "auth-user", "sentinel")
         client.execute_command("SENTINEL", "SET", node.group, "auth-pass", _password(secrets, "sentinel"))
         if secrets.exporter_password:

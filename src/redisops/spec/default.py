@@ -13,8 +13,15 @@ redis:
   image: redis:7.0.15            # pinned image used by `redisops render compose`
 
 auth:
-  # requirepass / masterauth / sentinel auth-pass are generated into this file (mode 0600).
+  # a password per ACL user (admin, app, replication, sentinel, exporter) and the sentinels' own, generated
+  # into this file (mode 0600); see docs/acl.md
   secrets_file: redisops.secrets.yaml
+
+tls:
+  # true: TLS only (port 0, tls-port on the ports below), replication, the cluster bus and the sentinels over
+  # TLS, client certificates; `up` makes the CA and certificates in .redisops/<name>/tls. Chosen when the
+  # deployment is created (docs/tls.md).
+  enabled: false
 
 # Sentinel groups: 1 master + `replicas` replicas, watched by `sentinels` sentinels.
 # Ports: redis on port..port+replicas, sentinels on sentinel_port..sentinel_port+sentinels-1.

@@ -21,6 +21,7 @@ from redisops.spec.monitor import MonitorSpec
 from redisops.spec.watch import WatchSpec
 
 __all__ = [
+    "TlsSpec",
     "AuthSpec",
     "ClusterSpec",
     "ComposeSpec",
@@ -161,6 +162,15 @@ class AuthSpec(_Model):
     secrets_file: str = "redisops.secrets.yaml"
 
 
+class TlsSpec(_Model):
+    """TLS for every connection: ``port 0`` (no plaintext port), ``tls-port`` on the spec's ports, replication,
+    the cluster bus and the sentinels over TLS, clients with certificates (``tls-auth-clients yes``).  ``up``
+    generates a CA and a certificate per node and for redisops into ``.redisops/<name>/tls`` (see docs/tls.md).
+    Chosen when a deployment is created: its nodes' configs are written once."""
+
+    enabled: bool = False
+
+
 class RedisSpec(_Model):
     image: str = Field(default="redis:7.0.15", description="pinned image for Compose / Kubernetes")
 
@@ -194,6 +204,7 @@ class Spec(_Model):
     name: str = Field(default="demo", pattern=_NAME)
     redis: RedisSpec = Field(default_factory=RedisSpec)
     auth: AuthSpec = Field(default_factory=AuthSpec)
+    tls: TlsSpec = Field(default_factory=TlsSpec)
     sentinel: list[SentinelGroup] = Field(default_factory=list)
     cluster: ClusterSpec | None = None
     compose: ComposeSpec = Field(default_factory=ComposeSpec)

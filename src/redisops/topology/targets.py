@@ -68,7 +68,7 @@ def targets_from_plan(plan: Plan, secrets: Secrets) -> tuple[list[SentinelTarget
             sentinels=tuple(n.address for n in layout.sentinels),
             nodes=tuple(n.address for n in layout.redis),
             password=secrets.admin,
-            sentinel_password=secrets.sentinel_password,
+            sentinel_password=secrets.sentinel,
             expected_replicas=layout.spec.replicas,
             expected_sentinels=layout.spec.sentinels,
         )

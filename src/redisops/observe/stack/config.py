@@ -89,14 +89,15 @@ def scrape_targets(plan: Plan, address_of: Callable[[NodePlan], Address] | None 
     return [ScrapeTarget(n.name, n.group, n.kind, where(n)) for n in plan.nodes]
 
 
-def target_uri(address: Address) -> str:
-    """The exporter's name for a node: ``redis://host:port`` (the key of its password map)."""
-    return f"redis://{address}"
+def target_uri(address: Address, scheme: str = "redis") -> str:
+    """The exporter's name for a node: ``redis://host:port`` (``rediss://`` over TLS; the key of its password
+    map)."""
+    return f"{scheme}://{address}"
 
 
-def exporter_passwords(targets: Sequence[ScrapeTarget], password: str) -> dict[str, str]:
+def exporter_passwords(targets: Sequence[ScrapeTarget], password: str, scheme: str = "redis") -> dict[str, str]:
     """``--redis.password-file``'s content: every target's URI to the exporter user's password."""
-    return {target_uri(t.address): password for t in targets}
+    return {target_uri(t.address, scheme): password for t in targets}
 
 
 def duration(seconds: float) -> str:
@@ -125,7 +126,7 @@ class Endpoints:
 
 
 def prometheus_config(spec: Spec, targets: Sequence[ScrapeTarget], rule_files: Sequence[str],
-                      endpoints: Endpoints | None = None) -> dict[str, Any]:
+                      endpoints: Endpoints | None = None, scheme: str = "redis") -> dict[str, Any]:
     """prometheus.yml: a job per kind of node through the exporter, plus the exporter, the watcher,
     Alertmanager and Prometheus themselves; every rule file; Alertmanager as the alert sink."""
     monitor = spec.monitor
@@ -139,7 +140,9 @@ def prometheus_config(spec: Spec, targets: Sequence[ScrapeTarget], rule_files: S
             "metrics_path": "/scrape",
             "static_configs": [{"targets": [str(t.address)], "labels": t.labels} for t in targets if t.job == job],
             "relabel_configs": [
-                {"source_labels": ["__address__"], "target_label": "__param_target", "replacement": "redis://$1"},
+                # the exporter dials rediss:// over TLS; the instance label stays redis://host:port either way
+                {"source_labels": ["__address__"], "target_label": "__param_target",
+                 "replacement": f"{scheme}://$1"},
                 {"source_labels": ["__address__"], "target_label": "instance", "replacement": "redis://$1"},
                 {"target_label": "__address__", "replacement": exporter},
             ],

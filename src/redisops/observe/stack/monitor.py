@@ -39,9 +39,10 @@ from redisops.observe.stack.config import (
 from redisops.observe.stack.secret import exporter_password
 from redisops.observe.stack.services import Service, find_binary
 from redisops.runtime.plan import NodeKind, Plan, build_plan
+from redisops.runtime.tls import open_secrets
 from redisops.spec.load import load
 from redisops.spec.models import Spec
-from redisops.spec.secrets import Secrets, load_secrets, write_private
+from redisops.spec.secrets import Secrets, write_private
 
 __all__ = ["Monitor", "MonitorConfigError", "StackReport", "Target"]
 
@@ -127,7 +128,7 @@ class Monitor:
     @classmethod
     def open(cls, spec_file: Path, *, clock: Clock | None = None) -> Monitor:
         spec = load(spec_file)
-        secrets = load_secrets(spec_file.parent / spec.auth.secrets_file)
+        secrets = open_secrets(spec, spec_file)
         return cls(spec_file, spec, secrets, build_plan(spec), clock=clock)
 
     # --- where things are ---------------------------------------------------------
@@ -137,6 +138,19 @@ class Monitor:
     @property
     def secrets_file(self) -> Path:
         return self.spec_file.parent / self.spec.auth.secrets_file
+
+    @property
+    def scheme(self) -> str:
+        """How the exporter dials the nodes: ``rediss`` for a TLS deployment."""
+        return "rediss" if self.secrets.tls is not None else "redis"
+
+    def _exporter_tls(self) -> list[str]:
+        """The exporter's TLS flags: the CA bundle, and redisops' client certificate (tls-auth-clients)."""
+        tls = self.secrets.tls
+        if tls is None:
+            return []
+        return [f"--tls-ca-cert-file={tls.ca_file}", f"--tls-client-cert-file={tls.cert_file}",
+                f"--tls-client-key-file={tls.key_file}"]
 
     def services(self, binaries: dict[str, str] | None = None) -> list[Service]:
         """The three services, in start order (the exporter first: Prometheus scrapes it at once)."""
@@ -149,6 +163,7 @@ class Monitor:
                 binaries["prometheus-redis-exporter"], f"--web.listen-address={m.host}:{m.exporter_port}",
                 "--redis.addr=", f"--redis.user={EXPORTER_USER}",
                 f"--redis.password-file={exp / 'passwords.json'}", f"--connection-timeout={timeout:g}s",
+                *self._exporter_tls(),
             ), m.host, m.exporter_port, "monitor.exporter_port", "/health", (exp / "passwords.json",)),
             Service("alertmanager", am, (
                 binaries["prometheus-alertmanager"], f"--config.file={am / 'alertmanager.yml'}",
@@ -194,14 +209,16 @@ class Monitor:
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         targets = scrape_targets(self.plan)
         password = exporter_password(self.secrets_file)
-        _write_if_changed(exp / "passwords.json", json.dumps(exporter_passwords(targets, password), indent=1))
+        _write_if_changed(exp / "passwords.json",
+                          json.dumps(exporter_passwords(targets, password, self.scheme), indent=1))
         built = receivers(self.spec.alerts.channels, self.spec_file.parent.resolve(), am / "secrets")
         for stale in set(p.name for p in (am / "secrets").iterdir()) - set(built.files):
             (am / "secrets" / stale).unlink()
         for name, content in built.files.items():
             _write_if_changed(am / "secrets" / name, content + "\n")
         _write_if_changed(am / "alertmanager.yml", _yaml(alertmanager_config(self.spec, built)))
-        _write_if_changed(prom / "prometheus.yml", _yaml(prometheus_config(self.spec, targets, self.rule_globs())),
+        _write_if_changed(prom / "prometheus.yml",
+                          _yaml(prometheus_config(self.spec, targets, self.rule_globs(), scheme=self.scheme)),
                           mode=0o644)
         return built.notes
 
@@ -221,7 +238,7 @@ class Monitor:
         password = exporter_password(self.secrets_file)
         out = []
         for node in self.plan.nodes:
-            admin = self.secrets.sentinel_password if node.kind is NodeKind.SENTINEL else self.secrets.admin
+            admin = self.secrets.sentinel if node.kind is NodeKind.SENTINEL else self.secrets.admin
             out.append(ensure_user(node.address, node.kind, admin, EXPORTER_USER, password))
         return out
 
@@ -296,7 +313,7 @@ class Monitor:
         for target in targets:
             node = by_uri.get(target.instance)
             if node is not None and target.health == "down" and target.last_error in OPAQUE_ERRORS:
-                admin = self.secrets.sentinel_password if node.kind is NodeKind.SENTINEL \
+                admin = self.secrets.sentinel if node.kind is NodeKind.SENTINEL \
                     else self.secrets.admin
                 why = diagnose(node.address, node.kind, admin, EXPORTER_USER, password)
                 target = replace(target, last_error=why)

@@ -79,6 +79,9 @@ def _env_text(secrets: Secrets, extra: Mapping[str, str]) -> str:
 def render_compose(spec: Spec, spec_file: Path, output: Path, *, ui: UI | None = None,
                    force: bool = False, addon: ComposeAddon | None = None) -> RenderResult:
     """Render the Compose project for ``spec`` into ``output`` (see :mod:`redisops.runtime.compose`)."""
+    if spec.tls.enabled:
+        raise UsageError("tls.enabled: the Compose project does not carry TLS yet (the local runtime does)",
+                         hint="render it with tls.enabled: false, or run the deployment with `redisops up`")
     secrets = load_secrets(spec_file.parent / spec.auth.secrets_file)
     plan = build_plan(spec)
     files = compose_files(plan, secrets, ui, addon)

@@ -86,7 +86,7 @@ def nodes_from_spec(spec: Any, secrets: Secrets) -> list[LiveNode]:
     for node in build_plan(spec).nodes:
         sentinel = node.kind is NodeKind.SENTINEL
         role = None if sentinel else spec.cluster.role.value if node.kind is NodeKind.CLUSTER else roles[node.group]
-        out.append(LiveNode(node.address, secrets.sentinel_password if sentinel else secrets.admin,
+        out.append(LiveNode(node.address, secrets.sentinel if sentinel else secrets.admin,
                             kind=Kind.SENTINEL if sentinel else Kind.REDIS, name=node.name,
                             expected_ports=frozenset({node.address.port}), data_role=role))
     return out

@@ -8,10 +8,11 @@
     rotate(root, "demo", nodes, new_ca=True)                        # 3 steps, see rotation.py
     check_user_material(ca_file, cert_file, key_file, ["10.0.0.5", "redis-0"])
 
-The layout of ``root`` is in :mod:`redisops.security.tls.layout`; docs/tls.md has the
+The layout of ``root`` is in :mod:`redisops.runtime.tls_layout`; docs/tls.md has the
 procedures.  Keys are written 0600 and never appear in a message or a log line.
 """
 
+from redisops.runtime.tls_layout import Layout
 from redisops.security.tls.check import CertInfo, bundle_info, cert_info, check_user_material
 from redisops.security.tls.errors import (
     ForeignMaterialError,
@@ -20,7 +21,6 @@ from redisops.security.tls.errors import (
     TlsMaterialError,
     UnreadableMaterialError,
 )
-from redisops.security.tls.layout import Layout
 from redisops.security.tls.material import (
     RENEW_WITHIN_DAYS,
     CaFiles,

@@ -19,9 +19,9 @@ from pathlib import Path
 from cryptography import x509
 
 from redisops.errors import UsageError
+from redisops.runtime.tls_layout import Layout, Pair
 from redisops.security.tls import issue
 from redisops.security.tls.errors import ForeignMaterialError, InvalidMaterialError
-from redisops.security.tls.layout import Layout, Pair
 from redisops.security.tls.pem import (
     PrivateKey,
     fingerprint,

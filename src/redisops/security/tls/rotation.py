@@ -32,9 +32,9 @@ from pathlib import Path
 
 from cryptography import x509
 
+from redisops.runtime.tls_layout import Layout
 from redisops.security.tls import issue
 from redisops.security.tls.errors import RotationStateError
-from redisops.security.tls.layout import Layout
 from redisops.security.tls.material import (
     CaFiles,
     CertFiles,

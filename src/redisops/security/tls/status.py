@@ -12,9 +12,9 @@ from pathlib import Path
 
 from cryptography import x509
 
+from redisops.runtime.tls_layout import Layout
 from redisops.security.tls.check import CertInfo, bundle_info, cert_info
 from redisops.security.tls.errors import TlsMaterialError
-from redisops.security.tls.layout import Layout
 from redisops.security.tls.material import RENEW_WITHIN_DAYS, utcnow
 from redisops.security.tls.pem import issued_by, key_matches, read_certs, read_key
 from redisops.security.tls.rotation import RotationStep, rotation_step
