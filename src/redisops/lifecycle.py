@@ -48,8 +48,8 @@ from redisops.topology.targets import targets_from_plan
 if TYPE_CHECKING:
     from redisops.security.tls import NodeIdentity
 
-__all__ = ["Deployment", "DownResult", "ScaleResult", "UpResult", "down", "init_files", "scale_cluster", "up",
-           "wait_healthy"]
+__all__ = ["Deployment", "DownResult", "ScaleResult", "UpResult", "down", "init_files", "node_identity",
+           "scale_cluster", "up", "wait_healthy"]
 
 Progress = Callable[[str], None]
 ONLY = ("sentinel", "cluster")
@@ -178,10 +178,10 @@ def _ensure_tls(dep: Deployment, starting: Sequence[NodePlan]) -> None:
                          hint="turning TLS on for an existing deployment is not supported yet: set tls.enabled "
                               "back to false (or create the deployment anew, which discards its data)")
     ensure_material(tls_dir(dep.runtime.state_dir.resolve()), dep.spec.name,
-                    [_identity(n) for n in dep.plan.nodes])
+                    [node_identity(n) for n in dep.plan.nodes])
 
 
-def _identity(node: NodePlan) -> NodeIdentity:
+def node_identity(node: NodePlan) -> NodeIdentity:
     """A node's certificate names: its host, as an IP address or a DNS name."""
     from redisops.security.tls import NodeIdentity
 

@@ -128,3 +128,36 @@ def test_slots_move_with_their_keys_over_tls(topo: Topology) -> None:
         assert [cluster.get(f"moved{i}") for i in range(300)] == [str(i).encode() for i in range(300)]
     finally:
         cluster.close()
+
+
+def test_a_new_ca_is_rolled_in_while_it_serves(topo: Topology) -> None:
+    """`tls rotate --new-ca`: trust the new CA, issue from it, drop the old one, every node loading each step
+    (data nodes reload, sentinels restart one by one); then new links -- a failover's resync, a redisops client
+    -- work with the new CA alone."""
+    old_ca = (topo.deployment.runtime.state_dir / "tls" / "ca.crt").read_bytes()
+    done = subprocess.run([*REDISOPS, "tls", "rotate", "--new-ca", "--json", "-f", str(topo.spec_file)],
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    report = cli_json.data(done.stdout, "tls.rotate")
+    assert report["steps"] == ["trusted", "issued", "finished"] and not report["failed"]
+    assert len(report["restarted"]) == 3 and len(report["reloaded"]) == 9
+    tls_dir = topo.deployment.runtime.state_dir / "tls"
+    assert (tls_dir / "ca.crt").read_bytes() != old_ca
+    assert (tls_dir / "ca-bundle.crt").read_bytes().count(b"BEGIN CERTIFICATE") == 1  # the old CA is gone
+    status = subprocess.run([*REDISOPS, "tls", "status", "--json", "-f", str(topo.spec_file)], capture_output=True,
+                            text=True, timeout=60)
+    assert status.returncode == 0 and cli_json.data(status.stdout, "tls.status")["ok"], status.stdout
+
+    master = Address.parse(str(_status(topo)[0]))
+    name = next(n.name for n in topo.plan.nodes if n.address == master)
+    topo.kill(name)
+    until(lambda: _status(topo)[0] not in (None, str(master)), 30, "a failover after the rotation")
+
+    def resynced() -> bool:
+        new = Address.parse(str(_status(topo)[0]))
+        with connect(new, topo.secrets.admin) as client:
+            return int(client.info("replication")["connected_slaves"]) >= 1
+
+    until(resynced, 30, "the remaining replica resyncs with the new certificates")
+    up = subprocess.run([*REDISOPS, "up", "-f", str(topo.spec_file)], capture_output=True, text=True, timeout=180)
+    assert up.returncode == 0, up.stderr

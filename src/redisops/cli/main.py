@@ -29,6 +29,7 @@ from redisops.cli import monitor as monitor_cmd
 from redisops.cli import render as render_cmd
 from redisops.cli import scale as scale_cmd
 from redisops.cli import status as status_cmd
+from redisops.cli import tls as tls_cmd
 from redisops.cli import tune as tune_cmd
 from redisops.cli import ui as ui_cmd
 from redisops.cli import verify as verify_cmd
@@ -63,7 +64,7 @@ def _root(show_version: bool = typer.Option(False, "--version", callback=_versio
 
 for module in (config_cmd, deploy_cmd, status_cmd, render_cmd, watch_cmd, alerts_cmd, ha_cmd, cluster_cmd,
                scale_cmd, verify_cmd, backup_cmd, drill_cmd, dashboard_cmd, monitor_cmd,
-               ui_cmd, logs_cmd, firewall_cmd, bench_cmd, doctor_cmd, audit_cmd, tune_cmd, acl_cmd):
+               ui_cmd, logs_cmd, firewall_cmd, bench_cmd, doctor_cmd, audit_cmd, tune_cmd, acl_cmd, tls_cmd):
     module.register(app)
 
 
