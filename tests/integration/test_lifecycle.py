@@ -140,6 +140,9 @@ def test_a_rewritten_conf_keeps_no_password_after_a_restart(topo: Topology) -> N
         else:  # ACL users: their lines, and the replication user's password in clear as masterauth
             assert "user admin " in copied and topo.secrets.replication_password in copied, name
         topo.kill(name)
+    # `up` starts only what is down: a SIGKILLed process may take a moment to go
+    assert_eventually(lambda: _assert(topo.pid("mymaster-2") is None and topo.pid("mymaster-sentinel-2") is None),
+                      within=5)
     topo.up()
     for name in ("mymaster-2", "mymaster-sentinel-2"):
         conf = topo.deployment.runtime.conf_path(topo.node(name))
