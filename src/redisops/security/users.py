@@ -42,6 +42,7 @@ from redisops.clients import connect
 from redisops.runtime.acl import EXPORTER_USER, password_key, user_rules
 from redisops.runtime.local import LocalRuntime
 from redisops.runtime.plan import NodeKind, NodePlan, Plan
+from redisops.runtime.servers import data_server, extra_rules
 from redisops.spec.secrets import USERS, Secrets, add_acl_passwords, drop_legacy_password, load_secrets
 
 __all__ = ["AclReport", "NodeOutcome", "apply_acl"]
@@ -162,7 +163,9 @@ def _password(secrets: Secrets, user: str) -> str:
 
 def _set_users(client: redis.Redis, kind: NodeKind, secrets: Secrets, outcome: NodeOutcome) -> None:
     """``ACL SETUSER`` each user exactly as auth.conf defines it; record created / updated / unchanged."""
+    extra = extra_rules(data_server()) if kind is not NodeKind.SENTINEL else {}  # as auth.conf has them
     for user, rules in user_rules(kind, exporter=bool(secrets.exporter_password)).items():
+        rules = f"{rules} {extra[user]}" if user in extra else rules
         digest = hashlib.sha256(_password(secrets, user).encode()).hexdigest()
         old = _acl_line(client, user)
         client.execute_command("ACL", "SETUSER", user, "reset", "on", f"#{digest}", *rules.split())
