@@ -312,7 +312,8 @@ def wait_healthy(dep: Deployment, *, only: str | None = None, timeout: float = 6
     loaded: dict[Address, int] = {}
     polled = clock.now()
     while True:
-        report = collect_status_sync(groups, clusters, timeout=1.0)
+        # a TLS handshake per probe: give a loaded machine more room before a node counts as not answering
+        report = collect_status_sync(groups, clusters, timeout=2.0 if dep.secrets.tls else 1.0)
         if report.health is Health.OK:
             return report
         loading = report.loading

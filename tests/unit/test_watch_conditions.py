@@ -249,3 +249,10 @@ def test_a_refused_login_needs_a_second_poll_too() -> None:
     refused = Failure(FailureKind.AUTH, "wrong password")
     status = group(nodes=[master(replicas=(R2,)), NodeInfo(A(R1), failure=refused), replica(R2)])
     assert {c.key: c.polls for c in group_conditions(status, SETTINGS)} == {"replica_down:mymaster:127.0.0.1:30401": 2}
+
+
+def test_a_connection_the_node_closed_needs_a_second_poll() -> None:
+    """Sentinel kills every normal client of the replica it promotes: a probe caught in it is not an outage."""
+    closed = Failure(FailureKind.UNREACHABLE, "connection closed")
+    status = group(nodes=[master(replicas=(R2,)), NodeInfo(A(R1), failure=closed), replica(R2)])
+    assert {c.key: c.polls for c in group_conditions(status, SETTINGS)} == {"replica_down:mymaster:127.0.0.1:30401": 2}

@@ -60,9 +60,10 @@ class Condition:
 
 
 def _polls(*failures: Failure | None) -> int:
-    """2 when every failure behind a condition is a timeout or a refused login (a password rotated a moment
-    ago: the watcher reads the secrets file after each poll), else 1."""
-    return 2 if failures and all(f is not None and (f.timed_out or f.kind is FailureKind.AUTH)
+    """2 when every failure behind a condition is transient (a timeout, a connection the node closed: Sentinel
+    kills a promoted replica's clients) or a refused login (a password rotated a moment ago: the watcher reads
+    the secrets file after each poll), else 1."""
+    return 2 if failures and all(f is not None and (f.transient or f.kind is FailureKind.AUTH)
                                  for f in failures) else 1
 
 

@@ -84,6 +84,12 @@ class Failure:
         a loaded machine, the prober's own stall), unlike a refused connection, which is definite."""
         return self.kind is FailureKind.UNREACHABLE and "timed out" in self.detail
 
+    @property
+    def transient(self) -> bool:
+        """What the next poll may well not see again: a timeout, or a connection the node closed mid-probe
+        (Sentinel's CLIENT KILL of a replica it promotes, a node restarting)."""
+        return self.timed_out or (self.kind is FailureKind.UNREACHABLE and self.detail == "connection closed")
+
     def to_dict(self) -> dict[str, str]:
         return {"kind": self.kind.value, "detail": self.detail}
 
