@@ -151,3 +151,22 @@ def test_a_migration_keeps_the_shared_password_in_use_until_it_ends(tmp_path: Pa
     assert not done.migrating and done.admin == Login("admin", str(both.admin_password))
     assert data_node_auth_lines(local_values(done))[0] == "user default reset"
     assert "grafana_admin_password: keep-me" in path.read_text() and stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_stale_default_user_copy_leaves_the_conf_at_start(tmp_path: Path) -> None:
+    """SENTINEL FLUSHCONFIG / CONFIG REWRITE spell requirepass as a `user default` line, which Redis applies after
+    every other line: a copy of an old password would win over auth.conf's requirepass, so a start drops it."""
+    from redisops.lifecycle import Deployment, init_files
+    from redisops.runtime.plan import NodeKind
+
+    spec_file = tmp_path / "redisops.yaml"
+    init_files(spec_file)
+    dep = Deployment.open(spec_file)
+    node = next(n for n in dep.plan.nodes if n.kind is NodeKind.SENTINEL)
+    dep.runtime.ensure_files(node)
+    conf = dep.runtime.conf_path(node)
+    conf.write_text(conf.read_text() + "user default on #0123abcd ~* &* +@all\nrequirepass old\n")
+    dep.runtime._include_auth_last(node)
+    lines = conf.read_text().splitlines()
+    assert not [line for line in lines if line.startswith(("user default", "requirepass"))]
+    assert lines[-1].startswith("include ") and lines[-1].endswith("auth.conf")

@@ -59,8 +59,9 @@ SENTINEL_EXPORTER_RULES = ("-@all", "+client|setname", "+info", "+sentinel|maste
 
 #: directives of a node's main conf that belong to auth.conf whatever it holds now: a copy CONFIG REWRITE or
 #: SENTINEL FLUSHCONFIG made there (of a password since rotated, or of the legacy requirepass after a migration
-#: to ACL users) is dropped at the next start
-OWNED = frozenset({"requirepass", "masterauth", "masteruser"})
+#: to ACL users) is dropped at the next start.  ``user default`` too: a rewrite spells requirepass that way, and
+#: Redis applies ``user`` lines after every other line, so a stale copy would win over auth.conf's requirepass
+OWNED = frozenset({"requirepass", "masterauth", "masteruser", "user default"})
 
 
 class AuthValues:
