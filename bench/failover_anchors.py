@@ -23,6 +23,7 @@ from redis.backoff import ConstantBackoff, NoBackoff
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
+from redisops.auth import redis_kwargs
 from redisops.chaos.writer import WriteBook, write_paced
 from redisops.topology.targets import SentinelTarget
 
@@ -59,8 +60,8 @@ class MasterFor:
 
     def __init__(self, settings: Settings, target: SentinelTarget) -> None:
         sentinel = Sentinel([(a.host, a.port) for a in target.sentinels],
-                            sentinel_kwargs={"password": target.sentinel_password, **settings.options()},
-                            password=target.password, **settings.options())
+                            sentinel_kwargs={**redis_kwargs(target.sentinel_password), **settings.options()},
+                            **redis_kwargs(target.password), **settings.options())
         self._client: redis.Redis = sentinel.master_for(target.name)
 
     def client(self) -> redis.Redis | None:
@@ -79,7 +80,7 @@ class AddrByName:
     def __init__(self, settings: Settings, target: SentinelTarget) -> None:
         self.settings = settings
         self.target = target
-        self._sentinels = [redis.Redis(a.host, a.port, password=target.sentinel_password, **settings.options())
+        self._sentinels = [redis.Redis(a.host, a.port, **redis_kwargs(target.sentinel_password), **settings.options())
                            for a in target.sentinels]
         self._client: redis.Redis | None = None
 
@@ -107,7 +108,7 @@ class AddrByName:
             if not reply:
                 continue
             host, port = (part.decode() if isinstance(part, bytes) else str(part) for part in reply)
-            client = redis.Redis(host, int(port), password=self.target.password, **self.settings.options())
+            client = redis.Redis(host, int(port), **redis_kwargs(self.target.password), **self.settings.options())
             try:
                 if client.execute_command("ROLE")[0] in (b"master", "master"):
                     return client

@@ -63,6 +63,7 @@ import redis
 from redis.crc import key_slot
 
 from redisops.address import Address
+from redisops.auth import Credential, login_parts, redis_kwargs
 from redisops.cluster.journal import read_journal
 from redisops.cluster.live import fetch_view
 from redisops.testing import Topology, empty_cluster_node
@@ -116,7 +117,13 @@ def value_of(i: int, size: int) -> bytes:
     return f"{i}:".encode().ljust(size, b"v")
 
 
-def slot_owners(seed: Address, password: str) -> dict[int, Address]:
+def _user_args(password: Credential) -> list[str]:
+    """``--user NAME`` for redis-cli and redisops when the login names an ACL user."""
+    user = login_parts(password)[0]
+    return ["--user", user] if user else []
+
+
+def slot_owners(seed: Address, password: Credential) -> dict[int, Address]:
     view = asyncio.run(fetch_view([seed], password))
     owners = {}
     for slot in range(SLOTS):
@@ -126,10 +133,10 @@ def slot_owners(seed: Address, password: str) -> dict[int, Address]:
     return owners
 
 
-def load(seed: Address, password: str, keys: int, value_bytes: int) -> None:
+def load(seed: Address, password: Credential, keys: int, value_bytes: int) -> None:
     """Pipelined SETs straight to each slot's master (no client-side redirects), as bench/rebalance.py."""
     owner = slot_owners(seed, password)
-    nodes = {addr: redis.Redis(addr.host, addr.port, password=password) for addr in set(owner.values())}
+    nodes = {addr: redis.Redis(addr.host, addr.port, **redis_kwargs(password)) for addr in set(owner.values())}
     pipes = {addr: node.pipeline(transaction=False) for addr, node in nodes.items()}
     try:
         for i in range(keys):
@@ -145,8 +152,8 @@ def load(seed: Address, password: str, keys: int, value_bytes: int) -> None:
             node.close()
 
 
-def cluster_nodes(address: Address, password: str) -> list[list[str]]:
-    client = redis.Redis(address.host, address.port, password=password, socket_timeout=10)
+def cluster_nodes(address: Address, password: Credential) -> list[list[str]]:
+    client = redis.Redis(address.host, address.port, **redis_kwargs(password), socket_timeout=10)
     try:
         text = client.execute_command("CLUSTER", "NODES")
     finally:
@@ -158,7 +165,7 @@ def cluster_nodes(address: Address, password: str) -> list[list[str]]:
     return [line.split() for line in text.splitlines() if line.strip()]
 
 
-def all_nodes(seed: Address, password: str) -> list[Address]:
+def all_nodes(seed: Address, password: Credential) -> list[Address]:
     out = []
     for fields in cluster_nodes(seed, password):
         if "fail" in fields[2] or "noaddr" in fields[2]:
@@ -177,7 +184,7 @@ def _slots(fields: list[str]) -> set[int]:
     return slots
 
 
-def masters(seed: Address, password: str) -> dict[Address, set[int]]:
+def masters(seed: Address, password: Credential) -> dict[Address, set[int]]:
     """Every node that calls itself a master (its own ``myself`` line) and the slots it says it owns.
 
     Not the seed's view: a master that gave away its last slot turns into a replica of the node that
@@ -191,7 +198,7 @@ def masters(seed: Address, password: str) -> dict[Address, set[int]]:
     return out
 
 
-def open_slots(seed: Address, password: str) -> int:
+def open_slots(seed: Address, password: Credential) -> int:
     """Slots some node (masters and replicas) still marks MIGRATING or IMPORTING."""
     opened: set[int] = set()
     for address in all_nodes(seed, password):
@@ -205,11 +212,11 @@ def open_slots(seed: Address, password: str) -> int:
     return len(opened)
 
 
-def snapshot(seed: Address, password: str) -> Snapshot:
+def snapshot(seed: Address, password: Credential) -> Snapshot:
     """Key count, order-independent content digest and stray keys, read from every master directly."""
     total, count, stray = 0, 0, 0
     for address, owned in masters(seed, password).items():
-        node = redis.Redis(address.host, address.port, password=password, socket_timeout=60)
+        node = redis.Redis(address.host, address.port, **redis_kwargs(password), socket_timeout=60)
         try:
             pipe = node.pipeline(transaction=False)
             foreign = [s for s in range(SLOTS) if s not in owned]
@@ -237,15 +244,16 @@ def snapshot(seed: Address, password: str) -> Snapshot:
     return Snapshot(count, f"{total % (1 << 128):032x}", stray)
 
 
-def redis_cli_check(seed: Address, password: str, wait_s: float = 15.0) -> tuple[bool, str]:
+def redis_cli_check(seed: Address, password: Credential, wait_s: float = 15.0) -> tuple[bool, str]:
     """``redis-cli --cluster check``: clean = all agree, all 16384 covered, no warning or error.
 
     Asked again for up to ``wait_s`` while not clean: replicas learn the last SETSLOT by gossip.
     """
     deadline = time.monotonic() + wait_s
     while True:
-        proc = subprocess.run(["redis-cli", "--cluster", "check", str(seed)], capture_output=True, text=True,
-                              timeout=60, env={**os.environ, "REDISCLI_AUTH": password})
+        proc = subprocess.run(["redis-cli", *_user_args(password), "--cluster", "check", str(seed)],
+                              capture_output=True, text=True,
+                              timeout=60, env={**os.environ, "REDISCLI_AUTH": login_parts(password)[1] or ""})
         out = proc.stdout + proc.stderr
         clean = ("[OK] All nodes agree about slots configuration." in out
                  and "[OK] All 16384 slots covered." in out and "[WARNING]" not in out and "[ERR]" not in out)
@@ -265,10 +273,10 @@ def journal_counts(path: Path) -> tuple[int, int, int, bool]:
     return len(state.moves), len(state.done), len(state.started - state.done), state.finished
 
 
-def run_round(number: int, argv: list[str], journal: Path, seed: Address, password: str, rng: random.Random,
+def run_round(number: int, argv: list[str], journal: Path, seed: Address, password: Credential, rng: random.Random,
               expected_s: float, before: Snapshot, log_dir: Path) -> Round:
-    env = {**os.environ, PW_ENV: password}
-    command = [REDISOPS, "cluster", *argv, "--cluster", str(seed), "--password-env", PW_ENV,
+    env = {**os.environ, PW_ENV: login_parts(password)[1] or ""}
+    command = [REDISOPS, "cluster", *argv, "--cluster", str(seed), *_user_args(password), "--password-env", PW_ENV,
                "--journal", str(journal)]
     # a resume's rate (the estimate) is below a whole plan's, so stop at 3/4 to land inside the move
     delay = rng.uniform(0.02, 0.75) * expected_s
@@ -321,7 +329,7 @@ def run_round(number: int, argv: list[str], journal: Path, seed: Address, passwo
 
 
 def round_argv(number: int, extra: Address, originals: Sequence[Address], seed: Address,
-               password: str) -> list[str]:
+               password: Credential) -> list[str]:
     if number % 2 == 1:
         return ["rebalance", "--use-empty-masters"]
     owned = len(masters(seed, password).get(extra, set()))
@@ -357,12 +365,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         t0 = time.monotonic()
         topo = Topology.start(root / "cluster", sentinel=False, persistence="none",
                               replicas_per_master=args.replicas)
-        password = topo.secrets.redis_password
+        password = topo.secrets.admin
         seed = topo.plan.cluster.nodes[0].address
         originals = sorted(masters(seed, password), key=str)
-        extra = stack.enter_context(empty_cluster_node(root / "extra", password))
+        extra = stack.enter_context(empty_cluster_node(root / "extra", topo.secrets))
         added = subprocess.run([REDISOPS, "cluster", "add-node", str(extra), "--cluster", str(seed),
-                                "--password-env", PW_ENV], env={**os.environ, PW_ENV: password},
+                                *_user_args(password), "--password-env", PW_ENV],
+                               env={**os.environ, PW_ENV: login_parts(password)[1] or ""},
                                capture_output=True, text=True, timeout=120)
         if added.returncode != 0:
             raise RuntimeError(f"add-node failed: {added.stdout}{added.stderr}")

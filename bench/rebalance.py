@@ -35,6 +35,7 @@ from pathlib import Path
 import redis
 from redis.crc import key_slot
 
+from redisops.auth import redis_kwargs
 from redisops.clock import SystemClock
 from redisops.cluster.live import fetch_view, wait_converged
 from redisops.testing import Topology, empty_cluster_node, valkey_server
@@ -50,12 +51,12 @@ class Contestant:
 
 CONTESTANTS = (
     Contestant("redisops cluster rebalance (batch 1000, waves of 64 slots, 8 in flight)",
-               (REDISOPS, "cluster", "rebalance", "--cluster", "{seed}", "--password-env", "BENCH_PW",
-                "--use-empty-masters", "--journal", "{journal}")),
+               (REDISOPS, "cluster", "rebalance", "--cluster", "{seed}", "--user", "admin", "--password-env",
+                "BENCH_PW", "--use-empty-masters", "--journal", "{journal}")),
     Contestant("redis-cli --cluster rebalance (pipeline 10, default)",
-               ("redis-cli", "--cluster", "rebalance", "{seed}", "--cluster-use-empty-masters")),
+               ("redis-cli", "--user", "admin", "--cluster", "rebalance", "{seed}", "--cluster-use-empty-masters")),
     Contestant("redis-cli --cluster rebalance --cluster-pipeline 1000",
-               ("redis-cli", "--cluster", "rebalance", "{seed}", "--cluster-use-empty-masters",
+               ("redis-cli", "--user", "admin", "--cluster", "rebalance", "{seed}", "--cluster-use-empty-masters",
                 "--cluster-pipeline", "1000")),
 )
 
@@ -63,7 +64,7 @@ CONTESTANTS = (
 #: on Valkey the first contestant moves by atomic slot migration; this one keeps redisops' MIGRATE batches
 MIGRATE_ON_VALKEY = Contestant(
     "redisops cluster rebalance --strategy migrate (MIGRATE batches)",
-    (REDISOPS, "cluster", "rebalance", "--cluster", "{seed}", "--password-env", "BENCH_PW",
+    (REDISOPS, "cluster", "rebalance", "--cluster", "{seed}", "--user", "admin", "--password-env", "BENCH_PW",
      "--use-empty-masters", "--journal", "{journal}", "--strategy", "migrate"))
 
 
@@ -80,10 +81,10 @@ class Result:
 
 def load(topo: Topology, keys: int, value_bytes: int) -> None:
     """Pipelined SETs straight to each slot's master (no client-side redirects)."""
-    password = topo.secrets.redis_password
+    password = topo.secrets.admin
     view = asyncio.run(fetch_view([topo.plan.cluster.nodes[0].address], password))
     owner = {slot: view.address(view.slot_map.owner(slot) or "") for slot in range(16384)}
-    nodes = {addr: redis.Redis(addr.host, addr.port, password=password) for addr in set(owner.values())}
+    nodes = {addr: redis.Redis(addr.host, addr.port, **redis_kwargs(password)) for addr in set(owner.values())}
     pipes = {addr: node.pipeline(transaction=False) for addr, node in nodes.items()}
     value = b"v" * value_bytes
     for i in range(keys):
@@ -98,21 +99,21 @@ def load(topo: Topology, keys: int, value_bytes: int) -> None:
 
 def run_one(contestant: Contestant, root: Path, keys: int, value_bytes: int, binary: str) -> Result:
     with Topology.start(root / "cluster", sentinel=False, persistence="none") as topo:
-        password = topo.secrets.redis_password
+        password = topo.secrets.admin
         load(topo, keys, value_bytes)
-        with empty_cluster_node(root / "extra", password, binary=binary) as new:
+        with empty_cluster_node(root / "extra", topo.secrets, binary=binary) as new:
             seed = topo.plan.cluster.nodes[0].address
-            redis.Redis(new.host, new.port, password=password).cluster("MEET", seed.host, seed.port)
+            redis.Redis(new.host, new.port, **redis_kwargs(password)).cluster("MEET", seed.host, seed.port)
             asyncio.run(wait_converged([seed, new], password, SystemClock(), 30))
             argv = [a.format(seed=seed, journal=root / "moves.jsonl") for a in contestant.argv]
-            env = {**os.environ, "BENCH_PW": password, "REDISCLI_AUTH": password}
+            env = {**os.environ, "BENCH_PW": topo.secrets.admin_password, "REDISCLI_AUTH": topo.secrets.admin_password}
             start = time.monotonic()
             done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=3600)
             seconds = time.monotonic() - start
             if done.returncode != 0:
                 raise SystemExit(f"{contestant.name} failed ({done.returncode}): {done.stdout[-500:]}"
                                  f"{done.stderr[-500:]}")
-            moved = redis.Redis(new.host, new.port, password=password).dbsize()
+            moved = redis.Redis(new.host, new.port, **redis_kwargs(password)).dbsize()
             return Result(contestant.name, moved, seconds)
 
 

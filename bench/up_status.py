@@ -28,6 +28,7 @@ from pathlib import Path
 
 import redis
 
+from redisops.auth import redis_kwargs
 from redisops.cluster.create import ClusterShape, form_cluster
 from redisops.lifecycle import Deployment, down
 from redisops.runtime.local import find_binaries
@@ -59,7 +60,7 @@ def run(argv: list[str], env: dict[str, str] | None = None, limit: float = 120.0
 def wait_cluster_ok(dep: Deployment, limit: float = 30.0) -> None:
     deadline = time.monotonic() + limit
     assert dep.plan.cluster is not None
-    clients = [redis.Redis(n.address.host, n.address.port, password=dep.secrets.redis_password,
+    clients = [redis.Redis(n.address.host, n.address.port, **redis_kwargs(dep.secrets.admin),
                            decode_responses=True) for n in dep.plan.cluster.nodes]
     while time.monotonic() < deadline:
         if all(c.cluster("INFO")["cluster_state"] == "ok" for c in clients):
@@ -100,7 +101,7 @@ def time_formation(directory: Path, ours: bool) -> float:
         began = time.perf_counter()
         if ours:
             assert dep.plan.cluster is not None
-            form_cluster(ClusterShape.from_layout(dep.plan.cluster), dep.secrets.redis_password)
+            form_cluster(ClusterShape.from_layout(dep.plan.cluster), dep.secrets.admin)
         else:
             redis_cli_create(dep)
         wait_cluster_ok(dep)
@@ -112,8 +113,9 @@ def time_formation(directory: Path, ours: bool) -> float:
 def redis_cli_create(dep: Deployment) -> None:
     assert dep.plan.cluster is not None
     addrs = [str(n.address) for n in dep.plan.cluster.nodes]
-    env = {**os.environ, "REDISCLI_AUTH": dep.secrets.redis_password}
-    run(["redis-cli", "--cluster", "create", *addrs, "--cluster-replicas", "1", "--cluster-yes"], env=env)
+    env = {**os.environ, "REDISCLI_AUTH": dep.secrets.admin_password or ""}
+    run(["redis-cli", "--user", "admin", "--cluster", "create", *addrs, "--cluster-replicas", "1", "--cluster-yes"],
+        env=env)
 
 
 def bench_status(workdir: Path, runs: int) -> dict[str, list[float]]:
@@ -131,17 +133,18 @@ def bench_status(workdir: Path, runs: int) -> dict[str, list[float]]:
 
 def redis_cli_status(dep: Deployment) -> None:
     group = dep.plan.groups[0]
-    data_env = {**os.environ, "REDISCLI_AUTH": dep.secrets.redis_password}
+    data_env = {**os.environ, "REDISCLI_AUTH": dep.secrets.admin_password or ""}
     sentinel_env = {**os.environ, "REDISCLI_AUTH": dep.secrets.sentinel_password}
     assert dep.plan.cluster is not None
     seed = dep.plan.cluster.nodes[0].address
-    run(["redis-cli", "--cluster", "check", str(seed)], env=data_env)
+    run(["redis-cli", "--user", "admin", "--cluster", "check", str(seed)], env=data_env)
     for sentinel in group.sentinels:
         base = ["redis-cli", "-h", sentinel.address.host, "-p", str(sentinel.address.port)]
         for command in ("MASTER", "GET-MASTER-ADDR-BY-NAME", "CKQUORUM"):
             run([*base, "SENTINEL", command, group.spec.name], env=sentinel_env)
     for node in group.redis:
-        run(["redis-cli", "-h", node.address.host, "-p", str(node.address.port), "INFO", "replication"], env=data_env)
+        run(["redis-cli", "--user", "admin", "-h", node.address.host, "-p", str(node.address.port), "INFO",
+             "replication"], env=data_env)
 
 
 def summary(name: str, values: list[float]) -> str:
