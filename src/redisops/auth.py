@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 __all__ = ["Credential", "Login", "TlsFiles", "auth_args", "connection_kwargs", "login_parts", "migrate_auth",
-           "redis_kwargs", "tls_of", "user_of"]
+           "redis_kwargs", "tls_of"]
 
 
 @dataclass(frozen=True)
@@ -87,11 +87,6 @@ def connection_kwargs(credential: Credential) -> dict[str, Any]:
     username, password = login_parts(credential)
     tls = tls_of(credential)
     return {"username": username, "password": password, **(tls.redis_kwargs() if tls else {})}
-
-
-def user_of(credential: Credential) -> str:
-    """The user a credential authenticates as: its ACL user, or ``default``."""
-    return credential.user or "default" if isinstance(credential, Login) else "default"
 
 
 def auth_args(credential: Login | str) -> list[str]:

@@ -32,9 +32,9 @@ from redisops.cluster.scale import scale_cluster as converge_cluster
 from redisops.errors import HealthTimeout, SpecError, UsageError
 from redisops.runtime.conf import conf_replicaof, sentinel_conf_master
 from redisops.runtime.local import LocalRuntime, Started, find_binaries
-from redisops.runtime.plan import GroupLayout, NodeKind, NodePlan, Plan, build_plan, cluster_node
+from redisops.runtime.plan import GroupLayout, NodeKind, NodePlan, Plan, build_plan, cluster_node, state_dir
 from redisops.runtime.temporary import Journal, reapply, recover
-from redisops.runtime.tls import open_secrets, state_dir, tls_dir
+from redisops.runtime.tls import open_secrets, tls_dir
 from redisops.spec.default import DEFAULT_SPEC
 from redisops.spec.edit import set_values
 from redisops.spec.load import load, load_text
@@ -171,8 +171,8 @@ def _ensure_tls(dep: Deployment, starting: Sequence[NodePlan]) -> None:
     a node created before the spec asked for TLS is refused, since its config is written once."""
     from redisops.security.tls import ensure_material  # cryptography: only for a TLS deployment
 
-    plaintext = [n.name for n in starting if dep.runtime.conf_path(n).exists()
-                 and "tls-port" not in dep.runtime.conf_path(n).read_text()]
+    confs = {n.name: dep.runtime.conf_path(n) for n in starting}
+    plaintext = [name for name, conf in confs.items() if conf.exists() and "tls-port" not in conf.read_text()]
     if plaintext:
         raise UsageError(f"tls.enabled, but {', '.join(plaintext)} was created without TLS",
                          hint="turning TLS on for an existing deployment is not supported yet: set tls.enabled "

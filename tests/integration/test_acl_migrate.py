@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import cli_json
@@ -22,7 +22,7 @@ from redisops.lifecycle import Deployment
 from redisops.runtime.plan import NodeKind
 from redisops.security.users import apply_acl
 from redisops.spec.watch import WatchSpec
-from redisops.testing import Topology, assert_eventually
+from redisops.testing import Topology, wait_until
 from redisops.testing.watching import DaemonThread
 from redisops.topology import targets_from_plan
 
@@ -42,13 +42,6 @@ def legacy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
 def cli(topo: Topology, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*REDISOPS, *args, "-f", str(topo.spec_file)], capture_output=True, text=True,
                           timeout=180)
-
-
-def until(predicate: Callable[[], bool], within: float, what: str) -> None:
-    def check() -> None:
-        assert predicate(), what
-
-    assert_eventually(check, within=within)
 
 
 def data_nodes(topo: Topology) -> list[str]:
@@ -100,7 +93,7 @@ def test_migration_keeps_data_replication_failover_and_restarts(legacy: Topology
             linked += info.get("master_link_status") == "up"
         return linked == 2
 
-    until(replicas_linked, 30, "both replicas linked to the new master")
+    wait_until(replicas_linked, 30, "both replicas linked to the new master")
 
     # restart every node with its data: the users, the default user off and the links all come back
     assert cli(legacy, "down").returncode == 0
@@ -114,7 +107,7 @@ def test_migration_keeps_data_replication_failover_and_restarts(legacy: Topology
             users = {line.split()[1]: line for line in client.execute_command("ACL", "LIST")}
         assert users["default"].startswith("user default off"), users["default"]
         assert set(users) == {"default", "admin", "app", "replication", "sentinel", "redisops-exporter"}
-    until(replicas_linked, 30, "both replicas linked after the restart")
+    wait_until(replicas_linked, 30, "both replicas linked after the restart")
     with connect(master, app) as client:
         assert client.get("k0") == "0"
 
@@ -175,12 +168,12 @@ def test_a_running_watcher_follows_the_migration_without_an_incident(tmp_path: P
                         secrets_file=secrets_file)
         running = DaemonThread(daemon)
         try:
-            until(lambda: any(s.startswith("no action") for s in seen.sentences), 20, "a healthy poll")
+            wait_until(lambda: any(s.startswith("no action") for s in seen.sentences), 20, "a healthy poll")
             report = apply_acl(topo.plan, topo.deployment.runtime, secrets_file)
             assert report.ok
             migrated = len(seen.sentences)
-            until(lambda: isinstance(daemon.watcher.groups[0].password, Login), 10, "the watcher logs in as admin")
-            until(lambda: len(seen.sentences) > migrated + 3, 20, "polls after the migration")
+            wait_until(lambda: isinstance(daemon.watcher.groups[0].password, Login), 10, "the watcher logs in as admin")
+            wait_until(lambda: len(seen.sentences) > migrated + 3, 20, "polls after the migration")
             assert seen.sentences[-1].startswith("no action"), seen.sentences[-1]
         finally:
             running.close()

@@ -163,9 +163,10 @@ def _history(ctx: Ctx, history: Path | None) -> Path:
     if history is not None:
         return history
     from redisops.bench import default_history
+    from redisops.runtime.plan import state_dir
 
     spec = ctx.load_spec()
-    return default_history(ctx.file.parent.resolve() / ".redisops" / spec.name)
+    return default_history(state_dir(spec, ctx.file))
 
 
 def _chart(history: Path, output: Path, last: int = 6) -> dict[str, str]:

@@ -39,7 +39,7 @@ from typing import Any
 from redisops.auth import login_parts
 from redisops.clock import Clock, SystemClock
 from redisops.errors import EnvironmentProblem, PortInUseError, StartupError, StateDirError, UsageError
-from redisops.runtime.plan import Plan, build_plan
+from redisops.runtime.plan import Plan, build_plan, state_dir
 from redisops.runtime.processes import (
     Owner,
     is_alive,
@@ -260,7 +260,7 @@ class Commander:
                              hint="use redis-cli with --tls --cacert/--cert/--key from .redisops/<name>/tls "
                                   "(docs/tls.md), or a deployment without TLS")
         secrets = open_secrets(spec, spec_file)
-        return cls(build_plan(spec), secrets, spec_file.parent.resolve() / ".redisops" / spec.name, clock)
+        return cls(build_plan(spec), secrets, state_dir(spec, spec_file), clock)
 
     @property
     def config_path(self) -> Path:

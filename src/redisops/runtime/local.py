@@ -156,10 +156,7 @@ class LocalRuntime:
         """Write the node's config and auth file if it has none yet; True when written."""
         directory = self.node_dir(node)
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        auth = directory / "auth.conf"
-        text = "\n".join(self.auth_lines(node)) + "\n"
-        if not auth.exists() or auth.read_text() != text:  # the secrets file rules: a rotation lands at the start
-            write_private(auth, text)
+        self._write_auth(node)  # the secrets file rules: a rotation lands at the start
         conf = self.conf_path(node)
         if conf.exists():
             return False
@@ -171,8 +168,15 @@ class LocalRuntime:
         it); False for a node never created."""
         if not self.conf_path(node).exists():
             return False
-        write_private(self.node_dir(node) / "auth.conf", "\n".join(self.auth_lines(node)) + "\n")
+        self._write_auth(node)
         return True
+
+    def _write_auth(self, node: NodePlan) -> None:
+        """auth.conf from the secrets, written only when it differs."""
+        auth = self.node_dir(node) / "auth.conf"
+        text = "\n".join(self.auth_lines(node)) + "\n"
+        if not auth.exists() or auth.read_text() != text:
+            write_private(auth, text)
 
     def auth_lines(self, node: NodePlan) -> list[str]:
         """``auth.conf`` from the secrets: ACL users (hardened), or the legacy shared requirepass."""

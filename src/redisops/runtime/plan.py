@@ -9,11 +9,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 
 from redisops.address import Address
 from redisops.spec.models import ClusterSpec, SentinelGroup, Spec
 
-__all__ = ["ClusterLayout", "GroupLayout", "NodeKind", "NodePlan", "Plan", "build_plan", "cluster_node", "slot_ranges"]
+__all__ = ["ClusterLayout", "GroupLayout", "NodeKind", "NodePlan", "Plan", "build_plan", "cluster_node", "slot_ranges",
+           "state_dir"]
 
 #: Redis Cluster's hash slots (a key's slot is CRC16(key) mod 16384).  Defined once, here at the bottom layer;
 #: ``redisops.topology.model`` re-exports it for the layers above.
@@ -87,6 +89,12 @@ class Plan:
             if node.name == name:
                 return node
         raise KeyError(name)
+
+
+def state_dir(spec: Spec, spec_file: Path) -> Path:
+    """Where the local runtime keeps a deployment: ``.redisops/<name>`` beside its spec (nodes, TLS, monitoring,
+    the UI, bench history)."""
+    return spec_file.parent.resolve() / ".redisops" / spec.name
 
 
 def build_plan(spec: Spec) -> Plan:

@@ -14,20 +14,15 @@ from dataclasses import replace
 from pathlib import Path
 
 from redisops.auth import TlsFiles
-from redisops.runtime.plan import NodeKind, NodePlan
+from redisops.runtime.plan import NodeKind, NodePlan, state_dir
 from redisops.runtime.tls_layout import Layout
 from redisops.spec.models import Spec
 from redisops.spec.secrets import Secrets, load_secrets
 
-__all__ = ["CLIENT", "client_files", "node_conf_lines", "open_secrets", "state_dir", "tls_dir"]
+__all__ = ["CLIENT", "client_files", "node_conf_lines", "open_secrets", "tls_dir"]
 
 #: the client certificate redisops itself logs in with
 CLIENT = "redisops"
-
-
-def state_dir(spec: Spec, spec_file: Path) -> Path:
-    """Where the local runtime keeps a deployment's nodes: ``.redisops/<name>`` beside the spec."""
-    return spec_file.parent.resolve() / ".redisops" / spec.name
 
 
 def tls_dir(state: Path) -> Path:

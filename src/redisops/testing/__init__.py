@@ -15,9 +15,9 @@ started under the session's temp dirs is still alive at the end.
 
 from typing import Any
 
-from redisops.testing.eventually import assert_eventually
+from redisops.testing.eventually import assert_eventually, wait_until
 
-__all__ = ["Topology", "allocate_ports", "assert_eventually", "empty_cluster_node", "valkey_server"]
+__all__ = ["Topology", "allocate_ports", "assert_eventually", "empty_cluster_node", "valkey_server", "wait_until"]
 
 
 def __getattr__(name: str) -> Any:

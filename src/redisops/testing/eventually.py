@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-__all__ = ["assert_eventually"]
+__all__ = ["assert_eventually", "wait_until"]
 
 T = TypeVar("T")
 
@@ -25,3 +25,11 @@ def assert_eventually(check: Callable[[], T], within: float = 10.0, interval: fl
             if time.monotonic() >= deadline:
                 raise AssertionError(f"still failing after {within:.1f} s: {exc}") from exc
         time.sleep(interval)
+
+
+def wait_until(predicate: Callable[[], bool], within: float, what: str, interval: float = 0.05) -> None:
+    """:func:`assert_eventually` for a predicate that returns a bool (a False fails with ``what``)."""
+    def check() -> None:
+        assert predicate(), what
+
+    assert_eventually(check, within=within, interval=interval)

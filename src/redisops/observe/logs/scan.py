@@ -122,12 +122,12 @@ def file_sources(paths: Sequence[Path]) -> list[LogSource]:
 def spec_sources(spec: Any, spec_file: Path) -> list[LogSource]:
     """Every node's log of the spec (``.redisops/<name>/<node>/redis.log`` or ``sentinel.log``)."""
     from redisops.runtime.local import LocalRuntime
-    from redisops.runtime.plan import build_plan
+    from redisops.runtime.plan import build_plan, state_dir
     from redisops.spec.secrets import Secrets
 
     plan = build_plan(spec)
     no_passwords = Secrets("", "")  # where the logs are needs no password
-    runtime = LocalRuntime(plan, spec_file.parent.resolve() / ".redisops" / spec.name, no_passwords)
+    runtime = LocalRuntime(plan, state_dir(spec, spec_file), no_passwords)
     return [LogSource(node.name, runtime.log_path(node)) for node in plan.nodes]
 
 

@@ -38,7 +38,7 @@ from redisops.observe.stack.config import (
 )
 from redisops.observe.stack.secret import exporter_password
 from redisops.observe.stack.services import Service, find_binary
-from redisops.runtime.plan import NodeKind, Plan, build_plan
+from redisops.runtime.plan import NodeKind, Plan, build_plan, state_dir
 from redisops.runtime.tls import open_secrets
 from redisops.spec.load import load
 from redisops.spec.models import Spec
@@ -123,7 +123,7 @@ class Monitor:
         self.secrets = secrets
         self.plan = plan
         self.clock = clock or SystemClock()
-        self.directory = spec_file.parent.resolve() / ".redisops" / spec.name / "monitor"
+        self.directory = state_dir(spec, spec_file) / "monitor"
 
     @classmethod
     def open(cls, spec_file: Path, *, clock: Clock | None = None) -> Monitor:
