@@ -34,7 +34,7 @@ from redisops.runtime.conf import conf_replicaof, sentinel_conf_master
 from redisops.runtime.local import LocalRuntime, Started, find_binaries
 from redisops.runtime.plan import GroupLayout, NodeKind, NodePlan, Plan, build_plan, cluster_node, state_dir
 from redisops.runtime.temporary import Journal, reapply, recover
-from redisops.runtime.tls import open_secrets, tls_dir
+from redisops.runtime.tls import local_tls, open_secrets, tls_dir
 from redisops.spec.default import DEFAULT_SPEC
 from redisops.spec.edit import set_values
 from redisops.spec.load import load, load_text
@@ -139,7 +139,7 @@ def up(dep: Deployment, *, only: str | None = None, timeout: float = 60.0,
     runtime = dep.runtime
     running = runtime.running(nodes)
     missing = [n for n in nodes if n.name not in running]
-    if dep.spec.tls.enabled:
+    if local_tls(dep.spec):
         _ensure_tls(dep, missing)
     actions = recover(dep.journal, dep.secrets.admin)
     if missing:

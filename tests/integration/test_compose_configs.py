@@ -28,8 +28,9 @@ import pytest
 import yaml
 
 from redisops.observe.compose import EXPORTER_ENV, monitoring_addon
-from redisops.runtime.compose import COMPOSE_FILE, ENV_FILE, INIT_SCRIPT, render_compose
+from redisops.runtime.compose import COMPOSE_FILE, ENV_FILE, INIT_SCRIPT
 from redisops.runtime.plan import build_plan
+from redisops.security.tls.compose import render_compose_project
 from redisops.spec import Secrets, Spec, generate_secrets, load_text
 from redisops.spec.default import DEFAULT_SPEC
 from redisops.spec.secrets import secrets_text
@@ -89,11 +90,30 @@ class Project:
         secrets_file.write_text(secrets_text(secrets))
         secrets_file.chmod(0o600)
         addon = monitoring_addon(spec, spec_file, build_plan(spec)) if monitoring else None
-        self.out = render_compose(spec, spec_file, root / "compose", addon=addon).output
+        self.out = render_compose_project(spec, spec_file, root / "compose", addon=addon).output
         self.doc: dict[str, Any] = yaml.safe_load((self.out / COMPOSE_FILE).read_text())
         self.subnet = ipaddress.ip_network(spec.compose.subnet)
         self.env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env_file(self.out / ENV_FILE)}
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        if (self.out / "tls").exists():
+            self._localize_certificates(spec, spec_file)
+
+    def _localize_certificates(self, spec: Spec, spec_file: Path) -> None:
+        """Node certificates naming the loopback twins: redis_exporter (Go) checks the address it dials against
+        them.  Issued by the project's own CA (kept in the state directory), as a render would."""
+        from redisops.runtime.plan import state_dir
+        from redisops.runtime.tls_layout import Layout
+        from redisops.security.tls import NodeIdentity, ensure_material
+
+        root = state_dir(spec, spec_file).resolve() / "compose-tls"
+        services = self.doc["services"]
+        nodes = [NodeIdentity(n.name, (loopback(services[n.name]["networks"]["redisops"]["ipv4_address"]),
+                                       "127.0.0.1"), (n.name,)) for n in build_plan(spec).nodes]
+        ensure_material(root, spec.name, nodes, ())
+        for node in nodes:
+            pair = Layout(root).node(node.name)
+            shutil.copyfile(pair.cert, self.out / "tls" / "nodes" / f"{node.name}.crt")
+            shutil.copyfile(pair.key, self.out / "tls" / "nodes" / f"{node.name}.key")
 
     def localize(self, text: str, name: str) -> str:
         """Container paths to this node's temp dirs, container addresses to loopback."""
@@ -116,8 +136,15 @@ class Project:
             source, target, *_ = volume.split(":")
             if source.startswith("./"):
                 mounted = Path(self.localize(target, name))
-                mounted.write_text(self.localize((self.out / source).read_text(), name))
+                mounted.parent.mkdir(parents=True, exist_ok=True)
+                if mounted.suffix in (".crt", ".key"):  # certificates and keys as they are
+                    shutil.copyfile(self.out / source, mounted)
+                else:
+                    mounted.write_text(self.localize((self.out / source).read_text(), name))
         script = self.localize(service["command"][2].replace("$$", "$"), name)
+        # A TLS container starts as root and drops to the image's redis user, who could not read this temp dir:
+        # run as whoever runs the test, as a container started with another `user:` does.
+        script = script.replace('if [ "$(id -u)" = 0 ]; then', "if false; then")
         log = open(node_dir / "stdout.log", "wb")  # noqa: SIM115 - closed with the process
         self.procs[name] = subprocess.Popen(["sh", "-c", script], env=self.env, stdout=log, stderr=log)
         log.close()
@@ -143,8 +170,16 @@ class Project:
     def cli(self, port: int, *args: str, password: str = "REDIS_PASSWORD") -> str:
         """redis-cli as the admin user (``REDIS_USERNAME``), or a sentinel's default user (``SENTINEL_PASSWORD``)."""
         env = {**self.env, "REDISCLI_AUTH": self.env[password]}
-        return subprocess.run(["redis-cli", "-p", str(port), *self.user(password), *args], env=env,
+        return subprocess.run(["redis-cli", "-p", str(port), *self.tls(), *self.user(password), *args], env=env,
                               capture_output=True, text=True, timeout=10).stdout.replace("\r", "")
+
+    def tls(self) -> list[str]:
+        """redis-cli's TLS flags with the project's ``app`` client certificate (none for a plaintext project)."""
+        root = self.out / "tls"
+        if not root.exists():
+            return []
+        return ["--tls", "--cacert", str(root / "ca-bundle.crt"), "--cert", str(root / "clients" / "app.crt"),
+                "--key", str(root / "clients" / "app.key")]
 
     def user(self, password: str = "REDIS_PASSWORD") -> list[str]:
         """redis-cli's ``--user`` for the env file's data-node password: the ACL user it belongs to."""
@@ -210,7 +245,7 @@ def _start_cluster(proj: Project) -> tuple[dict[str, str], dict[str, int], dict[
     for name in names:
         proj.start(name)
     _eventually(lambda: all(proj.healthy(n) for n in names), 15, "cluster nodes pass their healthchecks")
-    env = {**proj.env, "REDISOPS_TIMEOUT": "30"}
+    env = {**proj.env, "REDISOPS_TIMEOUT": "30", "REDISOPS_TLS_DIR": str(proj.out / "tls")}
     ports, roles = {}, {}
     for k, ip, port, name, role in re.findall(NODE_LINE, (proj.out / INIT_SCRIPT).read_text(), re.M):
         env[f"REDISOPS_NODE_{k}"] = f"{loopback(ip)}:{port}"
@@ -233,7 +268,7 @@ def test_cluster_init_script_forms_the_planned_cluster(project: Callable[..., Pr
     assert "cluster main is ok: 3 masters, 3 replicas" in first.stdout
 
     check_env = {**proj.env, "REDISCLI_AUTH": proj.env["REDIS_PASSWORD"]}
-    check = subprocess.run(["redis-cli", *proj.user(), "--cluster", "check", f"127.0.0.1:{ports['main-0']}"],
+    check = subprocess.run(["redis-cli", *proj.tls(), *proj.user(), "--cluster", "check", f"127.0.0.1:{ports['main-0']}"],
                            env=check_env,
                            capture_output=True, text=True, timeout=30)
     assert check.returncode == 0, check.stdout
@@ -264,7 +299,7 @@ def test_cluster_init_says_how_to_finish_an_interrupted_formation(project: Calla
     env, ports, _ = _start_cluster(proj)
     nodes = [env[f"REDISOPS_NODE_{k}"] for k in range(6)]
     auth = {**proj.env, "REDISCLI_AUTH": proj.env["REDIS_PASSWORD"]}
-    create = subprocess.run(["redis-cli", *proj.user(), "--cluster", "create", *nodes[:3], "--cluster-yes"], env=auth,
+    create = subprocess.run(["redis-cli", *proj.tls(), *proj.user(), "--cluster", "create", *nodes[:3], "--cluster-yes"], env=auth,
                             capture_output=True, text=True, timeout=60)
     assert create.returncode == 0, create.stdout + create.stderr
     host, port = nodes[0].rsplit(":", 1)
@@ -316,6 +351,13 @@ def test_sentinel_group_runs_from_the_compose_configs(project: Callable[..., Pro
         return True
 
     _eventually(sentinels_see_everyone, 20, "each sentinel sees the master, 2 replicas and 2 peers")
+    # TLS only (tls.enabled: auto): a plaintext client gets no answer, on a data node or a sentinel
+    for name in ("mymaster-0", "mymaster-sentinel-0"):
+        plain = subprocess.run(["redis-cli", "-p", str(port_of[name]), "ping"], capture_output=True, text=True,
+                               timeout=10, env={**proj.env, "REDISCLI_AUTH": proj.env["REDIS_PASSWORD"]})
+        assert "PONG" not in plain.stdout, name
+        assert "tls-port" in (proj.root / "nodes" / name / "vol" / ("sentinel.conf" if "sentinel" in name
+                                                                     else "redis.conf")).read_text()
     _eventually(lambda: "master_link_status:up" in proj.cli(port_of["mymaster-1"], "info", "replication"),
                 20, "mymaster-1 replicates the master")
 
@@ -359,8 +401,8 @@ def _start_monitoring(proj: Project, ports: dict[str, int]) -> None:
     config = prom / "prometheus.yml"
     config.write_text(_localize_monitoring(proj, config.read_text(), ports))
     exporter = [*proj.doc["services"]["redis-exporter"]["command"]]
-    exporter = [f"--web.listen-address=127.0.0.1:{ports['exporter']}" if a.startswith("--web.listen") else a
-                for a in exporter]
+    exporter = [f"--web.listen-address=127.0.0.1:{ports['exporter']}" if a.startswith("--web.listen")
+                else a.replace("/etc/redisops/tls", str(proj.out / "tls")) for a in exporter]
     am_dir = root / "alertmanager"
     (am_dir / "etc").mkdir(parents=True)
     shutil.copy(proj.out / "monitoring" / "alertmanager" / "alertmanager.yml", am_dir / "etc" / "alertmanager.yml")
@@ -403,7 +445,8 @@ def test_monitoring_runs_from_the_compose_configs(project: Callable[..., Project
 
     def as_exporter(name: str, *command: str) -> str:
         env = {**proj.env, "REDISCLI_AUTH": exporter_env["REDIS_PASSWORD"]}
-        done = subprocess.run(["redis-cli", "-p", str(port_of[name]), "--user", exporter_env["REDIS_USER"], *command],
+        done = subprocess.run(["redis-cli", "-p", str(port_of[name]), *proj.tls(), "--user", exporter_env["REDIS_USER"],
+                               *command],
                               env=env, capture_output=True, text=True, timeout=10)
         return done.stdout + done.stderr
 

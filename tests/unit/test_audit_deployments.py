@@ -14,6 +14,7 @@ from redisops.runtime.acl import AuthValues, acl_auth_lines
 from redisops.runtime.compose.render import compose_files
 from redisops.runtime.plan import build_plan
 from redisops.security.audit import Report, Severity, audit_files
+from redisops.security.tls.compose import compose_material
 
 #: what a deployment of redisops must never show, today already
 NEVER = {"RA001", "RA003", "RA004", "RA005", "RA007", "RA009", "RA010", "RA011", "RA012", "RA019", "RA020",
@@ -35,9 +36,17 @@ def _summary(report: Report) -> dict[str, list[str]]:
 
 
 def test_compose_configs(tmp_path: Path) -> None:
+    """With ``tls.enabled: auto`` the project runs TLS: no finding at medium or above at all."""
     deployment = _default(tmp_path)
     plan, secrets = deployment.plan, deployment.secrets
-    files = compose_files(build_plan(deployment.spec), secrets)
+    tls = compose_material(deployment.spec, deployment.spec_file)
+    files = compose_files(build_plan(deployment.spec), secrets, tls=tls)
+    certs = tmp_path / "compose" / "tls"  # the copies the start script makes in /data/tls
+    for name, item in files.items():
+        if name.startswith("tls/"):
+            (certs / name[4:]).parent.mkdir(parents=True, exist_ok=True)
+            (certs / name[4:]).write_text(item.text)
+            (certs / name[4:]).chmod(0o600)
     confs = []
     for node in plan.nodes:
         auth = tmp_path / "compose" / node.name / "auth.conf"  # what the container's start script writes
@@ -49,13 +58,23 @@ def test_compose_configs(tmp_path: Path) -> None:
         text = files[f"conf/{node.name}.conf"].text
         assert "include /data/auth.conf" in text
         conf = auth.parent / f"{node.name}.conf"
-        conf.write_text(text.replace("include /data/auth.conf", f"include {auth}"))
+        conf.write_text(text.replace("include /data/auth.conf", f"include {auth}").replace("/data/tls", str(certs)))
         conf.chmod(0o600)
         confs.append(conf)
     report = audit_files(confs)
     assert len(report.targets) == 12
     print("\ncompose, findings at medium or above:", _summary(report))
-    assert not {f.check for f in report.findings} & NEVER, _summary(report)
+    assert _summary(report) == {}
+
+
+def test_a_plaintext_compose_project_is_reported_for_it(tmp_path: Path) -> None:
+    """``tls.enabled: false`` is the user's choice, and the audit says what it costs (RA013 on every node)."""
+    deployment = _default(tmp_path)
+    files = compose_files(build_plan(deployment.spec), deployment.secrets)
+    conf = tmp_path / "mymaster-0.conf"
+    conf.write_text(files["conf/mymaster-0.conf"].text.replace("include /data/auth.conf\n", ""))
+    conf.chmod(0o600)
+    assert "RA013" in {f.check for f in audit_files([conf]).findings}
 
 
 def test_local_runtime_configs(tmp_path: Path) -> None:

@@ -26,12 +26,12 @@ from redisops.runtime.compose import (
     OutputFile,
     compose_files,
     compose_placement,
-    render_compose,
     static_ips,
     write_output,
 )
 from redisops.runtime.conf import Placement, render_conf
 from redisops.runtime.plan import NodeKind, NodePlan, Plan, build_plan
+from redisops.security.tls.compose import render_compose_project
 from redisops.spec import Secrets, Spec, generate_secrets, load_text
 from redisops.spec.default import DEFAULT_SPEC
 from redisops.spec.secrets import secrets_text
@@ -69,9 +69,13 @@ def spec_file(tmp_path: Path, secrets: Secrets) -> Path:
 
 
 def _render(spec_file: Path, out: Path, ui: UI | None = None) -> Path:
+    """Render; with Redis Commander, which does not carry TLS client certificates, from a plaintext spec."""
+    text = spec_file.read_text(encoding="utf-8")
+    if ui is UI.COMMANDER:
+        spec_file.write_text(text.replace("enabled: auto", "enabled: false"), encoding="utf-8")
     spec, _ = load_text(spec_file.read_text(encoding="utf-8"))
     assert spec is not None
-    return render_compose(spec, spec_file, out, ui=ui).output
+    return render_compose_project(spec, spec_file, out, ui=ui).output
 
 
 def _compose(out: Path) -> dict[str, Any]:
@@ -108,16 +112,19 @@ def test_sentinel_only_and_cluster_only_specs_validate(tmp_path: Path, secrets: 
 # --- (2) parity with the local runtime ------------------------------------------------------------------
 
 
-def _local_placement(root: Path, node: NodePlan) -> Placement:
-    """What the local runtime passes to render_conf (one directory per node)."""
+def _local_placement(root: Path, node: NodePlan, tls: bool = True) -> Placement:
+    """What the local runtime passes to render_conf (one directory per node), for a TLS deployment by default
+    (what a Compose project is with ``tls.enabled: auto``)."""
     node_dir = root / node.name
     return Placement(bind=node.address.host, dir=str(node_dir), logfile=f"{node_dir}/redis.log",
-                     auth_file=f"{node_dir}/auth.conf", address_of=lambda n: n.address)
+                     auth_file=f"{node_dir}/auth.conf", address_of=lambda n: n.address,
+                     tls_dir=root / "tls" if tls else None)
 
 
 def _normalize(text: str) -> str:
     """Blank out what a placement decides: addresses and paths.  Everything else must match."""
-    text = re.sub(r"^(bind|dir|logfile|include) .*$", r"\1 <placement>", text, flags=re.M)
+    text = re.sub(r"^(bind|dir|logfile|include|tls-cert-file|tls-key-file|tls-ca-cert-file) .*$", r"\1 <placement>",
+                  text, flags=re.M)
     return re.sub(r"\b\d{1,3}(?:\.\d{1,3}){3}\b", "<ip>", text)
 
 
@@ -130,6 +137,20 @@ def test_compose_configs_differ_from_local_ones_only_in_addresses_and_paths(
         local_text = render_conf(plan, node, _local_placement(tmp_path / "state", node))
         assert compose_text != local_text, node.name  # so this test can fail
         assert _normalize(compose_text) == _normalize(local_text), node.name
+        assert "\nport 0\n" in compose_text and f"\ntls-port {node.address.port}\n" in compose_text
+        assert f"tls-cert-file /data/tls/nodes/{node.name}.crt" in compose_text
+
+
+def test_a_plaintext_project_matches_a_plaintext_local_deployment(spec_file: Path, tmp_path: Path) -> None:
+    spec_file.write_text(spec_file.read_text().replace("enabled: auto", "enabled: false"))
+    out = _render(spec_file, tmp_path / "out")
+    assert not (out / "tls").exists()
+    plan = build_plan(_spec())
+    for node in plan.nodes:
+        compose_text = (out / "conf" / f"{node.name}.conf").read_text(encoding="utf-8")
+        local_text = render_conf(plan, node, _local_placement(tmp_path / "state", node, tls=False))
+        assert _normalize(compose_text) == _normalize(local_text), node.name
+        assert "tls-port" not in compose_text
 
 
 def test_compose_configs_carry_the_container_placement(spec_file: Path, tmp_path: Path) -> None:
@@ -195,11 +216,15 @@ def test_containers_build_auth_conf_from_the_env_and_keep_their_own_conf(
     # a copy of the legacy requirepass a CONFIG REWRITE left in the conf goes, whatever auth.conf holds now
     assert "sed -i '/^requirepass /d' /data/redis.conf" in redis
     assert redis.rstrip().endswith("exec redis-server /data/redis.conf")
+    # TLS: started as root to copy the 0600 key, then the server runs as the image's redis user
+    assert "cp /etc/redisops/tls/nodes/main-0.key /data/tls/nodes/main-0.key" in redis
+    assert "chown -R redis:redis /data/auth.conf /data/redis.conf /data/tls" in redis
+    assert redis.index("chown") < redis.index("exec gosu redis redis-server /data/redis.conf")
     for name, service in services.items():
         if name in UI_IMAGES[UI.REDISINSIGHT].service:
             continue
         assert service["env_file"] == [ENV_FILE], name
-        assert service["user"] == "redis", name
+        assert "user" not in service, name
         health = " ".join(service["healthcheck"]["test"])
         assert "REDISCLI_AUTH=" in health and " -a " not in health, name  # no password in argv
 
@@ -240,7 +265,10 @@ def test_cluster_init_waits_for_healthy_nodes_and_runs_once(spec_file: Path, tmp
     init = services[INIT_SERVICE]
     assert init["restart"] == "no"
     assert init["depends_on"] == {f"main-{k}": {"condition": "service_healthy"} for k in range(6)}
-    assert init["volumes"] == [f"./{INIT_SCRIPT}:/etc/redisops/{INIT_SCRIPT}:ro"]
+    assert init["volumes"] == [f"./{INIT_SCRIPT}:/etc/redisops/{INIT_SCRIPT}:ro",
+                               "./tls/ca-bundle.crt:/etc/redisops/tls/ca-bundle.crt:ro",
+                               "./tls/clients/cluster-init.crt:/etc/redisops/tls/clients/cluster-init.crt:ro",
+                               "./tls/clients/cluster-init.key:/etc/redisops/tls/clients/cluster-init.key:ro"]
     assert all("profiles" not in s for n, s in services.items() if n != INIT_SERVICE)
 
 
@@ -402,3 +430,44 @@ def test_cli_bad_ui_choice_is_exit_2(spec_file: Path) -> None:
                 cwd=spec_file.parent)
     assert proc.returncode == 2
     assert not (spec_file.parent / "out").exists()
+
+
+# --- (5) TLS (tls.enabled: auto): the project's certificates -----------------------------------------------
+
+
+def test_the_project_carries_node_and_client_certificates_but_not_the_ca_key(spec_file: Path, tmp_path: Path) -> None:
+    from cryptography import x509
+
+    out = _render(spec_file, tmp_path / "out")
+    services = _compose(out)["services"]
+    plan = build_plan(_spec())
+    ca = x509.load_pem_x509_certificate((out / "tls" / "ca-bundle.crt").read_bytes())
+    for node in plan.nodes:
+        cert = x509.load_pem_x509_certificate((out / "tls" / "nodes" / f"{node.name}.crt").read_bytes())
+        assert cert.issuer == ca.subject
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        ips = {str(ip) for ip in sans.get_values_for_type(x509.IPAddress)}
+        assert ips == {services[node.name]["networks"]["redisops"]["ipv4_address"], "127.0.0.1"}, node.name
+        assert sans.get_values_for_type(x509.DNSName) == [node.name]
+        key = out / "tls" / "nodes" / f"{node.name}.key"
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert sorted(p.name for p in (out / "tls" / "clients").iterdir()) == [
+        "app.crt", "app.key", "cluster-init.crt", "cluster-init.key"]
+    assert not [p for p in out.rglob("*") if p.name.startswith("ca") and p.suffix == ".key"]
+    assert {"tls/nodes/*.key", "tls/clients/*.key"} <= set((out / ".gitignore").read_text().split())
+    # a second render keeps the CA (applications keep trusting it) and the certificates
+    again = _render(spec_file, tmp_path / "again")
+    for rel in ("tls/ca-bundle.crt", "tls/nodes/main-0.crt", "tls/clients/app.key"):
+        assert (again / rel).read_bytes() == (out / rel).read_bytes(), rel
+
+
+def test_redis_commander_is_refused_in_a_tls_project_before_anything_is_written(
+        spec_file: Path, tmp_path: Path) -> None:
+    from redisops.security.tls.compose import render_compose_project
+
+    spec, _ = load_text(spec_file.read_text(encoding="utf-8"))
+    assert spec is not None
+    with pytest.raises(UsageError, match="Redis Commander is not set up for TLS"):
+        render_compose_project(spec, spec_file, tmp_path / "out", ui=UI.COMMANDER)
+    assert not (tmp_path / "out").exists()
+    assert not (spec_file.parent / ".redisops").exists()

@@ -18,8 +18,9 @@ import yaml
 
 from redisops.observe.compose import ALERTMANAGER_ENV, EXPORTER_ENV, GRAFANA_ENV, IMAGES, monitoring_addon
 from redisops.observe.stack.acl import DATA_NODE_RULES, SENTINEL_RULES
-from redisops.runtime.compose import COMPOSE_FILE, ENV_FILE, UI, render_compose, static_ips
+from redisops.runtime.compose import COMPOSE_FILE, ENV_FILE, UI, static_ips
 from redisops.runtime.plan import NodeKind, build_plan
+from redisops.security.tls.compose import render_compose_project
 from redisops.spec import generate_secrets, load_text
 from redisops.spec.default import DEFAULT_SPEC
 from redisops.spec.secrets import secrets_text
@@ -62,10 +63,13 @@ def channel_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _render(spec_file: Path, out: Path, ui: UI | None = None) -> Path:
+    """Render with monitoring; with Redis Commander (no TLS client certificates) from a plaintext spec."""
+    if ui is UI.COMMANDER:
+        spec_file.write_text(spec_file.read_text().replace("enabled: auto", "enabled: false"))
     spec, problems = load_text(spec_file.read_text())
     assert spec is not None, problems
     addon = monitoring_addon(spec, spec_file, build_plan(spec))
-    return render_compose(spec, spec_file, out, ui=ui, addon=addon).output
+    return render_compose_project(spec, spec_file, out, ui=ui, addon=addon).output
 
 
 def _doc(out: Path) -> dict[str, Any]:
@@ -133,7 +137,7 @@ def test_every_node_defines_the_exporter_user_and_drops_its_rewritten_copy(tmp_p
         strip = script.index(f"sed -i '/^user redisops-exporter /d' /data/{conf}")
         assert script.index(f"[ -s /data/{conf} ]") < strip < script.index("echo 'include /data/auth.conf'")
     # without monitoring, a node's start is what it was: no exporter user, no EXPORTER_PASSWORD needed
-    plain = render_compose(spec, spec_file, tmp_path / "plain").output
+    plain = render_compose_project(spec, spec_file, tmp_path / "plain").output
     assert "redisops-exporter" not in (plain / COMPOSE_FILE).read_text()
     assert "EXPORTER_PASSWORD" not in (plain / ENV_FILE).read_text()
 

@@ -170,3 +170,26 @@ def test_a_stale_default_user_copy_leaves_the_conf_at_start(tmp_path: Path) -> N
     lines = conf.read_text().splitlines()
     assert not [line for line in lines if line.startswith(("user default", "requirepass"))]
     assert lines[-1].startswith("include ") and lines[-1].endswith("auth.conf")
+
+
+@pytest.mark.parametrize(("value", "local", "compose"), [("auto", False, True), ("true", True, True),
+                                                          ("false", False, False)])
+def test_tls_enabled_auto_is_tls_wherever_a_node_listens_beyond_loopback(value: str, local: bool,
+                                                                          compose: bool) -> None:
+    from redisops.runtime.compose.tls import compose_tls
+    from redisops.runtime.tls import local_tls
+
+    text = DEFAULT_SPEC.replace("enabled: auto", f"enabled: {value}")
+    spec, problems = load_text(text)
+    assert spec is not None, problems
+    assert (local_tls(spec), compose_tls(spec)) == (local, compose)
+    # a local node on another host than 127.0.0.x: auto turns TLS on there too
+    spec, problems = load_text(text.replace("hosts: [127.0.0.1]", "hosts: [10.0.0.5]", 1))
+    assert spec is not None, problems
+    assert local_tls(spec) is (value != "false")
+
+
+def test_tls_enabled_takes_only_a_boolean_or_auto() -> None:
+    problems = problems_of(DEFAULT_SPEC.replace("enabled: auto", "enabled: sometimes"))
+    assert list(problems) == ["tls.enabled"], problems
+    assert "'sometimes' is not one of true, false, auto" in problems["tls.enabled"]

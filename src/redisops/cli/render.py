@@ -46,7 +46,7 @@ def compose(
     with --with-monitoring also the monitoring services and their configs under monitoring/."""
 
     def body(ctx: Ctx) -> Result:
-        from redisops.runtime.compose import render_compose
+        from redisops.security.tls.compose import render_compose_project
 
         spec = ctx.load_spec()
         addon = None
@@ -55,13 +55,16 @@ def compose(
             from redisops.runtime.plan import build_plan
 
             addon = monitoring_addon(spec, ctx.file, build_plan(spec))
-        result = render_compose(spec, ctx.file, output, ui=with_ui, force=force, addon=addon)
+        result = render_compose_project(spec, ctx.file, output, ui=with_ui, force=force, addon=addon)
 
         def render(out: Console) -> None:
             out.print(f"wrote {len(result.files)} files to {result.output}", highlight=False)
             profile = " --profile ui" if result.ui else ""
             next_step = f"next: cd {result.output} && docker compose{profile} up -d"
             out.print(next_step, highlight=False, markup=False)
+            if result.tls:
+                out.print("TLS only: clients trust tls/ca-bundle.crt and present tls/clients/app.crt + app.key "
+                          "(tls.enabled: auto; docs/tls.md)", highlight=False, markup=False)
             if with_monitoring:
                 m = spec.monitor
                 out.print(f"monitoring: Grafana http://127.0.0.1:{m.grafana_port}/ (admin, password in grafana.env), "

@@ -26,9 +26,10 @@ def register(root: typer.Typer) -> None:
 
 def _tls_deployment(ctx: Ctx) -> Deployment:
     from redisops.lifecycle import Deployment
+    from redisops.runtime.tls import local_tls
 
     dep = Deployment.open(ctx.file)
-    if not dep.spec.tls.enabled:
+    if not local_tls(dep.spec):
         raise UsageError(f"{ctx.file} does not enable TLS", hint="set `tls: {enabled: true}` in a new deployment's "
                                                                  "spec (docs/tls.md)")
     return dep

@@ -49,7 +49,7 @@ from redisops.runtime.processes import (
     process_started,
     send_signal,
 )
-from redisops.runtime.tls import open_secrets
+from redisops.runtime.tls import local_tls, open_secrets
 from redisops.spec.load import load
 from redisops.spec.secrets import Secrets, write_private
 
@@ -255,7 +255,7 @@ class Commander:
         cluster and topology packages) would double the start-up time of ``redisops ui``.
         """
         spec = load(spec_file)
-        if spec.tls.enabled:
+        if local_tls(spec):
             raise UsageError("tls.enabled: Redis Commander is not set up for TLS yet",
                              hint="use redis-cli with --tls --cacert/--cert/--key from .redisops/<name>/tls "
                                   "(docs/tls.md), or a deployment without TLS")

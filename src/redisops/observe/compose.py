@@ -52,6 +52,7 @@ from redisops.observe.stack.config import (
 from redisops.observe.stack.monitor import MonitorConfigError, _tool_error
 from redisops.observe.stack.secret import exporter_password, stored_secret
 from redisops.runtime.compose import ComposeAddon, OutputFile, static_ips
+from redisops.runtime.compose.tls import BUNDLE, MOUNT_DIR, client_mounts, compose_tls, rel
 from redisops.runtime.plan import NodeKind, Plan
 from redisops.spec.models import Spec
 
@@ -112,7 +113,8 @@ def monitoring_addon(spec: Spec, spec_file: Path, plan: Plan) -> ComposeAddon:
         files[f"{MONITORING_DIR}/prometheus/rules/{name}"] = OutputFile(text)
     endpoints = Endpoints(exporter=f"redis-exporter:{EXPORTER_PORT}", alertmanager=f"alertmanager:{ALERTMANAGER_PORT}",
                           prometheus=f"localhost:{PROMETHEUS_PORT}")
-    prometheus = prometheus_config(spec, targets, ["rules/*.yml"], endpoints)
+    tls = compose_tls(spec)
+    prometheus = prometheus_config(spec, targets, ["rules/*.yml"], endpoints, scheme="rediss" if tls else "redis")
     files[f"{MONITORING_DIR}/prometheus/prometheus.yml"] = OutputFile(_yaml(prometheus))
 
     built = receivers(spec.alerts.channels, spec_file.parent.resolve(), _AM_DATA / "secrets", placeholders=True)
@@ -126,16 +128,16 @@ def monitoring_addon(spec: Spec, spec_file: Path, plan: Plan) -> ComposeAddon:
                                               {"GF_SECURITY_ADMIN_PASSWORD": grafana_password}), 0o600)
 
     loki_url = f"http://loki:{LOKI_PORT}"
-    for rel, text in grafana_files(f"http://prometheus:{PROMETHEUS_PORT}", dashboards_dir="/etc/redisops/dashboards",
+    for path, text in grafana_files(f"http://prometheus:{PROMETHEUS_PORT}", dashboards_dir="/etc/redisops/dashboards",
                                    scrape_interval_s=m.scrape_interval_s, loki_url=loki_url).items():
-        files[f"{MONITORING_DIR}/grafana/{rel}"] = OutputFile(text)
+        files[f"{MONITORING_DIR}/grafana/{path}"] = OutputFile(text)
     files[f"{MONITORING_DIR}/loki/loki.yaml"] = OutputFile(_yaml(loki_config(retention_days=m.retention_days)))
     files[f"{MONITORING_DIR}/promtail/promtail.yaml"] = OutputFile(
         _yaml(promtail_config(deployment=spec.name, loki_url=f"{loki_url}/loki/api/v1/push")))
 
     user_line = f"user {EXPORTER_USER} on >${{{PASSWORD_VAR}}} resetchannels"
     return ComposeAddon(
-        services=_services(spec, secrets),
+        services=_services(spec, secrets, tls),
         volumes=("prometheus-data", "alertmanager-data", "grafana-data", "loki-data", "promtail-data"),
         files=files,
         env={PASSWORD_VAR: password},
@@ -145,6 +147,7 @@ def monitoring_addon(spec: Spec, spec_file: Path, plan: Plan) -> ComposeAddon:
         header=(f"monitoring: Grafana http://127.0.0.1:{m.grafana_port}/ (user admin, password in {GRAFANA_ENV}),",
                 f"  Prometheus http://127.0.0.1:{m.prometheus_port}/, "
                 f"Alertmanager http://127.0.0.1:{m.alertmanager_port}/"),
+        tls_clients=(EXPORTER_USER,) if tls else (),
     )
 
 
@@ -237,16 +240,27 @@ def _http_health(port: int, path: str) -> dict[str, Any]:
             "interval": "10s", "timeout": "5s", "retries": 5, "start_period": "20s"}
 
 
-def _services(spec: Spec, secrets: list[_Secret]) -> dict[str, dict[str, Any]]:
+def _exporter_tls() -> dict[str, Any]:
+    """What the exporter adds in a TLS project: its client certificate mounted, the flags that use it, and root,
+    which alone reads the key (mode 0600, owned by whoever rendered the project); the image has no shell."""
+    flags = [f"--tls-ca-cert-file={MOUNT_DIR}/{BUNDLE}",
+             f"--tls-client-cert-file={MOUNT_DIR}/{rel('clients', EXPORTER_USER, 'crt')}",
+             f"--tls-client-key-file={MOUNT_DIR}/{rel('clients', EXPORTER_USER, 'key')}"]
+    return {"flags": flags, "user": "0:0", "volumes": client_mounts(EXPORTER_USER)}
+
+
+def _services(spec: Spec, secrets: list[_Secret], tls: bool = False) -> dict[str, dict[str, Any]]:
     m = spec.monitor
     timeout = max(1.0, min(5.0, 0.8 * min(10.0, m.scrape_interval_s)))
     labels = {"io.redisops.deployment": spec.name, "io.redisops.role": "monitoring"}
     mon = f"./{MONITORING_DIR}"
+    extra = _exporter_tls() if tls else {"flags": []}
     return {
         "redis-exporter": {
             "image": IMAGES["redis-exporter"],
+            **({"user": extra["user"], "volumes": extra["volumes"]} if tls else {}),
             "command": ["--redis.addr=", f"--web.listen-address=:{EXPORTER_PORT}",
-                        f"--connection-timeout={timeout:g}s"],
+                        f"--connection-timeout={timeout:g}s", *extra["flags"]],
             "env_file": [EXPORTER_ENV],
             "restart": "unless-stopped",
             "labels": labels,

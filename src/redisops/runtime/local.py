@@ -33,7 +33,7 @@ from redisops.runtime.processes import (
     send_signal,
 )
 from redisops.runtime.servers import data_server, extra_rules, with_extra_rules
-from redisops.runtime.tls import tls_dir
+from redisops.runtime.tls import local_tls, tls_dir
 from redisops.spec.secrets import Secrets, write_private
 
 __all__ = ["Binaries", "LocalRuntime", "Started", "find_binaries"]
@@ -96,7 +96,7 @@ class LocalRuntime:
             logfile=str(self.log_path(node).resolve()),
             auth_file=str(directory / "auth.conf"),
             address_of=lambda other: other.address,
-            tls_dir=tls_dir(self.state_dir.resolve()) if self.plan.spec.tls.enabled else None,
+            tls_dir=tls_dir(self.state_dir.resolve()) if local_tls(self.plan.spec) else None,
         )
 
     # --- state ------------------------------------------------------------------------

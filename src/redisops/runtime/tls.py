@@ -10,16 +10,17 @@ TLS, and asks clients for a certificate (``tls-auth-clients yes``).
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import replace
 from pathlib import Path
 
 from redisops.auth import TlsFiles
-from redisops.runtime.plan import NodeKind, NodePlan, state_dir
+from redisops.runtime.plan import NodeKind, NodePlan, build_plan, state_dir
 from redisops.runtime.tls_layout import Layout
 from redisops.spec.models import Spec
 from redisops.spec.secrets import Secrets, load_secrets
 
-__all__ = ["CLIENT", "client_files", "node_conf_lines", "open_secrets", "tls_dir"]
+__all__ = ["CLIENT", "client_files", "local_tls", "node_conf_lines", "open_secrets", "tls_dir"]
 
 #: the client certificate redisops itself logs in with
 CLIENT = "redisops"
@@ -35,10 +36,27 @@ def client_files(root: Path, name: str = CLIENT) -> TlsFiles:
     return TlsFiles(str(layout.bundle), str(pair.cert), str(pair.key))
 
 
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a DNS name: reached over a network
+
+
+def local_tls(spec: Spec) -> bool:
+    """Whether the local runtime runs ``spec`` with TLS: ``tls.enabled`` true, or ``auto`` with a node on a host
+    beyond loopback (a Compose project is always beyond loopback: :func:`redisops.runtime.compose`)."""
+    if spec.tls.enabled != "auto":
+        return bool(spec.tls.enabled)
+    return spec.tls.on(exposed=not all(_loopback(n.address.host) for n in build_plan(spec).nodes))
+
+
 def open_secrets(spec: Spec, spec_file: Path) -> Secrets:
     """The deployment's secrets file, with the client side of TLS attached when the spec asks for TLS."""
     secrets = load_secrets(spec_file.parent / spec.auth.secrets_file)
-    if not spec.tls.enabled:
+    if not local_tls(spec):
         return secrets
     return replace(secrets, tls=client_files(tls_dir(state_dir(spec, spec_file))))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from enum import Enum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
@@ -165,10 +165,24 @@ class AuthSpec(_Model):
 class TlsSpec(_Model):
     """TLS for every connection: ``port 0`` (no plaintext port), ``tls-port`` on the spec's ports, replication,
     the cluster bus and the sentinels over TLS, clients with certificates (``tls-auth-clients yes``).  ``up``
-    generates a CA and a certificate per node and for redisops into ``.redisops/<name>/tls`` (see docs/tls.md).
-    Chosen when a deployment is created: its nodes' configs are written once."""
+    generates a CA and a certificate per node and for redisops into ``.redisops/<name>/tls``; ``render compose``
+    one per container into the project (see docs/tls.md).  Chosen when a deployment is created: its nodes'
+    configs are written once."""
 
-    enabled: bool = False
+    enabled: bool | Literal["auto"] = Field(
+        default="auto", description="auto: TLS wherever a node listens beyond loopback (every Compose project; "
+                                    "the local runtime only on a non-loopback host), true: always, false: never")
+
+    @field_validator("enabled", mode="before")
+    @classmethod
+    def _tri_state(cls, value: Any) -> bool | str:
+        if isinstance(value, bool) or value == "auto":
+            return value  # type: ignore[no-any-return]
+        raise ValueError(f"{value!r} is not one of true, false, auto")
+
+    def on(self, *, exposed: bool) -> bool:
+        """Whether nodes that do (``exposed``) or do not listen beyond loopback run TLS."""
+        return exposed if self.enabled == "auto" else bool(self.enabled)
 
 
 class RedisSpec(_Model):

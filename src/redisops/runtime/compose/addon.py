@@ -34,3 +34,5 @@ class ComposeAddon:
     auth_lines: Mapping[NodeKind, tuple[str, ...]] = field(default_factory=dict)
     #: lines for the header comment of docker-compose.yml (how to reach what was added)
     header: tuple[str, ...] = ()
+    #: client certificates the added services log in with, in a TLS project (:mod:`redisops.runtime.compose.tls`)
+    tls_clients: tuple[str, ...] = ()

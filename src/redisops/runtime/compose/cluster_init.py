@@ -22,6 +22,7 @@ separate.  The password reaches redis-cli as ``REDISCLI_AUTH``, never in argv.
 
 from __future__ import annotations
 
+from redisops.runtime.compose import tls as ctls
 from redisops.runtime.compose.layout import ENV_FILE
 from redisops.runtime.conf import Placement
 from redisops.runtime.plan import SLOTS, ClusterLayout
@@ -47,7 +48,9 @@ TIMEOUT="${{REDISOPS_TIMEOUT:-60}}"
 _FUNCTIONS = r"""
 cli() {  # cli HOST:PORT ARGS...
     _addr="$1"; shift
-    redis-cli -h "${_addr%:*}" -p "${_addr##*:}" ${REDIS_USERNAME:+--user "$REDIS_USERNAME"} "$@" 2>&1 | tr -d '\r'
+    # shellcheck disable=SC2086  # $TLS_ARGS splits into words on purpose
+    redis-cli -h "${_addr%:*}" -p "${_addr##*:}" $TLS_ARGS ${REDIS_USERNAME:+--user "$REDIS_USERNAME"} "$@" 2>&1 \
+        | tr -d '\r'
 }
 
 info_field() {  # info_field HOST:PORT FIELD -> value from CLUSTER INFO
@@ -79,8 +82,9 @@ slotless_masters() {  # the masters without slots that HOST:PORT knows: what an 
 """
 
 
-def cluster_init_script(cluster: ClusterLayout, place: Placement) -> str:
-    """POSIX sh that forms ``cluster`` with redis-cli; node addresses come from ``place``."""
+def cluster_init_script(cluster: ClusterLayout, place: Placement, *, tls: bool = False) -> str:
+    """POSIX sh that forms ``cluster`` with redis-cli; node addresses come from ``place``; ``tls``: redis-cli
+    logs in with the ``cluster-init`` client certificate (REDISOPS_TLS_DIR overrides where its files are)."""
     masters, per_master = len(cluster.masters), cluster.spec.replicas_per_master
     replicas = (f"the others their replicas, {per_master} per master, paired by redis-cli" if per_master
                 else "no replicas")
@@ -89,6 +93,11 @@ def cluster_init_script(cluster: ClusterLayout, place: Placement) -> str:
         role = "master" if node in cluster.masters else "replica"
         out.append(f'NODE_{k}="${{REDISOPS_NODE_{k}:-{place.address_of(node)}}}"  # {node.name}, {role}\n')
     out.append(f'NODES="{" ".join(f"$NODE_{k}" for k in range(len(cluster.nodes)))}"\n')
+    if tls:
+        out.append(f'TLS_DIR="${{REDISOPS_TLS_DIR:-{ctls.MOUNT_DIR}}}"\n'
+                   f'TLS_ARGS="{ctls.client_args(ctls.INIT_CLIENT, "$TLS_DIR")}"\n')
+    else:
+        out.append('TLS_ARGS=""\n')
     out.append(_FUNCTIONS)
     out.append(_body(cluster.spec.name, len(cluster.nodes), masters, per_master))
     return "".join(out)
@@ -124,8 +133,8 @@ done
 echo "cluster-init: forming cluster {name} from {count} empty nodes with redis-cli --cluster create"
 limit=""  # redis-cli waits for the join without a deadline of its own
 if command -v timeout >/dev/null 2>&1; then limit="timeout $TIMEOUT"; fi
-# shellcheck disable=SC2086  # $limit and $NODES split into words on purpose
-$limit redis-cli --cluster create $NODES --cluster-replicas {per_master} --cluster-yes \\
+# shellcheck disable=SC2086  # $limit, $NODES and $TLS_ARGS split into words on purpose
+$limit redis-cli --cluster create $NODES --cluster-replicas {per_master} --cluster-yes $TLS_ARGS \\
     ${{REDIS_USERNAME:+--user "$REDIS_USERNAME"}} \\
     || fail "redis-cli --cluster create failed (its output is above)"
 all_ok

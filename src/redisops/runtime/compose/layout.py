@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
+from pathlib import Path
 
 from redisops.address import Address
 from redisops.errors import UsageError
@@ -27,6 +28,7 @@ __all__ = [
     "INIT_SERVICE",
     "MARKER_FILE",
     "NETWORK",
+    "TLS_COPY_DIR",
     "compose_placement",
     "static_ips",
 ]
@@ -41,6 +43,8 @@ NETWORK = "redisops"
 CONF_DIR = "/etc/redisops"
 DATA_DIR = "/data"
 AUTH_FILE = f"{DATA_DIR}/auth.conf"
+#: a TLS node's copies of its certificates, owned by the redis user (:mod:`redisops.runtime.compose.tls`)
+TLS_COPY_DIR = f"{DATA_DIR}/tls"
 #: Node k of ``plan.nodes`` gets host number FIRST_HOST + k; .1 is Docker's gateway.
 FIRST_HOST = 10
 
@@ -62,12 +66,14 @@ def static_ips(plan: Plan, extra: tuple[str, ...] = ()) -> dict[str, str]:
     return {name: str(net.network_address + FIRST_HOST + k) for k, name in enumerate(names)}
 
 
-def compose_placement(ips: Mapping[str, str]) -> Placement:
+def compose_placement(ips: Mapping[str, str], *, tls: bool = False) -> Placement:
     """Where a node runs in Compose: its own network namespace, data in the volume, logs on stdout.
 
     ``bind <its static address> 127.0.0.1``: the project network and the healthcheck,
     named, rather than ``0.0.0.0``: a container connected to a second network later
-    (``docker network connect``) does not start listening there unasked.
+    (``docker network connect``) does not start listening there unasked.  ``tls``: the node's certificates are
+    its copies in ``/data/tls`` (:mod:`redisops.runtime.compose.tls`).
     """
     return Placement(bind=lambda node: f"{ips[node.name]} 127.0.0.1", dir=DATA_DIR, logfile="", auth_file=AUTH_FILE,
-                     address_of=lambda node: Address(ips[node.name], node.address.port))
+                     address_of=lambda node: Address(ips[node.name], node.address.port),
+                     tls_dir=Path(TLS_COPY_DIR) if tls else None)

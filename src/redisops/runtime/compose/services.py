@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from redisops.runtime.acl import OWNED, acl_auth_lines, legacy_auth_lines, shell_values
+from redisops.runtime.compose import tls as ctls
 from redisops.runtime.compose.addon import ComposeAddon
 from redisops.runtime.compose.layout import (
     AUTH_FILE,
@@ -53,13 +54,14 @@ UI_IMAGES: Mapping[UI, _UIImage] = {
 
 
 def compose_text(plan: Plan, ips: Mapping[str, str], ui: UI | None, addon: ComposeAddon | None = None, *,
-                 acl: bool = True) -> str:
-    """The YAML, with a header that says how to start it; ``ips`` from :func:`~.layout.static_ips`."""
+                 acl: bool = True, tls: bool = False) -> str:
+    """The YAML, with a header that says how to start it; ``ips`` from :func:`~.layout.static_ips`; ``tls``: the
+    project carries ``tls/`` (:mod:`redisops.runtime.compose.tls`)."""
     spec = plan.spec
     addon = addon or ComposeAddon()
-    services: dict[str, Any] = {node.name: _node_service(plan, node, ips, addon, acl) for node in plan.nodes}
+    services: dict[str, Any] = {node.name: _node_service(plan, node, ips, addon, acl, tls) for node in plan.nodes}
     if plan.cluster is not None:
-        services[INIT_SERVICE] = _init_service(plan.cluster, spec.redis.image, ips)
+        services[INIT_SERVICE] = _init_service(plan.cluster, spec.redis.image, ips, tls)
     if ui is not None:
         services[UI_IMAGES[ui].service] = _ui_service(plan, ui, ips)
     for name, service in addon.services.items():
@@ -79,9 +81,12 @@ def compose_text(plan: Plan, ips: Mapping[str, str], ui: UI | None, addon: Compo
                                "ipam": {"config": [{"subnet": str(net), "ip_range": str(upper)}]}}},
         "volumes": volumes,
     }
+    tls_note = (f"# TLS only: applications trust {ctls.PROJECT_DIR}/ca-bundle.crt and log in with a client "
+                f"certificate ({ctls.PROJECT_DIR}/clients/{ctls.APP_CLIENT}.crt and .key).\n" if tls else "")
     header = (f"# Compose project for redisops deployment {spec.name!r},"
               " rendered by `redisops render compose`.\n"
               "# Re-render instead of editing.  Secrets come from redisops.env (mode 0600).\n"
+              + tls_note +
               "#   docker compose up -d                  # nodes, then the one-shot cluster-init\n"
               "#   docker compose --profile ui up -d     # also the web UI, if rendered --with-ui\n"
               + "".join(f"# {line}\n" for line in addon.header))
@@ -101,7 +106,7 @@ def _conf_name(node: NodePlan) -> str:
     return "sentinel.conf" if node.kind is NodeKind.SENTINEL else "redis.conf"
 
 
-def _start_script(node: NodePlan, addon: ComposeAddon, acl: bool) -> str:
+def _start_script(node: NodePlan, addon: ComposeAddon, acl: bool, tls: bool) -> str:
     """Shell run by the container: auth.conf from the env, conf copied once, then exec the server.
 
     The conf is copied only when /data has none: Redis and Sentinel rewrite their own
@@ -112,6 +117,9 @@ def _start_script(node: NodePlan, addon: ComposeAddon, acl: bool) -> str:
     file.  Those copies are deleted first: a password then lives in auth.conf alone,
     redisops.env stays its source after a rotation, and Redis never meets a user
     defined twice (which it refuses).
+
+    With TLS the container starts as root: it copies the node's certificate and key (0600 on the host) into
+    ``/data/tls``, hands what it wrote to the redis user and drops to it (:mod:`redisops.runtime.compose.tls`).
     """
     conf = _conf_name(node)
     binary = "redis-sentinel" if node.kind is NodeKind.SENTINEL else "redis-server"
@@ -120,10 +128,22 @@ def _start_script(node: NodePlan, addon: ComposeAddon, acl: bool) -> str:
     lines = [*own, *extra]
     quoted = " ".join(f'"{line}"' for line in lines)
     needed = list(dict.fromkeys(re.findall(r"\$\{([A-Z_]+)\}", " ".join(lines))))
+    owned = f"{AUTH_FILE} {DATA_DIR}/{conf}" + (f" {ctls.COPY_DIR}" if tls else "")
+    run = f"{binary} {DATA_DIR}/{conf}"
+    drop = [  # root (a TLS project's containers) -> the image's redis user, owning what root wrote
+        'if [ "$(id -u)" = 0 ]; then',
+        f"    chown -R redis:redis {owned}",
+        f"    if command -v gosu >/dev/null 2>&1; then exec gosu redis {run}; fi",
+        f"    if command -v su-exec >/dev/null 2>&1; then exec su-exec redis {run}; fi",
+        f'    echo "{node.name}: the image has neither gosu nor su-exec to drop root; use a redis image" >&2',
+        "    exit 1",
+        "fi",
+    ] if tls else []
     return "\n".join([
         "set -eu",
         *(f': "${{{var}:?not set: {ENV_FILE} must sit next to {COMPOSE_FILE}}}"' for var in needed),
         "umask 077",
+        *(ctls.node_copy_lines(node) if tls else []),
         f"printf '%s\\n' {quoted} > {AUTH_FILE}.tmp",
         f"mv {AUTH_FILE}.tmp {AUTH_FILE}",
         f"[ -s {DATA_DIR}/{conf} ] || cp {CONF_DIR}/{conf} {DATA_DIR}/{conf}",
@@ -131,7 +151,8 @@ def _start_script(node: NodePlan, addon: ComposeAddon, acl: bool) -> str:
             [*(conf_directive(line) for line in lines), *sorted(OWNED)])),
         f"sed -i '\\#^include {AUTH_FILE}$#d' {DATA_DIR}/{conf}",
         f"echo 'include {AUTH_FILE}' >> {DATA_DIR}/{conf}",
-        f"exec {binary} {DATA_DIR}/{conf}",
+        *drop,
+        f"exec {run}",
     ]) + "\n"
 
 
@@ -140,28 +161,32 @@ def _healthcheck(test: str) -> dict[str, Any]:
             "retries": 5, "start_period": "10s"}
 
 
-def _ping(node: NodePlan) -> str:
+def _ping(node: NodePlan, tls: bool) -> str:
     """PING with the password in REDISCLI_AUTH (the environment), never in argv where `ps` shows it; a data
-    node as ``REDIS_USERNAME`` when the env file names one (ACL users)."""
+    node as ``REDIS_USERNAME`` when the env file names one (ACL users); over TLS with the node's own
+    certificate."""
+    cli = f"redis-cli {ctls.node_args(node)}" if tls else "redis-cli"
     if node.kind is NodeKind.SENTINEL:
-        return f'REDISCLI_AUTH="$SENTINEL_PASSWORD" redis-cli -p {node.address.port} ping | grep -q PONG'
-    return f'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli {USER_ARG} -p {node.address.port} ping | grep -q PONG'
+        return f'REDISCLI_AUTH="$SENTINEL_PASSWORD" {cli} -p {node.address.port} ping | grep -q PONG'
+    return f'REDISCLI_AUTH="$REDIS_PASSWORD" {cli} {USER_ARG} -p {node.address.port} ping | grep -q PONG'
 
 
 def _node_service(plan: Plan, node: NodePlan, ips: Mapping[str, str], addon: ComposeAddon,
-                  acl: bool) -> dict[str, Any]:
+                  acl: bool, tls: bool) -> dict[str, Any]:
     conf = _conf_name(node)
     service: dict[str, Any] = {
         "image": plan.spec.redis.image,
         # The image's entrypoint drops root only for `redis-server ...`; our command is
         # `sh`, so run as the image's redis user from the start (the named volume's
-        # /data is created owned by redis from the image).
-        "user": "redis",
-        "command": ["sh", "-c", _compose_escape(_start_script(node, addon, acl))],
+        # /data is created owned by redis from the image).  With TLS the script starts
+        # as root to copy the key, then drops to redis itself.
+        **({} if tls else {"user": "redis"}),
+        "command": ["sh", "-c", _compose_escape(_start_script(node, addon, acl, tls))],
         "env_file": [ENV_FILE],
-        "volumes": [f"{_volume(node)}:{DATA_DIR}", f"./conf/{node.name}.conf:{CONF_DIR}/{conf}:ro"],
+        "volumes": [f"{_volume(node)}:{DATA_DIR}", f"./conf/{node.name}.conf:{CONF_DIR}/{conf}:ro",
+                    *(ctls.node_mounts(node) if tls else [])],
         "networks": {NETWORK: {"ipv4_address": ips[node.name]}},
-        "healthcheck": _healthcheck(_ping(node)),
+        "healthcheck": _healthcheck(_ping(node, tls)),
         "restart": "unless-stopped",
         "stop_grace_period": "30s",  # time for the final RDB save / AOF flush on SIGTERM
         "labels": {"io.redisops.deployment": plan.spec.name, "io.redisops.node": node.name,
@@ -187,16 +212,19 @@ def _start_order(plan: Plan, node: NodePlan) -> list[str]:
     return [] if node is layout.master else [layout.master.name]
 
 
-def _init_service(cluster: ClusterLayout, image: str, ips: Mapping[str, str]) -> dict[str, Any]:
+def _init_service(cluster: ClusterLayout, image: str, ips: Mapping[str, str], tls: bool) -> dict[str, Any]:
     first = cluster.nodes[0]
-    check = (f'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli {USER_ARG} -h {ips[first.name]} -p {first.address.port} '
+    cli = f"redis-cli {ctls.client_args(ctls.INIT_CLIENT)}" if tls else "redis-cli"
+    check = (f'REDISCLI_AUTH="$REDIS_PASSWORD" {cli} {USER_ARG} -h {ips[first.name]} -p {first.address.port} '
              "cluster info | grep -q cluster_state:ok")
     return {
         "image": image,
-        "user": "redis",
+        # with TLS as root: the mounted client key is 0600 on the host; the one-shot runs redis-cli only
+        **({} if tls else {"user": "redis"}),
         "command": ["sh", f"{CONF_DIR}/{INIT_SCRIPT}"],
         "env_file": [ENV_FILE],
-        "volumes": [f"./{INIT_SCRIPT}:{CONF_DIR}/{INIT_SCRIPT}:ro"],
+        "volumes": [f"./{INIT_SCRIPT}:{CONF_DIR}/{INIT_SCRIPT}:ro",
+                    *(ctls.client_mounts(ctls.INIT_CLIENT) if tls else [])],
         "networks": {NETWORK: {"ipv4_address": ips[INIT_SERVICE]}},
         "depends_on": {n.name: {"condition": "service_healthy"} for n in cluster.nodes},
         "healthcheck": _healthcheck(check),
