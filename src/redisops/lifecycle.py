@@ -167,8 +167,9 @@ def up(dep: Deployment, *, only: str | None = None, timeout: float = 60.0,
 
 
 def _ensure_tls(dep: Deployment, starting: Sequence[NodePlan]) -> None:
-    """The CA and every certificate (made or renewed within 30 days of expiry: :mod:`redisops.security.tls`);
-    a node created before the spec asked for TLS is refused, since its config is written once."""
+    """The CA and every certificate (made or renewed within 30 days of expiry: :mod:`redisops.security.tls`), or
+    the user's own (``tls.own``: checked, then copied in); a node created before the spec asked for TLS is refused,
+    since its config is written once."""
     from redisops.security.tls import ensure_material  # cryptography: only for a TLS deployment
 
     confs = {n.name: dep.runtime.conf_path(n) for n in starting}
@@ -177,8 +178,14 @@ def _ensure_tls(dep: Deployment, starting: Sequence[NodePlan]) -> None:
         raise UsageError(f"tls.enabled, but {', '.join(plaintext)} was created without TLS",
                          hint="turning TLS on for an existing deployment is not supported yet: set tls.enabled "
                               "back to false (or create the deployment anew, which discards its data)")
-    ensure_material(tls_dir(dep.runtime.state_dir.resolve()), dep.spec.name,
-                    [node_identity(n) for n in dep.plan.nodes])
+    identities = [node_identity(n) for n in dep.plan.nodes]
+    if dep.spec.tls.own is not None:
+        from redisops.security.tls.own import import_own_material
+
+        import_own_material(tls_dir(dep.runtime.state_dir.resolve()), dep.spec_file.parent, dep.spec.tls.own,
+                            identities)
+        return
+    ensure_material(tls_dir(dep.runtime.state_dir.resolve()), dep.spec.name, identities)
 
 
 def node_identity(node: NodePlan) -> NodeIdentity:

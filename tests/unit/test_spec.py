@@ -193,3 +193,17 @@ def test_tls_enabled_takes_only_a_boolean_or_auto() -> None:
     problems = problems_of(DEFAULT_SPEC.replace("enabled: auto", "enabled: sometimes"))
     assert list(problems) == ["tls.enabled"], problems
     assert "'sometimes' is not one of true, false, auto" in problems["tls.enabled"]
+
+
+def test_own_certificates_per_node_need_a_client_certificate_for_redisops() -> None:
+    own = "tls:\n  enabled: true\n  own: {ca_file: ca.crt, cert_file: 'pki/{node}.crt', key_file: 'pki/{node}.key'}\n"
+    text = DEFAULT_SPEC.replace("tls:\n", own + "x_tls:\n", 1)
+    text = text[:text.index("x_tls:\n")] + text[text.index("# Sentinel groups"):]
+    problems = problems_of(text)
+    assert list(problems) == ["tls.own"], problems
+    assert "give client_cert_file and client_key_file" in problems["tls.own"]
+    spec, problems = load_text(text.replace("key_file: 'pki/{node}.key'}", "key_file: 'pki/{node}.key', "
+                                            "client_cert_file: c.crt, client_key_file: c.key}"))
+    assert spec is not None and spec.tls.own is not None, problems
+    assert spec.tls.own.node_files("mymaster-0") == ("pki/mymaster-0.crt", "pki/mymaster-0.key")
+    assert spec.tls.own.client_files() == ("c.crt", "c.key")

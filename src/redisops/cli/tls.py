@@ -76,7 +76,8 @@ def rotate(file: FileOpt = DEFAULT_SPEC, new_ca: bool = typer.Option(False, "--n
                                                                     help="Rotate the CA too (three steps)."),
            json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
     """New certificates for every node and for redisops, loaded while the deployment serves: data nodes reload
-    their files (CONFIG SET), sentinels restart one at a time. --new-ca: trust a new CA beside the old one, issue
+    their files (CONFIG SET), sentinels restart one at a time.  With tls.own: your renewed files, checked and
+    loaded. --new-ca: trust a new CA beside the old one, issue
     everything from it, drop the old one, every node loading each step. Rerun to finish a rotation cut short."""
 
     def body(ctx: Ctx) -> Result:
@@ -89,9 +90,15 @@ def rotate(file: FileOpt = DEFAULT_SPEC, new_ca: bool = typer.Option(False, "--n
         dep = _tls_deployment(ctx)
         identities = [node_identity(n) for n in dep.plan.nodes]
         binaries = find_binaries(need_sentinel=bool(dep.plan.groups))
+        root = tls_dir(dep.runtime.state_dir.resolve())
+        own = dep.spec.tls.own
+        if own is not None and not new_ca:
+            from redisops.security.tls.own import import_own_material
+
+            import_own_material(root, dep.spec_file.parent, own, identities)  # your renewed files, checked
         with progress_spinner(ctx, "rotating") as progress:
-            report = rotate_live(tls_dir(dep.runtime.state_dir.resolve()), dep.spec.name, dep.plan.nodes, identities,
-                                 dep.runtime, binaries, dep.secrets.admin, new_ca=new_ca, progress=progress)
+            report = rotate_live(root, dep.spec.name, dep.plan.nodes, identities, dep.runtime, binaries,
+                                 dep.secrets.admin, new_ca=new_ca, own=own is not None, progress=progress)
 
         def render(out: Console) -> None:
             out.print(f"steps: {', '.join(report.steps)}; {len(report.reloaded)} data nodes reloaded their files, "

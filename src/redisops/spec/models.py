@@ -21,6 +21,7 @@ from redisops.spec.monitor import MonitorSpec
 from redisops.spec.watch import WatchSpec
 
 __all__ = [
+    "OwnTls",
     "TlsSpec",
     "AuthSpec",
     "ClusterSpec",
@@ -162,6 +163,37 @@ class AuthSpec(_Model):
     secrets_file: str = "redisops.secrets.yaml"
 
 
+class OwnTls(_Model):
+    """Certificates you issued yourself, used instead of generated ones (paths relative to the spec file).
+    ``{node}`` in ``cert_file`` / ``key_file`` stands for a node's name (``pki/{node}.crt``: one per node);
+    without it every node shares one certificate, which then names every node's host."""
+
+    ca_file: str = Field(description="the CA certificate (or bundle) that signed them: what nodes and clients trust")
+    cert_file: str = Field(description="a node's certificate (serverAuth + clientAuth), chain after it")
+    key_file: str = Field(description="its private key")
+    client_cert_file: str | None = Field(default=None, description="what redisops presents (clientAuth); "
+                                                                   "default: the shared cert_file")
+    client_key_file: str | None = None
+
+    @model_validator(mode="after")
+    def _client(self) -> OwnTls:
+        per_node = "{node}" in self.cert_file or "{node}" in self.key_file
+        if ("{node}" in self.cert_file) != ("{node}" in self.key_file):
+            raise ValueError("cert_file and key_file must both use {node}, or neither")
+        if (self.client_cert_file is None) != (self.client_key_file is None):
+            raise ValueError("give client_cert_file and client_key_file together")
+        if per_node and self.client_cert_file is None:
+            raise ValueError("with one certificate per node ({node}), give client_cert_file and client_key_file: "
+                             "the certificate redisops logs in with")
+        return self
+
+    def node_files(self, node: str) -> tuple[str, str]:
+        return self.cert_file.replace("{node}", node), self.key_file.replace("{node}", node)
+
+    def client_files(self) -> tuple[str, str]:
+        return self.client_cert_file or self.cert_file, self.client_key_file or self.key_file
+
+
 class TlsSpec(_Model):
     """TLS for every connection: ``port 0`` (no plaintext port), ``tls-port`` on the spec's ports, replication,
     the cluster bus and the sentinels over TLS, clients with certificates (``tls-auth-clients yes``).  ``up``
@@ -179,6 +211,8 @@ class TlsSpec(_Model):
         if isinstance(value, bool) or value == "auto":
             return value  # type: ignore[no-any-return]
         raise ValueError(f"{value!r} is not one of true, false, auto")
+
+    own: OwnTls | None = Field(default=None, description="your own certificates instead of generated ones")
 
     def on(self, *, exposed: bool) -> bool:
         """Whether nodes that do (``exposed``) or do not listen beyond loopback run TLS."""

@@ -119,11 +119,13 @@ def _missing(info: CertInfo, addresses: Sequence[str]) -> list[str]:
 
 
 def check_user_material(ca: Path, cert: Path, key: Path, addresses: str | Sequence[str], *,
-                        now: datetime.datetime | None = None) -> CertInfo:
+                        now: datetime.datetime | None = None,
+                        usage: Sequence[str] = ("serverAuth", "clientAuth")) -> CertInfo:
     """Check a node's own certificate, key and CA file before Redis uses them; one error for the first problem.
 
     ``addresses``: the node's IPs and host names as peers and clients reach it (each must be in the SANs).
     ``cert`` may hold a chain (the node's certificate first, then intermediates); ``ca`` may be a bundle.
+    ``usage``: the extendedKeyUsage it needs (a client certificate: ``("clientAuth",)``, no addresses).
     """
     now = now or utcnow()
     addresses = [addresses] if isinstance(addresses, str) else list(addresses)
@@ -146,12 +148,13 @@ def check_user_material(ca: Path, cert: Path, key: Path, addresses: str | Sequen
         raise InvalidMaterialError(cert, "not-yet-valid", f"{cert} is valid only from "
                                                           f"{info.not_before:%Y-%m-%d %H:%M} UTC",
                                    hint="check this machine's clock, or wait until then")
-    lacking = [name for name, ok in (("serverAuth", info.server_auth), ("clientAuth", info.client_auth)) if not ok]
+    lacking = [name for name, ok in (("serverAuth", info.server_auth), ("clientAuth", info.client_auth))
+               if not ok and name in usage]
     if lacking:
-        raise InvalidMaterialError(cert, "usage", f"{cert} lacks extendedKeyUsage {' and '.join(lacking)}: Redis "
-                                                  "serves with it and presents it to its peers as a client "
-                                                  "(replication, cluster bus, sentinels)",
-                                   hint="reissue it with both serverAuth and clientAuth")
+        why = ("Redis serves with it and presents it to its peers as a client (replication, cluster bus, sentinels)"
+               if "serverAuth" in usage else "a client presents it to the nodes")
+        raise InvalidMaterialError(cert, "usage", f"{cert} lacks extendedKeyUsage {' and '.join(lacking)}: {why}",
+                                   hint=f"reissue it with {' and '.join(usage)}")
     missing = _missing(info, addresses)
     if missing:
         have = ", ".join(info.sans) or "none"

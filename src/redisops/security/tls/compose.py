@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from redisops.errors import UsageError
 from redisops.runtime.compose.addon import ComposeAddon
 from redisops.runtime.compose.layout import static_ips
 from redisops.runtime.compose.output import OutputFile
@@ -28,6 +29,9 @@ __all__ = ["compose_material", "render_compose_project"]
 def compose_material(spec: Spec, spec_file: Path, clients: Sequence[str] = (), plan: Plan | None = None) -> ComposeTls:
     """Make or renew the project's CA and certificates (I/O in the state directory), then read them as the
     project's ``tls/`` files; ``clients``: what added services log in with (an addon's ``tls_clients``)."""
+    if spec.tls.own is not None:
+        raise UsageError("tls.own is for `redisops up`: the Compose project's certificates name its static addresses",
+                         hint="render from a spec without tls.own (the project gets a CA of its own)")
     plan = plan or build_plan(spec)
     ips = static_ips(plan)
     names = tuple(dict.fromkeys([*((INIT_CLIENT,) if plan.cluster else ()), APP_CLIENT, *clients]))

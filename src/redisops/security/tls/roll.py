@@ -24,7 +24,7 @@ import redis
 
 from redisops.auth import Credential
 from redisops.clients import connect
-from redisops.errors import StartupError
+from redisops.errors import StartupError, UsageError
 from redisops.runtime.local import Binaries, LocalRuntime
 from redisops.runtime.plan import NodeKind, NodePlan
 from redisops.runtime.tls_layout import Layout
@@ -54,9 +54,19 @@ class RollReport:
 
 def rotate_live(root: Path, deployment: str, nodes: Sequence[NodePlan], identities: Sequence[NodeIdentity],
                 runtime: LocalRuntime, binaries: Binaries, admin: Credential, *, new_ca: bool = False,
-                progress: Progress = lambda _msg: None) -> RollReport:
-    """See the module docstring; stops at the first roll a node did not take (rerun after mending it)."""
+                own: bool = False, progress: Progress = lambda _msg: None) -> RollReport:
+    """See the module docstring; stops at the first roll a node did not take (rerun after mending it).  ``own``:
+    the user's certificates, already copied in (:mod:`redisops.security.tls.own`): every node loads them, nothing
+    is issued."""
     report = RollReport()
+    if own:
+        if new_ca:
+            raise UsageError("tls.own: your CA is yours to rotate",
+                             hint="issue certificates from the new CA, put both CAs in ca_file, run `redisops tls "
+                                  "rotate`, and again once every certificate is from the new CA with it alone")
+        report.steps.append("reloaded")
+        _roll(root, nodes, runtime, binaries, admin, report, progress)
+        return report
     if not new_ca:
         rotate(root, deployment, identities)
         report.steps.append(RotationStep.RENEWED.value)
