@@ -15,7 +15,7 @@ import re
 import shutil
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence, Sized
+from collections.abc import Callable, Iterable, Sequence, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,7 +34,7 @@ from redisops.runtime.conf import conf_replicaof, sentinel_conf_master
 from redisops.runtime.local import LocalRuntime, Started, find_binaries
 from redisops.runtime.plan import GroupLayout, NodeKind, NodePlan, Plan, build_plan, cluster_node, state_dir
 from redisops.runtime.temporary import Journal, reapply, recover
-from redisops.runtime.tls import local_tls, open_secrets, tls_dir
+from redisops.runtime.tls import conf_runs_tls, local_tls, open_secrets, tls_dir
 from redisops.spec.default import DEFAULT_SPEC
 from redisops.spec.edit import set_values
 from redisops.spec.load import load, load_text
@@ -139,8 +139,9 @@ def up(dep: Deployment, *, only: str | None = None, timeout: float = 60.0,
     runtime = dep.runtime
     running = runtime.running(nodes)
     missing = [n for n in nodes if n.name not in running]
+    _refuse_half_tls_switch(dep, runtime.running(dep.plan.nodes))
     if local_tls(dep.spec):
-        _ensure_tls(dep, missing)
+        _ensure_tls(dep)
     actions = recover(dep.journal, dep.secrets.admin)
     if missing:
         binaries = find_binaries(need_sentinel=any(n.kind is NodeKind.SENTINEL for n in missing))
@@ -166,18 +167,27 @@ def up(dep: Deployment, *, only: str | None = None, timeout: float = 60.0,
     return UpResult([n.name for n in missing], sorted(running), actions, report, clock.now() - began)
 
 
-def _ensure_tls(dep: Deployment, starting: Sequence[NodePlan]) -> None:
+def _refuse_half_tls_switch(dep: Deployment, running: Iterable[str]) -> None:
+    """A running node that listens otherwise than the spec now says (TLS turned on or off) would be left talking
+    to its restarted peers in the other language: the switch is for every node at once, all of them stopped."""
+    want = local_tls(dep.spec)
+    live = set(running)
+    other = [n.name for n in dep.plan.nodes if n.name in live and dep.runtime.conf_path(n).exists()
+             and conf_runs_tls(dep.runtime.conf_path(n).read_text()) != want]
+    if other:
+        now, then = ("TLS", "plaintext") if want else ("plaintext", "TLS")
+        verb = "runs" if len(other) == 1 else "run"
+        raise UsageError(f"the spec now asks for {now}, but {', '.join(other)} still {verb} {then}",
+                         hint="switch every node at once: `redisops down`, then `redisops up` (a short outage while "
+                              "they restart and load their data; roles and data stay)")
+
+
+def _ensure_tls(dep: Deployment) -> None:
     """The CA and every certificate (made or renewed within 30 days of expiry: :mod:`redisops.security.tls`), or
-    the user's own (``tls.own``: checked, then copied in); a node created before the spec asked for TLS is refused,
-    since its config is written once."""
+    the user's own (``tls.own``: checked, then copied in).  A node created without TLS switches when it starts
+    (:meth:`~redisops.runtime.local.LocalRuntime.start`)."""
     from redisops.security.tls import ensure_material  # cryptography: only for a TLS deployment
 
-    confs = {n.name: dep.runtime.conf_path(n) for n in starting}
-    plaintext = [name for name, conf in confs.items() if conf.exists() and "tls-port" not in conf.read_text()]
-    if plaintext:
-        raise UsageError(f"tls.enabled, but {', '.join(plaintext)} was created without TLS",
-                         hint="turning TLS on for an existing deployment is not supported yet: set tls.enabled "
-                              "back to false (or create the deployment anew, which discards its data)")
     identities = [node_identity(n) for n in dep.plan.nodes]
     if dep.spec.tls.own is not None:
         from redisops.security.tls.own import import_own_material

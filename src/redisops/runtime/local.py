@@ -33,7 +33,7 @@ from redisops.runtime.processes import (
     send_signal,
 )
 from redisops.runtime.servers import data_server, extra_rules, with_extra_rules
-from redisops.runtime.tls import local_tls, tls_dir
+from redisops.runtime.tls import conf_runs_tls, local_tls, switch_conf, tls_dir
 from redisops.spec.secrets import Secrets, write_private
 
 __all__ = ["Binaries", "LocalRuntime", "Started", "find_binaries"]
@@ -193,6 +193,7 @@ class LocalRuntime:
     def start(self, node: NodePlan, binaries: Binaries, extra_args: Sequence[str] = ()) -> Started:
         """Spawn the node detached from us (own session); it outlives this process."""
         self.ensure_files(node)
+        self._listen_as_the_spec_says(node)
         self._include_auth_last(node)
         directory = self.node_dir(node)
         argv = ([*binaries.sentinel, str(self.conf_path(node).resolve())] if node.kind is NodeKind.SENTINEL
@@ -207,6 +208,15 @@ class LocalRuntime:
                                     start_new_session=True, close_fds=True, umask=0o077)
         write_private(directory / "node.pid", f"{proc.pid}\n")
         return Started(node, proc.pid)
+
+    def _listen_as_the_spec_says(self, node: NodePlan) -> None:
+        """Switch a stopped node's config between plaintext and TLS when the spec's choice changed since it was
+        written (``redisops down`` + ``up``: every node switches at once; lifecycle refuses a half switch)."""
+        conf = self.conf_path(node)
+        text = conf.read_text()
+        root = self.placement(node).tls_dir
+        if conf_runs_tls(text) != (root is not None):
+            write_private(conf, switch_conf(text, node, root))
 
     def _include_auth_last(self, node: NodePlan) -> None:
         """Keep ``include auth.conf`` as the conf's last line, and the passwords in auth.conf alone.

@@ -20,7 +20,8 @@ from redisops.runtime.tls_layout import Layout
 from redisops.spec.models import Spec
 from redisops.spec.secrets import Secrets, load_secrets
 
-__all__ = ["CLIENT", "client_files", "local_tls", "node_conf_lines", "open_secrets", "tls_dir"]
+__all__ = ["CLIENT", "client_files", "conf_runs_tls", "local_tls", "node_conf_lines", "open_secrets", "switch_conf",
+           "tls_dir"]
 
 #: the client certificate redisops itself logs in with
 CLIENT = "redisops"
@@ -70,3 +71,23 @@ def node_conf_lines(root: Path, node: NodePlan) -> list[str]:
     if node.kind is NodeKind.CLUSTER:
         lines.append("tls-cluster yes")
     return lines
+
+
+def conf_runs_tls(text: str) -> bool:
+    """Whether a node's config (as the node last wrote it) listens with TLS: a ``tls-port`` other than 0."""
+    return any(len(words) >= 2 and words[0].lower() == "tls-port" and words[1].strip('"') != "0"
+               for words in (line.split() for line in text.splitlines()))
+
+
+def switch_conf(text: str, node: NodePlan, root: Path | None) -> str:
+    """``text`` (a node's config) listening as the spec now says: TLS only with the files under ``root``, or
+    plaintext when ``root`` is None.  Every ``port`` / ``tls-*`` line goes, the new ones come at the end (before
+    the ``include`` the runtime keeps last); the rest, what the node wrote about its role and peers, stays."""
+    def listening(line: str) -> bool:
+        word = (line.split() or [""])[0].lower()
+        return word == "port" or word.startswith("tls-")
+
+    lines = [line for line in text.splitlines() if not listening(line)]
+    if root is None:
+        return "\n".join([*lines, f"port {node.address.port}"]) + "\n"
+    return "\n".join([*lines, "port 0", f"tls-port {node.address.port}", *node_conf_lines(root, node)]) + "\n"

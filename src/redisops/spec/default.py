@@ -21,7 +21,8 @@ tls:
   # auto: TLS wherever nodes listen beyond loopback, so every `render compose` project (its containers talk over
   # a network) and none for local nodes on 127.0.0.x. true: TLS only (port 0, tls-port on the ports below),
   # replication, the cluster bus and the sentinels over TLS, client certificates; `up` makes the CA and the
-  # certificates in .redisops/<name>/tls. false: never. Chosen when the deployment is created (docs/tls.md).
+  # certificates in .redisops/<name>/tls. false: never. To change it later: `redisops down`, then
+  # `redisops up` (docs/tls.md).
   enabled: auto
 
 # Sentinel groups: 1 master + `replicas` replicas, watched by `sentinels` sentinels.

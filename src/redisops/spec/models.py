@@ -198,8 +198,8 @@ class TlsSpec(_Model):
     """TLS for every connection: ``port 0`` (no plaintext port), ``tls-port`` on the spec's ports, replication,
     the cluster bus and the sentinels over TLS, clients with certificates (``tls-auth-clients yes``).  ``up``
     generates a CA and a certificate per node and for redisops into ``.redisops/<name>/tls``; ``render compose``
-    one per container into the project (see docs/tls.md).  Chosen when a deployment is created: its nodes'
-    configs are written once."""
+    one per container into the project (see docs/tls.md).  Changed for a deployment that exists by
+    ``down`` + ``up``: every node switches as it starts."""
 
     enabled: bool | Literal["auto"] = Field(
         default="auto", description="auto: TLS wherever a node listens beyond loopback (every Compose project; "
