@@ -30,6 +30,7 @@ import yaml
 from redisops.observe.compose import EXPORTER_ENV, monitoring_addon
 from redisops.runtime.compose import COMPOSE_FILE, ENV_FILE, INIT_SCRIPT
 from redisops.runtime.plan import build_plan
+from redisops.runtime.ui import UI
 from redisops.security.tls.compose import render_compose_project
 from redisops.spec import Secrets, Spec, generate_secrets, load_text
 from redisops.spec.default import DEFAULT_SPEC
@@ -83,14 +84,15 @@ def _eventually(check: Callable[[], bool], within: float, what: str) -> None:
 class Project:
     """A rendered project whose services run as local processes; stops every process it started."""
 
-    def __init__(self, root: Path, spec: Spec, secrets: Secrets, monitoring: bool = False) -> None:
+    def __init__(self, root: Path, spec: Spec, secrets: Secrets, monitoring: bool = False,
+                 ui: UI | None = None) -> None:
         self.root = root
         spec_file = root / "redisops.yaml"
         secrets_file = root / spec.auth.secrets_file
         secrets_file.write_text(secrets_text(secrets))
         secrets_file.chmod(0o600)
         addon = monitoring_addon(spec, spec_file, build_plan(spec)) if monitoring else None
-        self.out = render_compose_project(spec, spec_file, root / "compose", addon=addon).output
+        self.out = render_compose_project(spec, spec_file, root / "compose", addon=addon, ui=ui).output
         self.doc: dict[str, Any] = yaml.safe_load((self.out / COMPOSE_FILE).read_text())
         self.subnet = ipaddress.ip_network(spec.compose.subnet)
         self.env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env_file(self.out / ENV_FILE)}
@@ -216,8 +218,8 @@ def _spec(taken: set[int], *, sentinel: bool, cluster: bool, monitoring: bool = 
 def project(tmp_path: Path) -> Iterator[Callable[..., Project]]:
     made: list[Project] = []
 
-    def make(**kinds: bool) -> Project:
-        made.append(Project(tmp_path, _spec(set(), **kinds), generate_secrets(), kinds.get("monitoring", False)))
+    def make(ui: UI | None = None, **kinds: bool) -> Project:
+        made.append(Project(tmp_path, _spec(set(), **kinds), generate_secrets(), kinds.get("monitoring", False), ui))
         return made[-1]
 
     yield make
@@ -483,3 +485,59 @@ def test_monitoring_runs_from_the_compose_configs(project: Callable[..., Project
                 and len(managers) == 1 and len(rules) > 0)
 
     _eventually(scraped, 60, "Prometheus scrapes all 6 nodes up through the exporter, with rules and Alertmanager")
+
+
+# --- --with-ui commander: the image's own entrypoint (shipped in the npm package) on the rendered environment -------
+COMMANDER_PACKAGE = Path(__file__).resolve().parents[2] / ".redisops" / "tools" / "node_modules" / "redis-commander"
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node (make commander)")
+def test_redis_commander_runs_from_the_compose_configs_over_tls(project: Callable[..., Project]) -> None:
+    """The Commander service's environment (the env file's admin login, its sentinels, REDIS_TLS_* naming the
+    mounted ui certificate) through docker/entrypoint.sh, the script the image starts: connected through the
+    sentinels over TLS, it shows a key written to the master."""
+    import httpx
+
+    assert (COMMANDER_PACKAGE / "docker" / "entrypoint.sh").is_file(), "run `make commander`"
+    proj = project(ui=UI.COMMANDER, sentinel=True, cluster=False)
+    names = ["mymaster-0", "mymaster-1", "mymaster-2", "mymaster-sentinel-0", "mymaster-sentinel-1",
+             "mymaster-sentinel-2"]
+    for name in names:
+        proj.start(name)
+    _eventually(lambda: all(proj.healthy(n) for n in names), 15, "group passes its healthchecks")
+    master_port = int(re.search(r"-p (\d+) ", proj.doc["services"]["mymaster-0"]["healthcheck"]["test"][1])
+                      .group(1))  # type: ignore[union-attr]
+    assert proj.cli(master_port, "set", "ui:compose", "over TLS").strip() == "OK"
+
+    service = proj.doc["services"]["redis-commander"]
+    assert service["user"] == "0:0"
+    home = proj.root / "commander"
+    (home / "config").mkdir(parents=True)
+    port = _port_block(1)
+    env = {**proj.env, "HOME": str(home), "NODE_ENV": "production", "ADDRESS": "127.0.0.1", "PORT": str(port)}
+    env |= {k: proj.localize(str(v), "redis-commander").replace(str(proj.root / "nodes" / "redis-commander" / "etc"
+                                                                    / "tls"), str(proj.out / "tls"))
+            for k, v in service["environment"].items()}
+    assert env["REDIS_TLS_KEY_FILE"] == str(proj.out / "tls" / "clients" / "ui.key")
+    log = open(proj.root / "commander.log", "wb")  # noqa: SIM115 - closed with the process
+    proj.procs["redis-commander"] = subprocess.Popen(["sh", str(COMMANDER_PACKAGE / "docker" / "entrypoint.sh")],
+                                                     env=env, cwd=COMMANDER_PACKAGE, stdout=log, stderr=log)
+    log.close()
+    url = f"http://127.0.0.1:{port}"
+
+    def shows_the_key() -> bool:
+        try:
+            info = httpx.get(f"{url}/apiv2/server/info", timeout=3, trust_env=False).json()["data"]
+            ids = [c["connectionId"] for c in info if not c.get("error")]
+            if not ids:
+                return False
+            keys = httpx.get(f"{url}/apiv1/keystree/{ids[0]}/ui:", timeout=3, trust_env=False).json()["data"]
+        except (httpx.HTTPError, KeyError, ValueError, TypeError):
+            return False
+        return [k["keyName"] for k in keys] == ["compose"]
+
+    try:
+        _eventually(shows_the_key, 30, "Redis Commander shows the master's key over TLS")
+    except AssertionError:
+        print((proj.root / "commander.log").read_text())
+        raise

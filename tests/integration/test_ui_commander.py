@@ -21,7 +21,9 @@ import cli_json
 import httpx
 import pytest
 import redis
+import yaml
 
+from redisops.lifecycle import Deployment
 from redisops.observe.commander import Commander, find_tool
 from redisops.runtime.processes import is_alive
 from redisops.testing import Topology, assert_eventually
@@ -223,3 +225,67 @@ def test_missing_node_and_missing_commander_say_how_to_install(tmp_path: Path) -
     assert no_node.returncode == 2, no_node.stderr
     line = no_node.stderr.strip()
     assert "\n" not in line and "node (Node.js) not found" in line and "sudo apt-get install -y nodejs npm" in line, line
+
+
+@pytest.mark.slow
+def test_ui_over_tls_shows_both_and_follows_a_rotation(tmp_path: Path) -> None:
+    """`tls.enabled: true`: Redis Commander logs in with redisops' client certificate (the nodes ask for one), to the
+    sentinels and the data nodes over TLS; `tls rotate` reissues that certificate, and the next `redisops ui`
+    restarts it on its port with the new one."""
+    spec_file = Topology.write_spec(tmp_path, replicas=1, replicas_per_master=0)
+    data = yaml.safe_load(spec_file.read_text())
+    data["tls"] = {"enabled": True}
+    spec_file.write_text(yaml.safe_dump(data, sort_keys=False))
+    with Topology(Deployment.open(spec_file)) as topo:
+        topo.up()
+        assert topo.secrets.tls is not None
+        ui = Commander.open(spec_file)
+        try:
+            prefix = f"ui-{uuid.uuid4().hex[:8]}:"
+            tls = topo.secrets.tls.redis_kwargs()
+            master = topo.client("mymaster-0")
+            master.set(f"{prefix}group", "over TLS")
+            seed = topo.node("main-0").address
+            cluster = redis.RedisCluster(seed.host, seed.port, username="admin",
+                                         password=topo.secrets.admin_password, ssl=True, **tls)
+            try:
+                cluster.set(f"{prefix}cluster", "over TLS")
+            finally:
+                cluster.close()
+
+            port = free_port()
+            done = cli("ui", "-f", str(spec_file), "--port", str(port), "--json")
+            assert done.returncode == 0, done.stderr
+            first = cli_json.data(done.stdout, "ui")
+            assert {(c["label"], c["connected"]) for c in first["connections"]} == {
+                ("mymaster (sentinels)", True), ("main (cluster)", True)}, first["connections"]
+            config = json.loads(Path(first["config"]).read_text())
+            group, cluster_conn = config["connections"]
+            client_cert = (topo.deployment.runtime.state_dir / "tls" / "clients" / "redisops.crt").read_text()
+            assert group["tls"]["cert"] == client_cert and group["sentinelTLS"] is True
+            assert cluster_conn["tls"]["cert"] == client_cert
+            assert ui_keys(first["url"], "mymaster (sentinels)", prefix) == [f"{prefix}group"]
+            assert ui_keys(first["url"], "main (cluster)", prefix) == [f"{prefix}cluster"]
+            log = Path(first["log"]).read_text()
+            key = (topo.deployment.runtime.state_dir / "tls" / "clients" / "redisops.key").read_text()
+            assert key.strip().splitlines()[1] not in log  # the key is in the private config only
+
+            # unchanged: the running UI is kept
+            kept = cli_json.data(cli("ui", "-f", str(spec_file), "--json").stdout, "ui")
+            assert (kept["already_running"], kept["pid"]) == (True, first["pid"])
+
+            rotated = subprocess.run([REDISOPS, "tls", "rotate", "--json", "-f", str(spec_file)],
+                                     capture_output=True, text=True, timeout=120)
+            assert rotated.returncode == 0, rotated.stdout + rotated.stderr
+            renewed = (topo.deployment.runtime.state_dir / "tls" / "clients" / "redisops.crt").read_text()
+            assert renewed != client_cert
+            again = cli_json.data(cli("ui", "-f", str(spec_file), "--json").stdout, "ui")
+            assert (again["already_running"], again["port"]) == (False, port)
+            assert again["pid"] != first["pid"] and not is_alive(first["pid"])
+            assert json.loads(Path(again["config"]).read_text())["connections"][0]["tls"]["cert"] == renewed
+            assert all(c["connected"] for c in again["connections"]), again["connections"]
+            assert ui_keys(again["url"], "main (cluster)", prefix) == [f"{prefix}cluster"]
+        finally:
+            state = ui.running()
+            ui.stop()
+            assert state is None or not is_alive(state.pid)

@@ -461,13 +461,27 @@ def test_the_project_carries_node_and_client_certificates_but_not_the_ca_key(spe
         assert (again / rel).read_bytes() == (out / rel).read_bytes(), rel
 
 
-def test_redis_commander_is_refused_in_a_tls_project_before_anything_is_written(
+def test_redis_commander_in_a_tls_project_logs_in_with_its_own_client_certificate(
         spec_file: Path, tmp_path: Path) -> None:
     from redisops.security.tls.compose import render_compose_project
 
     spec, _ = load_text(spec_file.read_text(encoding="utf-8"))
     assert spec is not None
-    with pytest.raises(UsageError, match="Redis Commander is not set up for TLS"):
-        render_compose_project(spec, spec_file, tmp_path / "out", ui=UI.COMMANDER)
-    assert not (tmp_path / "out").exists()
-    assert not (spec_file.parent / ".redisops").exists()
+    out = render_compose_project(spec, spec_file, tmp_path / "out", ui=UI.COMMANDER).output
+    service = yaml.safe_load((out / "docker-compose.yml").read_text())["services"]["redis-commander"]
+    env = service["environment"]
+    assert (env["REDIS_TLS"], env["SENTINEL_TLS"]) == ("true", "true")
+    files = {env[k] for k in ("REDIS_TLS_CA_CERT_FILE", "REDIS_TLS_CERT_FILE", "REDIS_TLS_KEY_FILE")}
+    assert files == {"/etc/redisops/tls/ca-bundle.crt", "/etc/redisops/tls/clients/ui.crt",
+                     "/etc/redisops/tls/clients/ui.key"}
+    # each file it names is mounted read-only from the project's tls/, and exists there
+    mounted = {target: source for source, target, mode in (v.split(":") for v in service["volumes"])}
+    assert set(mounted) == files and all(mode == "ro" for *_, mode in (v.split(":") for v in service["volumes"]))
+    for source in mounted.values():
+        assert (out / source).is_file(), source
+    assert stat.S_IMODE((out / "tls/clients/ui.key").stat().st_mode) == 0o600
+    assert service["user"] == "0:0"  # the mounted key is 0600 on the host
+    assert service["ports"] == ["127.0.0.1:8081:8081"]
+    # RedisInsight is not configured to log in: no ui certificate
+    insight = render_compose_project(spec, spec_file, tmp_path / "insight", ui=UI.REDISINSIGHT).output
+    assert not (insight / "tls/clients/ui.crt").exists()

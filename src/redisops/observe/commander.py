@@ -17,6 +17,14 @@ directory) holds:
 
 ``noSave`` keeps Redis Commander from writing connections (passwords included)
 back into a config file of its own, ``noLogData`` keeps values out of its log.
+
+Over TLS (``tls.enabled``) each connection carries ``tls``: Node's TLS options with
+the CA bundle, and redisops' client certificate and key as PEM text (Redis Commander
+reads files only for its first, command-line connection), so the key lives in the
+same private file as the passwords, and goes with it; ``sentinelTLS: true`` reuses
+them for the sentinels.  The server's certificate is checked against the address
+connected to, as everywhere else.  A start whose config would differ from the running
+one's (certificates rotated, the cluster scaled) restarts it on the same port.
 The process runs detached (its own session) so it outlives the ``redisops ui``
 that started it; ``ui/commander.pid`` records its pid and start time, so a
 reused pid never passes for it.  Checked in 0.9.0 (the version ``make
@@ -36,7 +44,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from redisops.auth import login_parts
+from redisops.auth import TlsFiles, login_parts
 from redisops.clock import Clock, SystemClock
 from redisops.errors import EnvironmentProblem, PortInUseError, StartupError, StateDirError, UsageError
 from redisops.runtime.plan import Plan, build_plan, state_dir
@@ -49,7 +57,7 @@ from redisops.runtime.processes import (
     process_started,
     send_signal,
 )
-from redisops.runtime.tls import local_tls, open_secrets
+from redisops.runtime.tls import open_secrets
 from redisops.spec.load import load
 from redisops.spec.secrets import Secrets, write_private
 
@@ -178,7 +186,9 @@ def commander_config(plan: Plan, secrets: Secrets, port: int) -> dict[str, Any]:
     one for the cluster."""
     connections: list[dict[str, Any]] = []
     username, password = login_parts(secrets.admin)  # an admin UI: it may flush, delete, run any command
-    login = {"username": username, "password": password} if username else {"password": password}
+    login: dict[str, Any] = {"username": username, "password": password} if username else {"password": password}
+    if secrets.tls is not None:
+        login["tls"] = _tls_options(secrets.tls)
     for layout in plan.groups:
         connections.append({
             "label": f"{layout.spec.name} (sentinels)",
@@ -186,6 +196,7 @@ def commander_config(plan: Plan, secrets: Secrets, port: int) -> dict[str, Any]:
             "sentinelName": layout.spec.name,
             "sentinelPassword": secrets.sentinel_password,
             **login,
+            **({"sentinelTLS": True} if secrets.tls is not None else {}),
             "dbIndex": 0,
         })
     if plan.cluster is not None:
@@ -202,6 +213,19 @@ def commander_config(plan: Plan, secrets: Secrets, port: int) -> dict[str, Any]:
         "redis": {"connectionName": "redisops-ui"},
         "connections": connections,
     }
+
+
+def _tls_options(files: TlsFiles) -> dict[str, str]:
+    """Node's ``tls.connect`` options: the CA bundle to trust and the client certificate to show, as PEM."""
+    try:
+        out = {"ca": Path(files.ca_file).read_text()}
+        if files.cert_file and files.key_file:
+            out |= {"cert": Path(files.cert_file).read_text(), "key": Path(files.key_file).read_text()}
+    except OSError as exc:
+        raise UsageError(f"cannot read the TLS material for Redis Commander: {exc.filename}: "
+                         f"{exc.strerror or exc}", hint="run `redisops up` (it makes or renews the certificates)",
+                         ) from exc
+    return out
 
 
 @dataclass(frozen=True)
@@ -255,10 +279,6 @@ class Commander:
         cluster and topology packages) would double the start-up time of ``redisops ui``.
         """
         spec = load(spec_file)
-        if local_tls(spec):
-            raise UsageError("tls.enabled: Redis Commander is not set up for TLS yet",
-                             hint="use redis-cli with --tls --cacert/--cert/--key from .redisops/<name>/tls "
-                                  "(docs/tls.md), or a deployment without TLS")
         secrets = open_secrets(spec, spec_file)
         return cls(build_plan(spec), secrets, state_dir(spec, spec_file), clock)
 
@@ -286,17 +306,22 @@ class Commander:
 
     def start(self, tool: CommanderTool, port: int | None = None, *, timeout: float = 20.0,
               connect_timeout: float = 15.0) -> StartResult:
-        """Start it (or keep the running one when ``port`` is None or its own) and wait for its connections.
+        """Start it (or keep the running one when ``port`` is None or its own, and its config is what this
+        start would write) and wait for its connections.
 
         The config is written anew at every start, so a spec that changed (a
-        scaled cluster) is what the UI connects to.
+        scaled cluster) or certificates renewed are what the UI connects with:
+        a running UI whose config differs is restarted on its port.
         """
         current = self.running()
         if current is not None and port in (None, current.port):
-            return StartResult(current, True, self.wait_connected(current, connect_timeout))
+            if self._config_text(current.port) == self._read_config():
+                return StartResult(current, True, self.wait_connected(current, connect_timeout))
+            self.stop()  # its port: free once it has exited
+            port = current.port
         port = DEFAULT_PORT if port is None else port
         self._wait_port_free(port)  # before stopping the running one: a taken port leaves it running
-        if current is not None:
+        if current is not None and self.running() is not None:
             self.stop()
         self._write_config(port)
         state = self._spawn(tool, port)
@@ -340,13 +365,22 @@ class Commander:
             self.clock.sleep(0.2)
 
     # --- internals ------------------------------------------------------------------
+    def _config_text(self, port: int) -> str:
+        return json.dumps(commander_config(self.plan, self.secrets, port), indent=2) + "\n"
+
+    def _read_config(self) -> str | None:
+        try:
+            return self.config_path.read_text()
+        except OSError:
+            return None
+
     def _write_config(self, port: int) -> None:
-        config = commander_config(self.plan, self.secrets, port)
+        text = self._config_text(port)
         try:
             self.config_path.parent.mkdir(parents=True, exist_ok=True)
             for directory in (self.dir, self.config_path.parent):
                 directory.chmod(0o700)
-            write_private(self.config_path, json.dumps(config, indent=2) + "\n")
+            write_private(self.config_path, text)
         except OSError as exc:
             raise StateDirError(str(self.dir), exc.strerror or str(exc)) from exc
 

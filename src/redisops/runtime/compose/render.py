@@ -23,14 +23,14 @@ from redisops.runtime.compose.layout import (
 )
 from redisops.runtime.compose.output import OutputFile, write_output
 from redisops.runtime.compose.services import UI_IMAGES, compose_text
-from redisops.runtime.compose.tls import ComposeTls, compose_tls
+from redisops.runtime.compose.tls import ComposeTls, compose_tls, ui_clients
 from redisops.runtime.conf import render_conf
 from redisops.runtime.plan import Plan, build_plan
 from redisops.runtime.ui import UI
 from redisops.spec.models import Spec
 from redisops.spec.secrets import Secrets, load_secrets
 
-__all__ = ["RenderResult", "check_ui", "compose_files", "render_compose"]
+__all__ = ["RenderResult", "compose_files", "render_compose"]
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,6 @@ def compose_files(plan: Plan, secrets: Secrets, ui: UI | None = None,
     """Relative path -> file, for everything ``render compose`` writes; ``addon``: what monitoring adds; ``tls``:
     the project's certificates (:func:`~.tls.project_tls`), None for a plaintext project."""
     addon = addon or ComposeAddon()
-    check_ui(ui, tls=tls is not None)
     names = [n.name for n in plan.nodes]
     duplicate = sorted({n for n in names if names.count(n) > 1})
     if duplicate:
@@ -66,7 +65,7 @@ def compose_files(plan: Plan, secrets: Secrets, ui: UI | None = None,
     files[ENV_FILE] = OutputFile(_env_text(secrets, addon.env), 0o600)
     files[COMPOSE_FILE] = OutputFile(compose_text(plan, ips, ui, addon, acl=secrets.acl, tls=tls is not None))
     if tls is not None:
-        missing = sorted(set(addon.tls_clients) - set(tls.clients))
+        missing = sorted({*addon.tls_clients, *ui_clients(ui)} - set(tls.clients))
         if missing:
             raise UsageError(f"the project's certificates lack the client {missing[0]}", hint="report this as a bug")
         files.update(tls.files)
@@ -79,14 +78,6 @@ def compose_files(plan: Plan, secrets: Secrets, ui: UI | None = None,
                    if item.mode & 0o077 == 0 and "/" in name})
     files[".gitignore"] = OutputFile("# never commit the secrets\n" + "".join(f"{name}\n" for name in private + keys))
     return files
-
-
-def check_ui(ui: UI | None, *, tls: bool) -> None:
-    """Refuse a web UI the project cannot connect (before anything is made)."""
-    if tls and ui is UI.COMMANDER:
-        raise UsageError("Redis Commander is not set up for TLS client certificates in the Compose project",
-                         hint="render --with-ui redisinsight (add the CA and tls/clients/app.* in its connection "
-                              "form), or set tls.enabled: false")
 
 
 def _env_text(secrets: Secrets, extra: Mapping[str, str]) -> str:

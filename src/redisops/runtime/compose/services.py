@@ -63,7 +63,7 @@ def compose_text(plan: Plan, ips: Mapping[str, str], ui: UI | None, addon: Compo
     if plan.cluster is not None:
         services[INIT_SERVICE] = _init_service(plan.cluster, spec.redis.image, ips, tls)
     if ui is not None:
-        services[UI_IMAGES[ui].service] = _ui_service(plan, ui, ips)
+        services[UI_IMAGES[ui].service] = _ui_service(plan, ui, ips, tls)
     for name, service in addon.services.items():
         if name in services:
             raise ValueError(f"service {name!r} twice in the Compose project")
@@ -240,7 +240,7 @@ def _http_check(port: int, path: str) -> list[str]:
     return ["CMD", "node", "-e", js]
 
 
-def _ui_service(plan: Plan, ui: UI, ips: Mapping[str, str]) -> dict[str, Any]:
+def _ui_service(plan: Plan, ui: UI, ips: Mapping[str, str], tls: bool) -> dict[str, Any]:
     info = UI_IMAGES[ui]
     service: dict[str, Any] = {
         "image": info.image,
@@ -257,6 +257,15 @@ def _ui_service(plan: Plan, ui: UI, ips: Mapping[str, str]) -> dict[str, Any]:
     # Redis Commander's own entrypoint reads REDIS_PASSWORD / SENTINEL_PASSWORD: the env file's names.
     service["env_file"] = [ENV_FILE]
     service["environment"] = _commander_target(plan, ips)
+    if tls:
+        # Its entrypoint turns these into --redis-tls-*-file flags (the files' paths, not their contents);
+        # SENTINEL_TLS alone reuses them for the sentinels.  The key is mode 0600 on the host, so the image's
+        # own user could not read the mount: the container runs as root, like the exporter's.
+        ca, cert, key = ctls.client_files(ctls.UI_CLIENT)
+        service["environment"] |= {"REDIS_TLS": "true", "REDIS_TLS_CA_CERT_FILE": ca, "REDIS_TLS_CERT_FILE": cert,
+                                   "REDIS_TLS_KEY_FILE": key, **({"SENTINEL_TLS": "true"} if plan.groups else {})}
+        service["volumes"] = ctls.client_mounts(ctls.UI_CLIENT)
+        service["user"] = "0:0"
     service["healthcheck"] = {"test": _http_check(info.port, "/"), "interval": "10s", "timeout": "5s",
                               "retries": 5, "start_period": "30s"}
     return service

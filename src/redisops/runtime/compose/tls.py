@@ -9,7 +9,8 @@ The material is made by :func:`redisops.security.tls.compose.compose_material` i
 reissued within 30 days of expiry, and a render then carries the new one).  The project
 gets copies under ``tls/``: the CA bundle, one certificate and key per node (its static
 address, its service name and 127.0.0.1 for the healthcheck), and client certificates:
-``cluster-init``, ``app`` for applications, and what an addon asks for (the exporter's).
+``cluster-init``, ``app`` for applications, ``ui`` for Redis Commander (``--with-ui commander``),
+and what an addon asks for (the exporter's).
 The CA's key never leaves the state directory.
 
 Keys are mode 0600 on the host, so the image's ``redis`` user cannot read the mounted
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from redisops.runtime.compose.layout import CONF_DIR, TLS_COPY_DIR
 from redisops.runtime.compose.output import OutputFile
 from redisops.runtime.plan import NodePlan
+from redisops.runtime.ui import UI
 from redisops.spec.models import Spec
 
 __all__ = [
@@ -34,15 +36,18 @@ __all__ = [
     "COPY_DIR",
     "INIT_CLIENT",
     "MOUNT_DIR",
+    "UI_CLIENT",
     "PROJECT_DIR",
     "ComposeTls",
     "client_args",
+    "client_files",
     "client_mounts",
     "compose_tls",
     "node_args",
     "node_copy_lines",
     "node_mounts",
     "rel",
+    "ui_clients",
 ]
 
 #: the project's directory of certificates, beside docker-compose.yml
@@ -53,6 +58,8 @@ MOUNT_DIR = f"{CONF_DIR}/tls"
 COPY_DIR = TLS_COPY_DIR
 INIT_CLIENT = "cluster-init"
 APP_CLIENT = "app"
+#: Redis Commander's: it logs in as admin, with its own certificate
+UI_CLIENT = "ui"
 #: the CA bundle every node and client trusts
 BUNDLE = "ca-bundle.crt"
 
@@ -68,6 +75,12 @@ class ComposeTls:
 
     files: Mapping[str, OutputFile]
     clients: tuple[str, ...]
+
+
+def ui_clients(ui: UI | None) -> tuple[str, ...]:
+    """The client certificates a web UI's container needs: Redis Commander is configured to log in; RedisInsight
+    is not (its connection form takes the CA and a client certificate: ``tls/clients/app.*``)."""
+    return (UI_CLIENT,) if ui is UI.COMMANDER else ()
 
 
 def rel(kind: str, name: str, ext: str) -> str:
@@ -97,6 +110,11 @@ def _args(base: str, kind: str, name: str) -> str:
 def node_args(node: NodePlan) -> str:
     """redis-cli's TLS flags inside a node's container (its healthcheck): the node's own copies."""
     return _args(COPY_DIR, "nodes", node.name)
+
+
+def client_files(name: str, base: str = MOUNT_DIR) -> tuple[str, str, str]:
+    """The CA bundle, certificate and key of a client whose files are mounted, as its container sees them."""
+    return f"{base}/{BUNDLE}", f"{base}/{rel('clients', name, 'crt')}", f"{base}/{rel('clients', name, 'key')}"
 
 
 def client_args(name: str, base: str = MOUNT_DIR) -> str:

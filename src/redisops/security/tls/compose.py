@@ -15,8 +15,17 @@ from redisops.errors import UsageError
 from redisops.runtime.compose.addon import ComposeAddon
 from redisops.runtime.compose.layout import static_ips
 from redisops.runtime.compose.output import OutputFile
-from redisops.runtime.compose.render import RenderResult, check_ui, render_compose
-from redisops.runtime.compose.tls import APP_CLIENT, BUNDLE, INIT_CLIENT, PROJECT_DIR, ComposeTls, compose_tls, rel
+from redisops.runtime.compose.render import RenderResult, render_compose
+from redisops.runtime.compose.tls import (
+    APP_CLIENT,
+    BUNDLE,
+    INIT_CLIENT,
+    PROJECT_DIR,
+    ComposeTls,
+    compose_tls,
+    rel,
+    ui_clients,
+)
 from redisops.runtime.plan import Plan, build_plan, state_dir
 from redisops.runtime.tls_layout import Layout
 from redisops.runtime.ui import UI
@@ -52,6 +61,6 @@ def render_compose_project(spec: Spec, spec_file: Path, output: Path, *, ui: UI 
                            addon: ComposeAddon | None = None) -> RenderResult:
     """``render compose``: the project's certificates when it runs TLS, then
     :func:`redisops.runtime.compose.render_compose`."""
-    check_ui(ui, tls=compose_tls(spec))
-    tls = compose_material(spec, spec_file, addon.tls_clients if addon else ()) if compose_tls(spec) else None
+    clients = (*(addon.tls_clients if addon else ()), *ui_clients(ui))
+    tls = compose_material(spec, spec_file, clients) if compose_tls(spec) else None
     return render_compose(spec, spec_file, output, ui=ui, force=force, addon=addon, tls=tls)
