@@ -13,10 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio.connection import Connection, SSLConnection
+from redis.asyncio.connection import Connection
 
 from redisops.address import Address
 from redisops.auth import Credential, connection_kwargs, tls_of
+from redisops.clients import AsyncTlsConnection
 from redisops.cluster.live import fetch_view
 from redisops.topology.model import Health
 from redisops.topology.parse import parse_info
@@ -69,7 +70,7 @@ async def cluster_health(seeds: Sequence[Address], password: Credential,
 
 async def _ping(address: Address, password: Credential, timeout: float) -> tuple[float | None, int | None,
                                                                                 str | None]:
-    kind = SSLConnection if tls_of(password) else Connection
+    kind = AsyncTlsConnection if tls_of(password) else Connection
     conn = kind(host=address.host, port=address.port, **connection_kwargs(password), socket_timeout=timeout,
                 socket_connect_timeout=timeout, decode_responses=True)
     try:

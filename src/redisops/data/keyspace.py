@@ -21,6 +21,7 @@ from redis.crc import key_slot
 
 from redisops.address import Address
 from redisops.auth import Credential, redis_kwargs
+from redisops.clients import shared_tls
 from redisops.data.digest import DigestMode, KeyState, NodeReader
 
 __all__ = ["KeySpace", "Sharded", "Single", "choose_mode", "connect", "in_ranges", "open_reader"]
@@ -33,8 +34,8 @@ Ranges = tuple[tuple[int, int], ...]
 def connect(address: Address, password: Credential, *, readonly: bool = False,
             timeout: float = 10.0) -> redis.Redis:
     """A single-connection, bytes-in-bytes-out client; ``READONLY`` for reading a cluster replica."""
-    client = redis.Redis(address.host, address.port, **redis_kwargs(password), socket_timeout=timeout,
-                         socket_connect_timeout=timeout, single_connection_client=True, protocol=2)
+    client = shared_tls(redis.Redis(address.host, address.port, **redis_kwargs(password), socket_timeout=timeout,
+                                    socket_connect_timeout=timeout, single_connection_client=True, protocol=2))
     if readonly:
         client.execute_command("READONLY")
     return client

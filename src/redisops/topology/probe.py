@@ -20,12 +20,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from redis import exceptions as rx
-from redis.asyncio.connection import Connection, SSLConnection
+from redis.asyncio.connection import Connection
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from redisops.address import Address
 from redisops.auth import Credential, connection_kwargs, tls_of
+from redisops.clients import AsyncTlsConnection
 from redisops.topology.model import ClusterProbe, ErrorReply, Failure, FailureKind, NodeInfo, SentinelView
 from redisops.topology.parse import (
     cluster_probe,
@@ -69,7 +70,7 @@ async def ask(address: Address, password: Credential, commands: Sequence[Command
     An error reply to one command becomes an :class:`ErrorReply` in its place;
     failing to connect or authenticate raises the redis-py error.
     """
-    kind = SSLConnection if tls_of(password) else Connection
+    kind = AsyncTlsConnection if tls_of(password) else Connection
     conn = kind(host=address.host, port=address.port, **connection_kwargs(password), socket_timeout=timeout,
                 socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0), decode_responses=True,
                 protocol=2, driver_info=None)

@@ -30,6 +30,7 @@ from redis.retry import Retry
 
 from redisops.address import Address
 from redisops.auth import Credential, connection_kwargs, tls_of
+from redisops.clients import TlsConnection
 from redisops.clock import Clock, SystemClock
 from redisops.observe.doctor.bigkeys import BigKeyLimits, bigkey_findings, sample_bigkeys
 from redisops.observe.doctor.host import (
@@ -87,7 +88,7 @@ class _Raw:
     """One connection answering raw replies (no redis-py parsing): INFO text, SLOWLOG arrays."""
 
     def __init__(self, address: Address, password: Credential, timeout: float) -> None:
-        kind = redis.SSLConnection if tls_of(password) else redis.Connection
+        kind = TlsConnection if tls_of(password) else redis.Connection
         self.conn = kind(host=address.host, port=address.port, **connection_kwargs(password), socket_timeout=timeout,
                          socket_connect_timeout=min(timeout, 2.0), retry=Retry(NoBackoff(), 0), protocol=2)
 
